@@ -1,0 +1,141 @@
+# vouch: the one entry point.
+#   make            build BPF objects, skeletons, vouchd, vouchctl, selftests
+#   make deps       install the Debian packages the build, tests and demo need
+#   make check      host tests + VM selftests, ends with "N passed, N failed"
+#   make demo       boot a throwaway VM with swtpm and show vouch measuring
+#   make vm-selftest T=NAME   run one VM selftest (kernel/selftests/NAME.cpp)
+#   make bench      exec-cost benchmark in an instruction-counted VM
+# V=1 shows full commands. Everything generated goes to $(BUILD).
+
+VERSION := 0.1.0
+BUILD ?= build
+O := $(abspath $(BUILD))
+
+CXX ?= g++
+CC ?= gcc
+CLANG ?= clang
+BPFTOOL ?= bpftool
+VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
+
+ifeq ($(V),1)
+Q :=
+msg :=
+else
+Q := @
+msg = @printf '  %-9s %s\n' "$(1)" "$(patsubst $(O)/%,%,$(2))";
+endif
+
+.DELETE_ON_ERROR:
+.SUFFIXES:
+# Skeletons and objects are intermediate to make, but kept for the build folder.
+.SECONDARY:
+.PHONY: all deps check demo bench vm-selftest host-tests format clean
+
+PKG_LIBS := libbpf openssl
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKG_LIBS) 2>/dev/null)
+PKG_LDLIBS := $(shell pkg-config --libs $(PKG_LIBS) 2>/dev/null)
+
+CXXFLAGS ?= -O2 -g
+CXXFLAGS += -std=c++20 -Wall -Wextra -Werror -MMD -MP -I$(O)/gen -Ibpf -Iagent $(PKG_CFLAGS) \
+	-DVOUCH_VERSION='"$(VERSION)"'
+LDLIBS := $(PKG_LDLIBS) -lelf -lz
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror -I$(O)/gen -Ibpf -MMD -MP
+
+AGENT_LIB_SRCS := $(filter-out agent/vouchd.cpp agent/vouchctl.cpp,$(wildcard agent/*.cpp))
+AGENT_LIB_OBJS := $(AGENT_LIB_SRCS:%.cpp=$(O)/obj/%.o)
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+BPF_OBJS := $(BPF_SRCS:bpf/%.bpf.c=$(O)/bpf/%.bpf.o)
+SKELS := $(BPF_SRCS:bpf/%.bpf.c=$(O)/gen/%.skel.h)
+SELFTEST_SRCS := $(wildcard kernel/selftests/*.cpp)
+SELFTESTS := $(SELFTEST_SRCS:kernel/selftests/%.cpp=$(O)/selftests/%)
+SELFTEST_LIB_OBJS := $(patsubst %.cpp,$(O)/obj/%.o,$(wildcard kernel/selftests/lib/*.cpp))
+SELFTEST_HELPERS := $(patsubst kernel/selftests/helpers/%.c,$(O)/selftests/helpers/%,\
+	$(wildcard kernel/selftests/helpers/*.c))
+TEST_SRCS := $(shell find tests -name '*_test.cpp' 2>/dev/null | sort)
+TEST_OBJS := $(TEST_SRCS:%.cpp=$(O)/obj/%.o)
+
+all: $(O)/vouchd $(O)/vouchctl $(BPF_OBJS) $(SELFTESTS) $(SELFTEST_HELPERS) $(O)/tests/vouch-tests
+
+$(O)/gen/vmlinux.h:
+	$(call msg,GEN,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)test -r $(VMLINUX_BTF) || { echo "no BTF at $(VMLINUX_BTF): set VMLINUX_BTF= to a kernel with CONFIG_DEBUG_INFO_BTF" >&2; exit 1; }
+	$(Q)$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > $@
+
+$(O)/bpf/%.bpf.o: bpf/%.bpf.c $(O)/gen/vmlinux.h
+	$(call msg,BPF,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@.tmp
+	$(Q)$(BPFTOOL) gen object $@ $@.tmp
+	$(Q)rm -f $@.tmp
+
+$(O)/gen/%.skel.h: $(O)/bpf/%.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@
+
+# The kernel contract is compiled into vouchctl so that check-kernel needs no
+# data file next to it.
+$(O)/gen/kernel_config.inc: kernel/config
+	$(call msg,GEN,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q){ printf 'R"vouchcfg('; cat $<; printf ')vouchcfg"\n'; } > $@
+
+$(O)/obj/%.o: %.cpp | $(SKELS) $(O)/gen/kernel_config.inc
+	$(call msg,CXX,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CXX) $(CXXFLAGS) -c $< -o $@
+
+$(O)/libvouch.a: $(AGENT_LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(O)/vouchd $(O)/vouchctl: $(O)/%: $(O)/obj/agent/%.o $(O)/libvouch.a
+	$(call msg,LD,$@)
+	$(Q)$(CXX) -o $@ $^ $(LDLIBS)
+
+$(O)/selftests/%: $(O)/obj/kernel/selftests/%.o $(SELFTEST_LIB_OBJS) $(O)/libvouch.a
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CXX) -o $@ $^ $(LDLIBS)
+
+# Helpers are tiny static programs that selftests exec: no libraries to measure.
+$(O)/selftests/helpers/%: kernel/selftests/helpers/%.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) -O2 -Wall -Werror -static -o $@ $<
+
+$(O)/tests/vouch-tests: $(TEST_OBJS) $(O)/libvouch.a
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CXX) -o $@ $^ -lgtest_main -lgtest -pthread $(LDLIBS)
+
+$(TEST_OBJS): CXXFLAGS += -I.
+$(O)/obj/kernel/selftests/%.o: CXXFLAGS += -Ikernel/selftests -Ikernel/selftests/lib
+
+deps:
+	$(Q)packaging/deps.sh
+
+host-tests: all
+	$(Q)tests/run-check --build $(O) --only host
+
+check:
+	$(Q)$(MAKE) --no-print-directory deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tests/run-check --build $(O)
+
+vm-selftest: all
+	$(Q)kernel/vm/run-vm --build $(O) --mode selftest $(if $(T),--only $(T))
+
+demo:
+	$(Q)$(MAKE) --no-print-directory deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)kernel/vm/run-vm --build $(O) --mode demo
+
+format:
+	$(Q)clang-format -i $(shell find agent kernel tests policy -name '*.cpp' -o -name '*.h')
+
+clean:
+	$(call msg,CLEAN,$(O))
+	$(Q)rm -rf $(O)
+
+-include $(shell find $(O)/obj $(O)/bpf -name '*.d' 2>/dev/null)

@@ -1,0 +1,42 @@
+// The C++ view of bpf/vouch_abi.h, with its layout pinned: a change on either
+// side that moves a field fails the build here, not silently at run time.
+#pragma once
+
+#include <cstddef>
+
+#include "vouch_abi.h"
+
+static_assert(sizeof(struct vouch_event) == 4184);
+static_assert(offsetof(struct vouch_event, ts_ns) == 0);
+static_assert(offsetof(struct vouch_event, ino) == 8);
+static_assert(offsetof(struct vouch_event, dev) == 16);
+static_assert(offsetof(struct vouch_event, generation) == 20);
+static_assert(offsetof(struct vouch_event, pid) == 24);
+static_assert(offsetof(struct vouch_event, tid) == 28);
+static_assert(offsetof(struct vouch_event, uid) == 32);
+static_assert(offsetof(struct vouch_event, hook) == 36);
+static_assert(offsetof(struct vouch_event, verdict) == 38);
+static_assert(offsetof(struct vouch_event, flags) == 40);
+static_assert(offsetof(struct vouch_event, hash_algo) == 44);
+static_assert(offsetof(struct vouch_event, path_len) == 48);
+static_assert(offsetof(struct vouch_event, digest) == 56);
+static_assert(offsetof(struct vouch_event, path) == 88);
+static_assert(sizeof(struct vouch_stats) == 64);
+static_assert(sizeof(struct vouch_config) == 16);
+static_assert(offsetof(struct vouch_config, mode) == 0);
+static_assert(offsetof(struct vouch_config, active) == 4);
+static_assert(offsetof(struct vouch_config, flags) == 8);
+static_assert(sizeof(struct vouch_digest) == VOUCH_DIGEST_SIZE);
+
+static_assert(VOUCH_HOOK_BPRM_CHECK == 1 && VOUCH_HOOK_MMAP_FILE == 2 &&
+              VOUCH_HOOK_FILE_MPROTECT == 3 && VOUCH_HOOK_KERNEL_READ_FILE == 4);
+static_assert(VOUCH_VERDICT_ALLOW == 0 && VOUCH_VERDICT_DENY == 1 && VOUCH_VERDICT_AUDIT_DENY == 2);
+static_assert(VOUCH_MODE_AUDIT == 0 && VOUCH_MODE_ENFORCE == 1);
+
+namespace vouch {
+
+const char *hook_name(unsigned hook);
+const char *verdict_name(unsigned verdict);
+const char *mode_name(unsigned mode);
+
+} // namespace vouch

@@ -1,0 +1,64 @@
+#include "digest.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <memory>
+
+#include <openssl/evp.h>
+
+#include "fd.h"
+
+namespace vouch {
+
+namespace {
+struct EvpMdCtxDeleter {
+    void operator()(EVP_MD_CTX *c) const { EVP_MD_CTX_free(c); }
+};
+using EvpMdCtxPtr = std::unique_ptr<EVP_MD_CTX, EvpMdCtxDeleter>;
+} // namespace
+
+Result<Sha256> sha256_file(const std::string &path) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd)
+        return make_error(errno, "open " + path + ": " + std::strerror(errno));
+    EvpMdCtxPtr ctx(EVP_MD_CTX_new());
+    if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1)
+        return make_error(ENOMEM, "SHA-256 context");
+    std::array<uint8_t, 1 << 16> buf;
+    for (;;) {
+        ssize_t n = ::read(fd.get(), buf.data(), buf.size());
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return make_error(errno, "read " + path + ": " + std::strerror(errno));
+        if (n == 0)
+            break;
+        EVP_DigestUpdate(ctx.get(), buf.data(), static_cast<size_t>(n));
+    }
+    Sha256 out{};
+    unsigned int len = 0;
+    EVP_DigestFinal_ex(ctx.get(), out.data(), &len);
+    return out;
+}
+
+Sha256 sha256_bytes(std::span<const uint8_t> data) {
+    Sha256 out{};
+    unsigned int len = 0;
+    EVP_Digest(data.data(), data.size(), out.data(), &len, EVP_sha256(), nullptr);
+    return out;
+}
+
+std::string to_hex(std::span<const uint8_t> bytes) {
+    static const char digits[] = "0123456789abcdef";
+    std::string s;
+    s.reserve(bytes.size() * 2);
+    for (uint8_t b : bytes) {
+        s.push_back(digits[b >> 4]);
+        s.push_back(digits[b & 0xf]);
+    }
+    return s;
+}
+
+} // namespace vouch

@@ -1,0 +1,63 @@
+// vouchctl: the command-line client.
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "kernel_check.h"
+
+namespace {
+
+void usage(FILE *out) {
+    std::fputs("Usage: vouchctl [--help] [--version] COMMAND\n"
+               "\n"
+               "Commands:\n"
+               "  check-kernel   compare the running kernel with what vouch needs\n"
+               "                 (kernel options, `bpf` in the active LSM list, BTF, IMA)\n",
+               out);
+}
+
+int check_kernel(int argc, char **argv) {
+    bool quiet = argc > 1 && std::strcmp(argv[1], "--quiet") == 0;
+    auto contract = vouch::parse_kernel_contract(vouch::builtin_kernel_contract());
+    if (!contract) {
+        std::fprintf(stderr, "vouchctl: %s\n", contract.error().message.c_str());
+        return 1;
+    }
+    auto facts = vouch::probe_running_kernel();
+    auto findings = vouch::check_kernel(*contract, facts);
+    if (findings.empty()) {
+        if (!quiet)
+            std::printf("kernel %s: everything vouch needs is present (%zu options, bpf LSM "
+                        "active, BTF, IMA)\n",
+                        facts.release.c_str(), contract->size());
+        return 0;
+    }
+    std::printf("kernel %s: vouch cannot run, %zu problem(s):\n", facts.release.c_str(),
+                findings.size());
+    for (const auto &f : findings)
+        std::printf("  - %s\n    fix: %s\n", f.what.c_str(), f.fix.c_str());
+    return 1;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    std::string cmd = argv[1];
+    if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+        usage(stdout);
+        return 0;
+    }
+    if (cmd == "--version") {
+        std::printf("vouchctl %s\n", VOUCH_VERSION);
+        return 0;
+    }
+    if (cmd == "check-kernel")
+        return check_kernel(argc - 1, argv + 1);
+    std::fprintf(stderr, "vouchctl: unknown command '%s'\n", cmd.c_str());
+    usage(stderr);
+    return 2;
+}

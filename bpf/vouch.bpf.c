@@ -1,0 +1,374 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vouch kernel side: measure every file the kernel executes or maps
+ * executable, and enforce the allow-list of SHA-256 digests.
+ *
+ * Data path (see README.md, "Kernel side"):
+ *   digest  = inode cache valid ? cached : bpf_ima_file_hash(file)
+ *   verdict = enforce && digest not allowed ? -EPERM : 0
+ *   event   -> ring buffer, unless it is a cached, allowed, already reported
+ *              measurement (IMA measures a file once, so does vouch)
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "vouch_abi.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define EPERM 1
+#define PROT_EXEC 0x4
+#define VM_EXEC 0x00000004
+#define FMODE_WRITE 0x2
+
+/* Settings fixed at load time (vouchd sets them in the skeleton's rodata). */
+const volatile bool cache_enabled = true;
+/* Deny, in enforce mode, an access whose event cannot be queued. */
+const volatile bool deny_on_lost_event = true;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 << 20); /* resized by the loader */
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vouch_config);
+} vouch_config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vouch_stats);
+} vouch_stats SEC(".maps");
+
+/* The allow-list, double-buffered (see struct vouch_config). */
+struct allow_map {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1 << 17); /* resized by the loader */
+	__type(key, struct vouch_digest);
+	__type(value, __u32);
+};
+struct allow_map allow_a SEC(".maps");
+struct allow_map allow_b SEC(".maps");
+
+enum cache_state {
+	CACHE_VALID = 1u << 0,    /* digest matches the file as of the stamp */
+	CACHE_REPORTED = 1u << 1, /* its event reached the ring buffer */
+};
+
+/* What IMA uses to decide that a file may have changed since it was measured. */
+struct file_stamp {
+	__s64 ctime_sec;
+	__s64 mtime_sec;
+	__u32 ctime_nsec;
+	__u32 mtime_nsec;
+	__s64 size;
+	__u64 iversion;
+};
+
+struct inode_cache {
+	struct vouch_digest digest;
+	struct file_stamp stamp;
+	/* bumped by every open for write; a hash taken across a bump is not kept */
+	__u32 write_seq;
+	__u32 state;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_INODE_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct inode_cache);
+} inode_cache SEC(".maps");
+
+/*
+ * struct inode's timestamps moved between kernels: 6.1-6.5 have i_ctime,
+ * 6.6-6.10 __i_ctime (and 6.7-6.10 __i_mtime), 6.11+ i_{c,m}time_sec/_nsec
+ * (what vmlinux.h from a recent kernel describes).
+ */
+struct inode___ts_old {
+	struct timespec64 i_ctime;
+	struct timespec64 i_mtime;
+} __attribute__((preserve_access_index));
+
+struct inode___ts_mid {
+	struct timespec64 __i_ctime;
+	struct timespec64 __i_mtime;
+} __attribute__((preserve_access_index));
+
+static __always_inline void read_stamp(struct inode *inode, struct file_stamp *s)
+{
+	struct inode___ts_old *o = (void *)inode;
+	struct inode___ts_mid *m = (void *)inode;
+
+	if (bpf_core_field_exists(inode->i_ctime_sec)) {
+		s->ctime_sec = BPF_CORE_READ(inode, i_ctime_sec);
+		s->ctime_nsec = BPF_CORE_READ(inode, i_ctime_nsec);
+	} else if (bpf_core_field_exists(m->__i_ctime)) {
+		s->ctime_sec = BPF_CORE_READ(m, __i_ctime.tv_sec);
+		s->ctime_nsec = BPF_CORE_READ(m, __i_ctime.tv_nsec);
+	} else {
+		s->ctime_sec = BPF_CORE_READ(o, i_ctime.tv_sec);
+		s->ctime_nsec = BPF_CORE_READ(o, i_ctime.tv_nsec);
+	}
+	if (bpf_core_field_exists(inode->i_mtime_sec)) {
+		s->mtime_sec = BPF_CORE_READ(inode, i_mtime_sec);
+		s->mtime_nsec = BPF_CORE_READ(inode, i_mtime_nsec);
+	} else if (bpf_core_field_exists(m->__i_mtime)) {
+		s->mtime_sec = BPF_CORE_READ(m, __i_mtime.tv_sec);
+		s->mtime_nsec = BPF_CORE_READ(m, __i_mtime.tv_nsec);
+	} else {
+		s->mtime_sec = BPF_CORE_READ(o, i_mtime.tv_sec);
+		s->mtime_nsec = BPF_CORE_READ(o, i_mtime.tv_nsec);
+	}
+	s->size = BPF_CORE_READ(inode, i_size);
+	s->iversion = BPF_CORE_READ(inode, i_version.counter);
+}
+
+static __always_inline bool stamp_equal(const struct file_stamp *a, const struct file_stamp *b)
+{
+	return a->ctime_sec == b->ctime_sec && a->ctime_nsec == b->ctime_nsec &&
+	       a->mtime_sec == b->mtime_sec && a->mtime_nsec == b->mtime_nsec &&
+	       a->size == b->size && a->iversion == b->iversion;
+}
+
+static __always_inline struct vouch_stats *get_stats(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&vouch_stats, &zero);
+}
+
+#define STAT_INC(field)                                                                  \
+	do {                                                                             \
+		struct vouch_stats *__s = get_stats();                                       \
+		if (__s)                                                                 \
+			__sync_fetch_and_add(&__s->field, 1);                            \
+	} while (0)
+
+static __always_inline struct vouch_config *get_config(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&vouch_config, &zero);
+}
+
+/* Returns the verdict for a digest under the current policy and mode. */
+static __always_inline __u16 judge(const struct vouch_config *cfg, const struct vouch_digest *d,
+				   bool have_digest)
+{
+	bool allowed;
+
+	if (!cfg)
+		return VOUCH_VERDICT_ALLOW;
+	if (!(cfg->flags & VOUCH_CFGF_POLICY_LOADED)) {
+		/* enforce without a policy cannot be configured; fail closed */
+		return cfg->mode == VOUCH_MODE_ENFORCE ? VOUCH_VERDICT_DENY
+						      : VOUCH_VERDICT_ALLOW;
+	}
+	if (!have_digest)
+		allowed = false;
+	else if (cfg->active)
+		allowed = bpf_map_lookup_elem(&allow_b, d) != NULL;
+	else
+		allowed = bpf_map_lookup_elem(&allow_a, d) != NULL;
+	if (allowed)
+		return VOUCH_VERDICT_ALLOW;
+	return cfg->mode == VOUCH_MODE_ENFORCE ? VOUCH_VERDICT_DENY : VOUCH_VERDICT_AUDIT_DENY;
+}
+
+static __always_inline int verdict_ret(__u16 verdict)
+{
+	return verdict == VOUCH_VERDICT_DENY ? -EPERM : 0;
+}
+
+static __always_inline bool may_cache(struct inode *inode)
+{
+	/*
+	 * A file open for write can change under us without a new stamp being
+	 * visible yet (IMA's open-writers case); exec holds i_writecount at -1.
+	 */
+	return cache_enabled && BPF_CORE_READ(inode, i_writecount.counter) <= 0;
+}
+
+/*
+ * Measure @file for @hook and decide. Runs in sleepable context: the hash may
+ * read the whole file.
+ */
+static __always_inline int measure(struct file *file, __u16 hook)
+{
+	struct inode *inode = file->f_inode;
+	struct vouch_config *cfg = get_config();
+	struct inode_cache *c;
+	struct file_stamp now = {};
+	struct vouch_digest d = {};
+	struct vouch_event *ev;
+	__u32 seq = 0, flags = 0;
+	bool cached = false, have_digest;
+	__s32 algo = VOUCH_IMA_HASH_ALGO_SHA256;
+	__u16 verdict;
+	__u64 id;
+	long n;
+
+	read_stamp(inode, &now);
+	c = bpf_inode_storage_get(&inode_cache, inode, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (c) {
+		seq = c->write_seq;
+		if ((c->state & CACHE_VALID) && stamp_equal(&c->stamp, &now) && may_cache(inode)) {
+			__builtin_memcpy(&d, &c->digest, sizeof(d));
+			cached = true;
+		}
+	}
+
+	if (cached) {
+		STAT_INC(cache_hits);
+	} else {
+		STAT_INC(hashes);
+		algo = bpf_ima_file_hash(file, d.bytes, sizeof(d.bytes));
+		if (algo != VOUCH_IMA_HASH_ALGO_SHA256) {
+			STAT_INC(hash_errors);
+			flags |= VOUCH_EVF_HASH_ERROR;
+			__builtin_memset(&d, 0, sizeof(d));
+		} else if (c && may_cache(inode) && c->write_seq == seq) {
+			/* the stamp from before hashing: a change during it is seen next time */
+			__builtin_memcpy(&c->digest, &d, sizeof(d));
+			c->stamp = now;
+			c->state = CACHE_VALID;
+		} else if (c) {
+			c->state = 0;
+		}
+	}
+	have_digest = !(flags & VOUCH_EVF_HASH_ERROR);
+	verdict = judge(cfg, &d, have_digest);
+
+	if (cached && verdict == VOUCH_VERDICT_ALLOW && c && (c->state & CACHE_REPORTED))
+		return 0;
+
+	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+	if (!ev) {
+		STAT_INC(ringbuf_drops);
+		if (deny_on_lost_event && cfg && cfg->mode == VOUCH_MODE_ENFORCE)
+			return -EPERM;
+		return verdict_ret(verdict);
+	}
+
+	id = bpf_get_current_pid_tgid();
+	ev->ts_ns = bpf_ktime_get_boot_ns();
+	ev->ino = BPF_CORE_READ(inode, i_ino);
+	ev->dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	ev->generation = BPF_CORE_READ(inode, i_generation);
+	ev->pid = id >> 32;
+	ev->tid = (__u32)id;
+	ev->uid = (__u32)bpf_get_current_uid_gid();
+	ev->hook = hook;
+	ev->verdict = verdict;
+	ev->hash_algo = algo;
+	ev->_pad0 = 0;
+	__builtin_memcpy(ev->digest, d.bytes, sizeof(d.bytes));
+	n = bpf_d_path((struct path *)&file->f_path, ev->path, sizeof(ev->path));
+	if (n > 0) {
+		ev->path_len = n - 1;
+	} else {
+		ev->path_len = 0;
+		ev->path[0] = 0;
+		flags |= VOUCH_EVF_PATH_ERROR;
+	}
+	if (cached)
+		flags |= VOUCH_EVF_CACHED;
+	ev->flags = flags;
+	bpf_ringbuf_submit(ev, 0);
+
+	STAT_INC(measured);
+	if (c && (c->state & CACHE_VALID))
+		c->state |= CACHE_REPORTED;
+	if (verdict == VOUCH_VERDICT_DENY)
+		STAT_INC(denied);
+	else if (verdict == VOUCH_VERDICT_AUDIT_DENY)
+		STAT_INC(audit_denied);
+	return verdict_ret(verdict);
+}
+
+SEC("lsm.s/bprm_check_security")
+int BPF_PROG(vouch_bprm_check, struct linux_binprm *bprm, int ret)
+{
+	if (ret)
+		return ret;
+	return measure(bprm->file, VOUCH_HOOK_BPRM_CHECK);
+}
+
+SEC("lsm.s/mmap_file")
+int BPF_PROG(vouch_mmap_file, struct file *file, unsigned long reqprot, unsigned long prot,
+	     unsigned long flags, int ret)
+{
+	if (ret)
+		return ret;
+	if (!file || !(prot & PROT_EXEC))
+		return 0;
+	return measure(file, VOUCH_HOOK_MMAP_FILE);
+}
+
+/*
+ * A file mapping may only become executable if vouch already measured that
+ * file, it is unchanged, and the policy allows it. This hook cannot sleep, so
+ * it cannot hash: an unmeasured file is treated as not allowed.
+ */
+SEC("lsm/file_mprotect")
+int BPF_PROG(vouch_file_mprotect, struct vm_area_struct *vma, unsigned long reqprot,
+	     unsigned long prot, int ret)
+{
+	struct vouch_config *cfg;
+	struct inode_cache *c;
+	struct file_stamp now = {};
+	struct vouch_digest d = {};
+	struct inode *inode;
+	struct file *file;
+	bool known = false;
+	__u16 verdict;
+
+	if (ret)
+		return ret;
+	if (!(prot & PROT_EXEC) || (vma->vm_flags & VM_EXEC))
+		return 0;
+	file = vma->vm_file;
+	if (!file)
+		return 0;
+	inode = file->f_inode;
+	cfg = get_config();
+	c = bpf_inode_storage_get(&inode_cache, inode, 0, 0);
+	if (c && (c->state & CACHE_VALID)) {
+		read_stamp(inode, &now);
+		if (stamp_equal(&c->stamp, &now)) {
+			__builtin_memcpy(&d, &c->digest, sizeof(d));
+			known = true;
+		}
+	}
+	verdict = judge(cfg, &d, known);
+	if (!known && cfg && cfg->mode == VOUCH_MODE_ENFORCE)
+		verdict = VOUCH_VERDICT_DENY;
+	if (verdict == VOUCH_VERDICT_DENY)
+		STAT_INC(denied);
+	return verdict_ret(verdict);
+}
+
+/* Any open for write may change the file: forget its digest. */
+SEC("lsm/file_open")
+int BPF_PROG(vouch_file_open, struct file *file, int ret)
+{
+	struct inode_cache *c;
+
+	if (ret)
+		return ret;
+	if (!(file->f_mode & FMODE_WRITE))
+		return 0;
+	c = bpf_inode_storage_get(&inode_cache, file->f_inode, 0, 0);
+	if (c) {
+		__sync_fetch_and_add(&c->write_seq, 1);
+		c->state = 0;
+	}
+	return 0;
+}

@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * The one ABI shared by the BPF programs and vouchd.
+ *
+ * Rules (Tetragon-style): fixed-width types only, explicit padding, numeric
+ * enum values that never change meaning once released. The C++ side pins the
+ * layout with static_assert (agent/abi.h) and a unit test; change both or
+ * neither.
+ */
+#ifndef VOUCH_ABI_H
+#define VOUCH_ABI_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#define VOUCH_ABI_VERSION 1
+#define VOUCH_DIGEST_SIZE 32 /* SHA-256 */
+#define VOUCH_PATH_MAX 4096
+
+/* IMA's enum hash_algo value for SHA-256 (include/uapi/linux/hash_info.h). */
+#define VOUCH_IMA_HASH_ALGO_SHA256 4
+
+enum vouch_hook {
+	VOUCH_HOOK_BPRM_CHECK = 1,
+	VOUCH_HOOK_MMAP_FILE = 2,
+	VOUCH_HOOK_FILE_MPROTECT = 3,
+	VOUCH_HOOK_KERNEL_READ_FILE = 4,
+};
+
+enum vouch_verdict {
+	VOUCH_VERDICT_ALLOW = 0,
+	VOUCH_VERDICT_DENY = 1,
+	/* audit mode: enforce would have denied, the access was allowed */
+	VOUCH_VERDICT_AUDIT_DENY = 2,
+};
+
+enum vouch_mode {
+	VOUCH_MODE_AUDIT = 0,
+	VOUCH_MODE_ENFORCE = 1,
+};
+
+enum vouch_event_flags {
+	VOUCH_EVF_HASH_ERROR = 1u << 0, /* no digest: bpf_ima_file_hash failed */
+	VOUCH_EVF_PATH_ERROR = 1u << 1, /* bpf_d_path failed, path is empty */
+	VOUCH_EVF_CACHED = 1u << 2,     /* digest came from vouch's inode cache */
+};
+
+/* One measurement, written by the kernel side into the ring buffer. */
+struct vouch_event {
+	__u64 ts_ns;     /* bpf_ktime_get_boot_ns() */
+	__u64 ino;       /* inode identity: (dev, ino, generation) */
+	__u32 dev;       /* st_dev encoding: new_encode_dev(sb->s_dev) */
+	__u32 generation;
+	__u32 pid;       /* thread group id of the caller */
+	__u32 tid;
+	__u32 uid;       /* real uid */
+	__u16 hook;      /* enum vouch_hook */
+	__u16 verdict;   /* enum vouch_verdict */
+	__u32 flags;     /* enum vouch_event_flags */
+	__s32 hash_algo; /* what bpf_ima_file_hash returned (algo or -errno) */
+	__u32 path_len;  /* bytes in path, without the NUL */
+	__u32 _pad0;
+	__u8 digest[VOUCH_DIGEST_SIZE];
+	char path[VOUCH_PATH_MAX];
+};
+
+/* Counters the kernel side keeps; a lost measurement is never silent. */
+struct vouch_stats {
+	__u64 measured;      /* events submitted */
+	__u64 ringbuf_drops; /* events that could not be reserved */
+	__u64 hash_errors;
+	__u64 denied;
+	__u64 audit_denied;
+	__u64 cache_hits;
+	__u64 hashes;        /* calls to bpf_ima_file_hash */
+	__u64 _reserved;
+};
+
+enum vouch_config_flags {
+	/* a policy is loaded; without one, audit mode only measures */
+	VOUCH_CFGF_POLICY_LOADED = 1u << 0,
+};
+
+/*
+ * Runtime configuration, the single entry of the vouch_config array map.
+ * The allow-list is double-buffered: `active` names the map (0: allow_a,
+ * 1: allow_b) that execs are checked against. vouchd fills the other one and
+ * flips `active` with a single map update, so no exec ever sees a
+ * half-loaded list.
+ */
+struct vouch_config {
+	__u32 mode;   /* enum vouch_mode */
+	__u32 active; /* 0 or 1 */
+	__u32 flags;  /* enum vouch_config_flags */
+	__u32 _pad0;
+};
+
+struct vouch_digest {
+	__u8 bytes[VOUCH_DIGEST_SIZE];
+};
+
+#endif /* VOUCH_ABI_H */

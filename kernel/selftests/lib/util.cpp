@@ -1,0 +1,127 @@
+#include "util.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+
+namespace vouch::selftest {
+
+std::string self_dir() {
+    char buf[4096];
+    ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+    if (n <= 0)
+        return ".";
+    std::string p(buf, static_cast<size_t>(n));
+    return p.substr(0, p.rfind('/'));
+}
+
+std::string helper(const std::string &name) { return self_dir() + "/helpers/" + name; }
+
+TempDir::TempDir() {
+    char tmpl[] = "/tmp/vouch-selftest-XXXXXX";
+    const char *p = mkdtemp(tmpl);
+    path_ = p ? p : "/tmp";
+}
+
+TempDir::~TempDir() {
+    if (DIR *d = opendir(path_.c_str())) {
+        while (dirent *e = readdir(d)) {
+            if (std::strcmp(e->d_name, ".") && std::strcmp(e->d_name, ".."))
+                unlink((path_ + "/" + e->d_name).c_str());
+        }
+        closedir(d);
+    }
+    rmdir(path_.c_str());
+}
+
+bool copy_file(const std::string &src, const std::string &dst, const std::string &salt) {
+    std::ifstream in(src, std::ios::binary);
+    if (!in)
+        return false;
+    std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    data += salt;
+    unlink(dst.c_str());
+    int fd = open(dst.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+    if (fd < 0)
+        return false;
+    bool ok = write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size());
+    return close(fd) == 0 && ok;
+}
+
+ExecResult run(const std::vector<std::string> &argv, const std::vector<std::string> &env) {
+    ExecResult r;
+    int pipefd[2];
+    if (pipe2(pipefd, O_CLOEXEC) != 0) {
+        r.exec_errno = errno;
+        return r;
+    }
+    std::vector<char *> av, ev;
+    for (const auto &a : argv)
+        av.push_back(const_cast<char *>(a.c_str()));
+    av.push_back(nullptr);
+    for (const auto &e : env)
+        ev.push_back(const_cast<char *>(e.c_str()));
+    ev.push_back(nullptr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(pipefd[0]);
+        execve(av[0], av.data(), ev.data());
+        int e = errno;
+        (void)!write(pipefd[1], &e, sizeof(e));
+        _exit(127);
+    }
+    close(pipefd[1]);
+    r.pid = pid;
+    int e = 0;
+    if (read(pipefd[0], &e, sizeof(e)) == sizeof(e))
+        r.exec_errno = e;
+    close(pipefd[0]);
+    waitpid(pid, &r.status, 0);
+    return r;
+}
+
+EventLog::EventLog(KernelSide &ks) : ks_(ks) {
+    auto r = ks_.start_events([this](const vouch_event &ev) { events_.push_back(ev); });
+    (void)r.ok();
+}
+
+const vouch_event *EventLog::wait_for(const std::function<bool(const vouch_event &)> &pred,
+                                      int timeout_ms) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    size_t seen = 0;
+    for (;;) {
+        for (; seen < events_.size(); ++seen)
+            if (pred(events_[seen]))
+                return &events_[seen];
+        if (std::chrono::steady_clock::now() > deadline)
+            return nullptr;
+        (void)ks_.poll(50);
+    }
+}
+
+size_t EventLog::count_if(const std::function<bool(const vouch_event &)> &pred) const {
+    size_t n = 0;
+    for (const auto &e : events_)
+        n += pred(e) ? 1 : 0;
+    return n;
+}
+
+void EventLog::drain() { (void)ks_.consume(); }
+
+bool same_inode(const vouch_event &ev, const struct stat &st) {
+    // The kernel reports sb->s_dev (MAJOR << 20 | MINOR); stat encodes it
+    // differently, so compare major/minor.
+    unsigned kmajor = ev.dev >> 20, kminor = ev.dev & 0xfffff;
+    return ev.ino == st.st_ino && kmajor == major(st.st_dev) && kminor == minor(st.st_dev);
+}
+
+} // namespace vouch::selftest

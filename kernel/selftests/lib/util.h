@@ -1,0 +1,62 @@
+// Shared plumbing for the VM selftests.
+#pragma once
+
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/types.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "kernel_side.h"
+
+namespace vouch::selftest {
+
+// Directory of the running selftest binary; helpers live in ./helpers/.
+std::string self_dir();
+std::string helper(const std::string &name);
+
+// A fresh directory under /tmp, removed with its files at destruction.
+class TempDir {
+  public:
+    TempDir();
+    ~TempDir();
+    const std::string &path() const { return path_; }
+    std::string file(const std::string &name) const { return path_ + "/" + name; }
+
+  private:
+    std::string path_;
+};
+
+// Copies src to dst (mode 0755), appending `salt` so the digest is new.
+bool copy_file(const std::string &src, const std::string &dst, const std::string &salt = "");
+
+// fork + execve(argv); returns the exit status as from waitpid, or -errno of
+// the execve (reported back through a pipe).
+struct ExecResult {
+    pid_t pid = -1;
+    int exec_errno = 0; // non-zero: execve failed with this errno
+    int status = 0;     // waitpid status when exec succeeded
+};
+ExecResult run(const std::vector<std::string> &argv,
+               const std::vector<std::string> &env = {});
+
+// Collects events from the kernel side.
+class EventLog {
+  public:
+    explicit EventLog(KernelSide &ks);
+    // Polls until pred matches an event or timeout; returns it.
+    const vouch_event *wait_for(const std::function<bool(const vouch_event &)> &pred,
+                                int timeout_ms = 5000);
+    size_t count_if(const std::function<bool(const vouch_event &)> &pred) const;
+    void drain();
+
+  private:
+    KernelSide &ks_;
+    std::vector<vouch_event> events_;
+};
+
+bool same_inode(const vouch_event &ev, const struct stat &st);
+
+} // namespace vouch::selftest
