@@ -127,7 +127,11 @@ static __always_inline void read_stamp(struct inode *inode, struct file_stamp *s
 		s->mtime_nsec = BPF_CORE_READ(o, i_mtime.tv_nsec);
 	}
 	s->size = BPF_CORE_READ(inode, i_size);
-	s->iversion = BPF_CORE_READ(inode, i_version.counter);
+	/*
+	 * Bit 0 of i_version is I_VERSION_QUERIED, which IMA's own hashing sets:
+	 * compare only the counter above it.
+	 */
+	s->iversion = (__u64)BPF_CORE_READ(inode, i_version.counter) >> 1;
 }
 
 static __always_inline bool stamp_equal(const struct file_stamp *a, const struct file_stamp *b)
