@@ -49,8 +49,8 @@ SKELS := $(BPF_SRCS:bpf/%.bpf.c=$(O)/gen/%.skel.h)
 SELFTEST_SRCS := $(wildcard kernel/selftests/*.cpp)
 SELFTESTS := $(SELFTEST_SRCS:kernel/selftests/%.cpp=$(O)/selftests/%)
 SELFTEST_LIB_OBJS := $(patsubst %.cpp,$(O)/obj/%.o,$(wildcard kernel/selftests/lib/*.cpp))
-SELFTEST_HELPERS := $(patsubst kernel/selftests/helpers/%.c,$(O)/selftests/helpers/%,\
-	$(wildcard kernel/selftests/helpers/*.c))
+SELFTEST_HELPERS := $(O)/selftests/helpers/true $(O)/selftests/helpers/dyn \
+	$(O)/selftests/helpers/libvouchtest.so
 TEST_SRCS := $(shell find tests -name '*_test.cpp' 2>/dev/null | sort)
 TEST_OBJS := $(TEST_SRCS:%.cpp=$(O)/obj/%.o)
 
@@ -98,11 +98,22 @@ $(O)/selftests/%: $(O)/obj/kernel/selftests/%.o $(SELFTEST_LIB_OBJS) $(O)/libvou
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CXX) -o $@ $^ $(LDLIBS)
 
-# Helpers are tiny static programs that selftests exec: no libraries to measure.
-$(O)/selftests/helpers/%: kernel/selftests/helpers/%.c
+# Programs and a library that selftests exec or map. `true` is static, so
+# exec'ing it maps no library.
+$(O)/selftests/helpers/true: kernel/selftests/helpers/true.c
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) -O2 -Wall -Werror -static -o $@ $<
+
+$(O)/selftests/helpers/dyn: kernel/selftests/helpers/dyn.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) -O2 -Wall -Werror -o $@ $< -ldl
+
+$(O)/selftests/helpers/libvouchtest.so: kernel/selftests/helpers/libvouchtest.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) -O2 -Wall -Werror -shared -fPIC -o $@ $<
 
 $(O)/tests/vouch-tests: $(TEST_OBJS) $(O)/libvouch.a
 	$(call msg,LD,$@)
