@@ -147,15 +147,34 @@ std::map<std::string, std::string> parse_kconfig(std::string_view text) {
     return out;
 }
 
-std::vector<KernelFinding> check_kernel(const std::vector<KernelRequirement> &contract,
-                                        const KernelFacts &facts) {
+std::vector<KernelFinding> live_kernel_findings(const KernelFacts &facts) {
     std::vector<KernelFinding> out;
     auto [major, minor] = version_of(facts.release);
     if (major < 5 || (major == 5 && minor < 18))
         out.push_back({"Linux " + facts.release + " is older than 5.18, which added "
                                                   "bpf_ima_file_hash()",
                        "run Linux 5.18 or newer"});
+    if (!facts.lsm_list)
+        out.push_back({"the active LSM list is not readable (/sys/kernel/security/lsm)",
+                       "mount securityfs (CONFIG_SECURITYFS=y): mount -t securityfs "
+                       "securityfs /sys/kernel/security"});
+    else if (!list_has(*facts.lsm_list, "bpf"))
+        out.push_back({"`bpf` is not in the active LSM list (" + std::string(trim(*facts.lsm_list)) +
+                           ")",
+                       "boot with lsm=" + std::string(trim(*facts.lsm_list)) +
+                           ",bpf (append it to GRUB_CMDLINE_LINUX and run update-grub)"});
+    if (!facts.btf)
+        out.push_back({"no kernel BTF at /sys/kernel/btf/vmlinux",
+                       "build the kernel with CONFIG_DEBUG_INFO_BTF=y"});
+    if (facts.lsm_list && !facts.ima_securityfs)
+        out.push_back({"IMA is not active (no /sys/kernel/security/ima)",
+                       "build the kernel with CONFIG_IMA=y"});
+    return out;
+}
 
+std::vector<KernelFinding> check_kernel(const std::vector<KernelRequirement> &contract,
+                                        const KernelFacts &facts) {
+    std::vector<KernelFinding> out;
     if (facts.kconfig) {
         for (const auto &req : contract) {
             auto it = facts.kconfig->find(req.option);
@@ -176,22 +195,8 @@ std::vector<KernelFinding> check_kernel(const std::vector<KernelRequirement> &co
                            facts.release + "); only live checks were made",
                        "install the kernel's config file or enable CONFIG_IKCONFIG_PROC"});
     }
-
-    if (!facts.lsm_list)
-        out.push_back({"the active LSM list is not readable (/sys/kernel/security/lsm)",
-                       "mount securityfs (CONFIG_SECURITYFS=y): mount -t securityfs "
-                       "securityfs /sys/kernel/security"});
-    else if (!list_has(*facts.lsm_list, "bpf"))
-        out.push_back({"`bpf` is not in the active LSM list (" + std::string(trim(*facts.lsm_list)) +
-                           ")",
-                       "boot with lsm=" + std::string(trim(*facts.lsm_list)) +
-                           ",bpf (append it to GRUB_CMDLINE_LINUX and run update-grub)"});
-    if (!facts.btf)
-        out.push_back({"no kernel BTF at /sys/kernel/btf/vmlinux",
-                       "build the kernel with CONFIG_DEBUG_INFO_BTF=y"});
-    if (facts.lsm_list && !facts.ima_securityfs)
-        out.push_back({"IMA is not active (no /sys/kernel/security/ima)",
-                       "build the kernel with CONFIG_IMA=y"});
+    auto live = live_kernel_findings(facts);
+    out.insert(out.end(), live.begin(), live.end());
     return out;
 }
 

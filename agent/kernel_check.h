@@ -41,6 +41,10 @@ struct KernelFinding {
     std::string fix;  // how to enable it
 };
 
+// Only what can be seen on the running kernel: `bpf` in the LSM list, BTF,
+// IMA, version. What the loader checks before loading.
+std::vector<KernelFinding> live_kernel_findings(const KernelFacts &facts);
+
 std::vector<KernelFinding> check_kernel(const std::vector<KernelRequirement> &contract,
                                         const KernelFacts &facts);
 

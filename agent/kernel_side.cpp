@@ -2,10 +2,14 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <string>
 
+#include "kernel_check.h"
 #include "vouch.skel.h"
 
 namespace vouch {
@@ -26,10 +30,60 @@ Error load_error(int err) {
     return make_error(err, msg);
 }
 
+// Pinned names, one per object; a rename here is an incompatible change.
+struct PinnedMap {
+    const char *name;
+    uint32_t value_size;
+};
+constexpr PinnedMap kMaps[] = {
+    {"events", 0},
+    {"vouch_config", sizeof(vouch_config)},
+    {"vouch_stats", sizeof(vouch_stats)},
+    {"allow_a", sizeof(uint32_t)},
+    {"allow_b", sizeof(uint32_t)},
+};
+
+// The links; their pins are "link_<program name>".
+std::vector<bpf_program *> programs(vouch_bpf *s) {
+    std::vector<bpf_program *> out;
+    bpf_program *p;
+    bpf_object__for_each_program(p, s->obj) out.push_back(p);
+    return out;
+}
+
+UniqueFd dup_fd(int fd) { return UniqueFd(fcntl(fd, F_DUPFD_CLOEXEC, 3)); }
+
+Result<void> preflight() {
+    auto facts = probe_running_kernel();
+    auto found = live_kernel_findings(facts);
+    if (found.empty())
+        return {};
+    std::string msg = "this kernel cannot run vouch: " + found.front().what + "; fix: " +
+                      found.front().fix;
+    for (size_t i = 1; i < found.size(); ++i)
+        msg += "; also: " + found[i].what;
+    return make_error(EOPNOTSUPP, msg);
+}
+
 } // namespace
 
 Result<std::unique_ptr<KernelSide>> KernelSide::load(const KernelSideOptions &opts) {
+    if (!opts.skip_preflight) {
+        if (auto r = preflight(); !r)
+            return r.error();
+    }
     std::unique_ptr<KernelSide> ks(new KernelSide());
+    if (!opts.pin_dir.empty()) {
+        struct stat st {};
+        std::string probe = opts.pin_dir + "/vouch_config";
+        if (stat(probe.c_str(), &st) == 0) {
+            if (auto r = ks->open_pins(opts.pin_dir); !r)
+                return r.error();
+            ks->reattached_ = true;
+            return ks;
+        }
+    }
+
     ks->skel_.reset(vouch_bpf__open());
     if (!ks->skel_)
         return make_error(errno, "cannot open the BPF object: " + errstr(errno));
@@ -53,35 +107,161 @@ Result<std::unique_ptr<KernelSide>> KernelSide::load(const KernelSideOptions &op
                    "check-kernel`)";
         return make_error(err, msg);
     }
+    ks->events_ = dup_fd(bpf_map__fd(s->maps.events));
+    ks->config_ = dup_fd(bpf_map__fd(s->maps.vouch_config));
+    ks->stats_ = dup_fd(bpf_map__fd(s->maps.vouch_stats));
+    ks->allow_[0] = dup_fd(bpf_map__fd(s->maps.allow_a));
+    ks->allow_[1] = dup_fd(bpf_map__fd(s->maps.allow_b));
+    ks->allow_max_ = opts.allow_max;
+    for (bpf_program *p : programs(s)) {
+        bpf_link *l = nullptr;
+        // The skeleton keeps its links in per-program slots; find this one's.
+        for (int i = 0; i < s->skeleton->prog_cnt; ++i)
+            if (*s->skeleton->progs[i].prog == p)
+                l = *s->skeleton->progs[i].link;
+        if (l)
+            ks->links_.push_back(dup_fd(bpf_link__fd(l)));
+    }
+    if (!opts.pin_dir.empty()) {
+        if (auto r = ks->pin_all(opts.pin_dir); !r) {
+            (void)unpin(opts.pin_dir);
+            return r.error();
+        }
+    }
     return ks;
+}
+
+Result<void> KernelSide::pin_all(const std::string &dir) {
+    if (mkdir(dir.c_str(), 0700) && errno != EEXIST)
+        return make_error(errno, "create pin directory " + dir + ": " + errstr(errno));
+    vouch_bpf *s = skel_.get();
+    bpf_map *maps[] = {s->maps.events, s->maps.vouch_config, s->maps.vouch_stats,
+                       s->maps.allow_a, s->maps.allow_b};
+    for (size_t i = 0; i < std::size(maps); ++i) {
+        std::string path = dir + "/" + kMaps[i].name;
+        if (bpf_obj_pin(bpf_map__fd(maps[i]), path.c_str()))
+            return make_error(errno, "pin " + path + ": " + errstr(errno));
+    }
+    for (int i = 0; i < s->skeleton->prog_cnt; ++i) {
+        bpf_link *l = *s->skeleton->progs[i].link;
+        if (!l)
+            continue;
+        std::string path = dir + "/link_" + s->skeleton->progs[i].name;
+        if (bpf_obj_pin(bpf_link__fd(l), path.c_str()))
+            return make_error(errno, "pin " + path + ": " + errstr(errno));
+    }
+    // The pins' directory, so the hooks can refuse unlinking them.
+    struct stat st {};
+    if (stat(dir.c_str(), &st))
+        return make_error(errno, "stat " + dir + ": " + errstr(errno));
+    auto cfg = config();
+    if (!cfg)
+        return cfg.error();
+    cfg->pin_dir_ino = st.st_ino;
+    return write_config(*cfg);
+}
+
+Result<void> KernelSide::open_pins(const std::string &dir) {
+    UniqueFd *fds[] = {&events_, &config_, &stats_, &allow_[0], &allow_[1]};
+    for (size_t i = 0; i < std::size(fds); ++i) {
+        std::string path = dir + "/" + kMaps[i].name;
+        fds[i]->reset(bpf_obj_get(path.c_str()));
+        if (!*fds[i])
+            return make_error(errno, "reattach to " + path + ": " + errstr(errno) +
+                                         (errno == EPERM ? " (vouch is enforcing and this "
+                                                           "program is not its agent)"
+                                                         : ""));
+        bpf_map_info info{};
+        uint32_t len = sizeof(info);
+        if (bpf_obj_get_info_by_fd(fds[i]->get(), &info, &len))
+            return make_error(errno, "inspect " + path + ": " + errstr(errno));
+        if (kMaps[i].value_size && info.value_size != kMaps[i].value_size)
+            return make_error(EPROTO, path + " was pinned by an incompatible vouch (value size " +
+                                          std::to_string(info.value_size) + ", expected " +
+                                          std::to_string(kMaps[i].value_size) +
+                                          "); remove the pins with `vouchctl unpin` first");
+        if (fds[i] == &allow_[0])
+            allow_max_ = info.max_entries;
+    }
+    // Hold the links too: they are what keeps the hooks attached.
+    vouch_bpf *probe = vouch_bpf__open();
+    if (!probe)
+        return make_error(errno, "open BPF object: " + errstr(errno));
+    std::unique_ptr<vouch_bpf, SkelDeleter> guard(probe);
+    for (int i = 0; i < probe->skeleton->prog_cnt; ++i) {
+        std::string path = dir + "/link_" + probe->skeleton->progs[i].name;
+        UniqueFd fd(bpf_obj_get(path.c_str()));
+        if (!fd)
+            return make_error(errno, "reattach to " + path + ": " + errstr(errno) +
+                                         " (a hook is not pinned; its enforcement is gone)");
+        links_.push_back(std::move(fd));
+    }
+    return {};
+}
+
+Result<void> KernelSide::unpin(const std::string &dir) {
+    vouch_bpf *probe = vouch_bpf__open();
+    if (!probe)
+        return make_error(errno, "open BPF object: " + errstr(errno));
+    std::unique_ptr<vouch_bpf, SkelDeleter> guard(probe);
+    std::vector<std::string> paths;
+    for (const auto &m : kMaps)
+        paths.push_back(dir + "/" + m.name);
+    for (int i = 0; i < probe->skeleton->prog_cnt; ++i)
+        paths.push_back(dir + "/link_" + probe->skeleton->progs[i].name);
+    for (const auto &p : paths) {
+        if (unlink(p.c_str()) && errno != ENOENT)
+            return make_error(errno, "unpin " + p + ": " + errstr(errno));
+    }
+    if (rmdir(dir.c_str()) && errno != ENOENT)
+        return make_error(errno, "remove " + dir + ": " + errstr(errno));
+    return {};
 }
 
 KernelSide::~KernelSide() = default;
 
+std::vector<uint32_t> KernelSide::prog_ids() const {
+    std::vector<uint32_t> out;
+    for (const auto &l : links_) {
+        bpf_link_info info{};
+        uint32_t len = sizeof(info);
+        if (bpf_obj_get_info_by_fd(l.get(), &info, &len) == 0)
+            out.push_back(info.prog_id);
+    }
+    return out;
+}
+
 Result<vouch_config> KernelSide::config() const {
     vouch_config cfg{};
     uint32_t zero = 0;
-    if (bpf_map__lookup_elem(skel_->maps.vouch_config, &zero, sizeof(zero), &cfg, sizeof(cfg), 0))
+    if (bpf_map_lookup_elem(config_.get(), &zero, &cfg))
         return make_error(errno, "read vouch_config: " + errstr(errno));
     return cfg;
+}
+
+Result<void> KernelSide::write_config(const vouch_config &cfg) {
+    uint32_t zero = 0;
+    if (bpf_map_update_elem(config_.get(), &zero, &cfg, BPF_ANY))
+        return make_error(errno, "write vouch_config: " + errstr(errno));
+    return {};
 }
 
 Result<vouch_stats> KernelSide::stats() const {
     vouch_stats st{};
     uint32_t zero = 0;
-    if (bpf_map__lookup_elem(skel_->maps.vouch_stats, &zero, sizeof(zero), &st, sizeof(st), 0))
+    if (bpf_map_lookup_elem(stats_.get(), &zero, &st))
         return make_error(errno, "read vouch_stats: " + errstr(errno));
     return st;
 }
 
 namespace {
 
-Result<void> clear_map(bpf_map *map) {
+Result<void> clear_map(int fd) {
     vouch_digest first{};
     // Delete the first key until none is left: a walk from a deleted key
     // would restart from the beginning anyway.
-    while (bpf_map__get_next_key(map, nullptr, &first, sizeof(first)) == 0) {
-        if (bpf_map__delete_elem(map, &first, sizeof(first), 0) && errno != ENOENT)
+    while (bpf_map_get_next_key(fd, nullptr, &first) == 0) {
+        if (bpf_map_delete_elem(fd, &first) && errno != ENOENT)
             return make_error(errno, "clear allow-list: " + errstr(errno));
     }
     return {};
@@ -89,41 +269,45 @@ Result<void> clear_map(bpf_map *map) {
 
 } // namespace
 
-Result<void> KernelSide::set_policy(const std::vector<vouch_digest> &allowed, vouch_mode mode) {
+Result<void> KernelSide::set_policy(const std::vector<vouch_digest> &allowed, vouch_mode mode,
+                                    const std::vector<vouch_digest> &agents) {
     auto cur = config();
     if (!cur)
         return cur.error();
     uint32_t next_active = cur->active ? 0 : 1;
-    bpf_map *target = next_active ? skel_->maps.allow_b : skel_->maps.allow_a;
-    if (allowed.size() > bpf_map__max_entries(target))
-        return make_error(E2BIG, "policy has " + std::to_string(allowed.size()) +
+    int target = allow_[next_active].get();
+    if (allowed.size() + agents.size() > allow_max_)
+        return make_error(E2BIG, "policy has " + std::to_string(allowed.size() + agents.size()) +
                                      " digests, the kernel allow-list holds at most " +
-                                     std::to_string(bpf_map__max_entries(target)));
+                                     std::to_string(allow_max_));
     if (auto r = clear_map(target); !r)
         return r;
-    uint32_t one = 1;
+    uint32_t exec = VOUCH_ALLOW_EXEC, agent = VOUCH_ALLOW_EXEC | VOUCH_ALLOW_AGENT;
     for (const auto &d : allowed) {
-        if (bpf_map__update_elem(target, &d, sizeof(d), &one, sizeof(one), BPF_ANY))
+        if (bpf_map_update_elem(target, &d, &exec, BPF_ANY))
             return make_error(errno, "fill allow-list: " + errstr(errno));
     }
-    vouch_config cfg{};
+    for (const auto &d : agents) {
+        if (bpf_map_update_elem(target, &d, &agent, BPF_ANY))
+            return make_error(errno, "fill allow-list: " + errstr(errno));
+    }
+    vouch_config cfg = *cur;
     cfg.mode = mode;
     cfg.active = next_active;
     cfg.flags = VOUCH_CFGF_POLICY_LOADED;
-    uint32_t zero = 0;
-    if (bpf_map__update_elem(skel_->maps.vouch_config, &zero, sizeof(zero), &cfg, sizeof(cfg),
-                             BPF_ANY))
-        return make_error(errno, "activate allow-list: " + errstr(errno));
+    if (auto r = write_config(cfg); !r)
+        return make_error(r.error().code, "activate allow-list: " + r.error().message);
     return {};
 }
 
 Result<void> KernelSide::clear_policy() {
-    vouch_config cfg{};
-    uint32_t zero = 0;
-    if (bpf_map__update_elem(skel_->maps.vouch_config, &zero, sizeof(zero), &cfg, sizeof(cfg),
-                             BPF_ANY))
-        return make_error(errno, "clear policy: " + errstr(errno));
-    return {};
+    auto cur = config();
+    if (!cur)
+        return cur.error();
+    vouch_config cfg = *cur;
+    cfg.mode = VOUCH_MODE_AUDIT;
+    cfg.flags &= ~VOUCH_CFGF_POLICY_LOADED;
+    return write_config(cfg);
 }
 
 int KernelSide::on_event(void *ctx, void *data, size_t size) {
@@ -136,7 +320,7 @@ int KernelSide::on_event(void *ctx, void *data, size_t size) {
 
 Result<void> KernelSide::start_events(EventHandler handler) {
     handler_ = std::move(handler);
-    rb_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.events), on_event, this, nullptr));
+    rb_.reset(ring_buffer__new(events_.get(), on_event, this, nullptr));
     if (!rb_)
         return make_error(errno, "ring buffer: " + errstr(errno));
     return {};

@@ -1,13 +1,15 @@
-// The loader for bpf/vouch.bpf.c: open, configure, load, attach, read events,
-// swap the allow-list.
+// The loader for bpf/vouch.bpf.c: open, configure, load, attach, pin,
+// reattach to pinned objects, read events, swap the allow-list.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "abi.h"
+#include "fd.h"
 #include "result.h"
 
 struct vouch_bpf;
@@ -15,27 +17,44 @@ struct ring_buffer;
 
 namespace vouch {
 
+inline constexpr const char *kDefaultPinDir = "/sys/fs/bpf/vouch";
+
 struct KernelSideOptions {
     bool cache = true;                 // per-inode digest cache
     uint32_t ringbuf_bytes = 4u << 20; // power of two, multiple of the page size
     uint32_t allow_max = 1u << 17;     // capacity of each allow-list buffer
+    // Where maps and links are pinned, so enforcement outlives this process.
+    // Empty: nothing is pinned; the hooks detach when this object goes away.
+    std::string pin_dir;
+    // Skip the running-kernel preflight (tests that probe failure paths).
+    bool skip_preflight = false;
 };
 
 class KernelSide {
   public:
     using EventHandler = std::function<void(const vouch_event &)>;
 
-    // Loads and attaches every hook. The error names what the kernel lacks.
+    // With a pin_dir that holds vouch's pins: reattaches to them (the hooks
+    // stay attached throughout). Otherwise loads, attaches and pins. The
+    // error names what the kernel lacks.
     static Result<std::unique_ptr<KernelSide>> load(const KernelSideOptions &opts);
+    // Removes the pins; the hooks detach once no process holds them.
+    static Result<void> unpin(const std::string &pin_dir);
     ~KernelSide();
+
+    bool reattached() const { return reattached_; }
 
     // Replaces the allow-list and mode in one step: the inactive buffer is
     // filled, then a single config update makes it the one execs see.
-    Result<void> set_policy(const std::vector<vouch_digest> &allowed, vouch_mode mode);
+    // Agents are allowed to run and may change vouch's objects.
+    Result<void> set_policy(const std::vector<vouch_digest> &allowed, vouch_mode mode,
+                            const std::vector<vouch_digest> &agents = {});
     // Back to measuring only: no policy, audit mode.
     Result<void> clear_policy();
     Result<vouch_config> config() const;
     Result<vouch_stats> stats() const;
+    // IDs of the attached programs (to show that a reattach kept them).
+    std::vector<uint32_t> prog_ids() const;
 
     // Events are delivered to handler from poll()/consume().
     Result<void> start_events(EventHandler handler);
@@ -53,8 +72,16 @@ class KernelSide {
 
     KernelSide() = default;
     static int on_event(void *ctx, void *data, size_t size);
+    Result<void> pin_all(const std::string &dir);
+    Result<void> open_pins(const std::string &dir);
+    Result<void> write_config(const vouch_config &cfg);
 
     std::unique_ptr<vouch_bpf, SkelDeleter> skel_;
+    // Map and link descriptors, whether from the skeleton (dup'ed) or pins.
+    UniqueFd events_, config_, stats_, allow_[2];
+    std::vector<UniqueFd> links_;
+    uint32_t allow_max_ = 0;
+    bool reattached_ = false;
     std::unique_ptr<ring_buffer, RingBufferDeleter> rb_;
     EventHandler handler_;
 };

@@ -21,6 +21,7 @@ char LICENSE[] SEC("license") = "GPL";
 #define PROT_EXEC 0x4
 #define VM_EXEC 0x00000004
 #define FMODE_WRITE 0x2
+#define BPF_FS_MAGIC 0xcafe4a11
 
 /* Settings fixed at load time (vouchd sets them in the skeleton's rodata). */
 const volatile bool cache_enabled = true;
@@ -162,6 +163,18 @@ static __always_inline struct vouch_config *get_config(void)
 	return bpf_map_lookup_elem(&vouch_config, &zero);
 }
 
+static __always_inline __u32 allow_flags(const struct vouch_config *cfg,
+					 const struct vouch_digest *d)
+{
+	__u32 *v;
+
+	if (cfg->active)
+		v = bpf_map_lookup_elem(&allow_b, d);
+	else
+		v = bpf_map_lookup_elem(&allow_a, d);
+	return v ? *v : 0;
+}
+
 /* Returns the verdict for a digest under the current policy and mode. */
 static __always_inline __u16 judge(const struct vouch_config *cfg, const struct vouch_digest *d,
 				   bool have_digest)
@@ -175,12 +188,7 @@ static __always_inline __u16 judge(const struct vouch_config *cfg, const struct 
 		return cfg->mode == VOUCH_MODE_ENFORCE ? VOUCH_VERDICT_DENY
 						      : VOUCH_VERDICT_ALLOW;
 	}
-	if (!have_digest)
-		allowed = false;
-	else if (cfg->active)
-		allowed = bpf_map_lookup_elem(&allow_b, d) != NULL;
-	else
-		allowed = bpf_map_lookup_elem(&allow_a, d) != NULL;
+	allowed = have_digest && (allow_flags(cfg, d) & VOUCH_ALLOW_EXEC);
 	if (allowed)
 		return VOUCH_VERDICT_ALLOW;
 	return cfg->mode == VOUCH_MODE_ENFORCE ? VOUCH_VERDICT_DENY : VOUCH_VERDICT_AUDIT_DENY;
@@ -375,4 +383,184 @@ int BPF_PROG(vouch_file_open, struct file *file, int ret)
 		c->state = 0;
 	}
 	return 0;
+}
+
+SEC("lsm.s/kernel_read_file")
+int BPF_PROG(vouch_kernel_read_file, struct file *file, enum kernel_read_file_id id, bool contents,
+	     int ret)
+{
+	if (ret)
+		return ret;
+	if (!file)
+		return 0;
+	return measure(file, VOUCH_HOOK_KERNEL_READ_FILE);
+}
+
+/*
+ * Code the kernel would load from a buffer (init_module, kexec_load) has no
+ * file to measure: refused while enforcing, as IMA's appraisal does.
+ */
+SEC("lsm/kernel_load_data")
+int BPF_PROG(vouch_kernel_load_data, enum kernel_load_data_id id, bool contents, int ret)
+{
+	struct vouch_config *cfg = get_config();
+
+	if (ret)
+		return ret;
+	if (!cfg || cfg->mode != VOUCH_MODE_ENFORCE)
+		return 0;
+	if (id == LOADING_MODULE || id == LOADING_KEXEC_IMAGE || id == LOADING_KEXEC_INITRAMFS) {
+		STAT_INC(denied);
+		return -EPERM;
+	}
+	return 0;
+}
+
+/* ---- tamper resistance (enforce mode) ---------------------------------- */
+
+static __always_inline bool enforcing(void)
+{
+	struct vouch_config *cfg = get_config();
+
+	return cfg && cfg->mode == VOUCH_MODE_ENFORCE;
+}
+
+/*
+ * Is the current process vouch's agent? Its executable must be a file vouch
+ * measured, unchanged since, whose digest the active policy marks as agent.
+ * Identity by digest survives daemon restarts and upgrades (the new binary's
+ * digest comes with the new policy) and cannot be claimed by renaming.
+ */
+static __always_inline bool is_agent(void)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct vouch_config *cfg = get_config();
+	struct file_stamp now = {};
+	struct inode_cache *c;
+	struct inode *inode;
+	struct mm_struct *mm;
+	struct file *exe;
+
+	if (!cfg)
+		return false;
+	mm = task->mm;
+	if (!mm)
+		return false;
+	exe = mm->exe_file;
+	if (!exe)
+		return false;
+	inode = exe->f_inode;
+	c = bpf_inode_storage_get(&inode_cache, inode, 0, 0);
+	if (!c || !(c->state & CACHE_VALID))
+		return false;
+	read_stamp(inode, &now);
+	if (!stamp_equal(&c->stamp, &now))
+		return false;
+	return allow_flags(cfg, &c->digest) & VOUCH_ALLOW_AGENT;
+}
+
+static __always_inline int tamper_denied(void)
+{
+	STAT_INC(tamper_denied);
+	return -EPERM;
+}
+
+static __always_inline bool is_vouch_map(struct bpf_map *map)
+{
+	return map == (void *)&vouch_config || map == (void *)&allow_a || map == (void *)&allow_b ||
+	       map == (void *)&vouch_stats || map == (void *)&inode_cache ||
+	       map == (void *)&events;
+}
+
+/* A writable file descriptor for one of vouch's maps: only for the agent. */
+SEC("lsm/bpf_map")
+int BPF_PROG(vouch_bpf_map, struct bpf_map *map, fmode_t fmode, int ret)
+{
+	if (ret)
+		return ret;
+	if (!(fmode & FMODE_WRITE) || !is_vouch_map(map) || !enforcing() || is_agent())
+		return 0;
+	return tamper_denied();
+}
+
+/* Detaching programs while enforcing: only the agent. */
+SEC("lsm/bpf")
+int BPF_PROG(vouch_bpf, int cmd, union bpf_attr *attr, unsigned int size, int ret)
+{
+	if (ret)
+		return ret;
+	if (cmd != BPF_LINK_DETACH && cmd != BPF_PROG_DETACH)
+		return 0;
+	if (!enforcing() || is_agent())
+		return 0;
+	return tamper_denied();
+}
+
+static __always_inline bool is_pin_dir(struct inode *dir)
+{
+	struct vouch_config *cfg = get_config();
+
+	return cfg && cfg->pin_dir_ino && dir && BPF_CORE_READ(dir, i_ino) == cfg->pin_dir_ino &&
+	       BPF_CORE_READ(dir, i_sb, s_magic) == BPF_FS_MAGIC;
+}
+
+/* Removing a pin would detach vouch while vouchd is down. */
+SEC("lsm/inode_unlink")
+int BPF_PROG(vouch_inode_unlink, struct inode *dir, struct dentry *dentry, int ret)
+{
+	if (ret)
+		return ret;
+	if (!is_pin_dir(dir) || !enforcing() || is_agent())
+		return 0;
+	return tamper_denied();
+}
+
+SEC("lsm/inode_rename")
+int BPF_PROG(vouch_inode_rename, struct inode *old_dir, struct dentry *old_dentry,
+	     struct inode *new_dir, struct dentry *new_dentry, int ret)
+{
+	if (ret)
+		return ret;
+	if (!(is_pin_dir(old_dir) || is_pin_dir(old_dentry->d_inode)) || !enforcing() ||
+	    is_agent())
+		return 0;
+	return tamper_denied();
+}
+
+/* Unmounting bpffs drops the pins with it. */
+SEC("lsm/sb_umount")
+int BPF_PROG(vouch_sb_umount, struct vfsmount *mnt, int flags, int ret)
+{
+	if (ret)
+		return ret;
+	if (BPF_CORE_READ(mnt, mnt_sb, s_magic) != BPF_FS_MAGIC || !enforcing() || is_agent())
+		return 0;
+	return tamper_denied();
+}
+
+/* Attaching to the agent (ptrace, /proc/pid/mem) would let anyone act as it. */
+SEC("lsm/ptrace_access_check")
+int BPF_PROG(vouch_ptrace_access_check, struct task_struct *child, unsigned int mode, int ret)
+{
+	struct vouch_config *cfg = get_config();
+	struct inode_cache *c;
+	struct mm_struct *mm;
+	struct file *exe;
+
+	if (ret)
+		return ret;
+	if (!cfg || cfg->mode != VOUCH_MODE_ENFORCE)
+		return 0;
+	mm = child->mm;
+	if (!mm)
+		return 0;
+	exe = mm->exe_file;
+	if (!exe)
+		return 0;
+	c = bpf_inode_storage_get(&inode_cache, exe->f_inode, 0, 0);
+	if (!c || !(c->state & CACHE_VALID) || !(allow_flags(cfg, &c->digest) & VOUCH_ALLOW_AGENT))
+		return 0;
+	if (is_agent())
+		return 0;
+	return tamper_denied();
 }

@@ -74,7 +74,7 @@ struct vouch_stats {
 	__u64 audit_denied;
 	__u64 cache_hits;
 	__u64 hashes;        /* calls to bpf_ima_file_hash */
-	__u64 _reserved;
+	__u64 tamper_denied; /* changes to vouch's own BPF objects refused */
 };
 
 enum vouch_config_flags {
@@ -94,6 +94,17 @@ struct vouch_config {
 	__u32 active; /* 0 or 1 */
 	__u32 flags;  /* enum vouch_config_flags */
 	__u32 _pad0;
+	__u64 pin_dir_ino; /* inode of the bpffs directory holding the pins, or 0 */
+};
+
+/* Values of the allow-list maps. */
+enum vouch_allow_flags {
+	VOUCH_ALLOW_EXEC = 1u << 0,
+	/*
+	 * The agent: a process whose executable has this digest may change
+	 * vouch's BPF objects while enforcing (vouchd, and the selftests).
+	 */
+	VOUCH_ALLOW_AGENT = 1u << 1,
 };
 
 struct vouch_digest {
