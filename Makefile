@@ -49,7 +49,8 @@ SKELS := $(BPF_SRCS:bpf/%.bpf.c=$(O)/gen/%.skel.h)
 SELFTEST_SRCS := $(wildcard kernel/selftests/*.cpp)
 SELFTESTS := $(SELFTEST_SRCS:kernel/selftests/%.cpp=$(O)/selftests/%)
 SELFTEST_LIB_OBJS := $(patsubst %.cpp,$(O)/obj/%.o,$(wildcard kernel/selftests/lib/*.cpp))
-SELFTEST_HELPERS := $(O)/selftests/helpers/true $(O)/selftests/helpers/dyn \
+SELFTEST_HELPERS := $(O)/selftests/helpers/true $(O)/selftests/helpers/tamper \
+	$(O)/selftests/helpers/dyn \
 	$(O)/selftests/helpers/libvouchtest.so
 TEST_SRCS := $(shell find tests -name '*_test.cpp' 2>/dev/null | sort)
 TEST_OBJS := $(TEST_SRCS:%.cpp=$(O)/obj/%.o)
@@ -100,7 +101,8 @@ $(O)/selftests/%: $(O)/obj/kernel/selftests/%.o $(SELFTEST_LIB_OBJS) $(O)/libvou
 
 # Programs and a library that selftests exec or map. `true` is static, so
 # exec'ing it maps no library.
-$(O)/selftests/helpers/true: kernel/selftests/helpers/true.c
+$(O)/selftests/helpers/true $(O)/selftests/helpers/tamper: $(O)/selftests/helpers/%: \
+		kernel/selftests/helpers/%.c
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) -O2 -Wall -Werror -static -o $@ $<

@@ -3,6 +3,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -53,6 +54,18 @@ std::vector<bpf_program *> programs(vouch_bpf *s) {
 
 UniqueFd dup_fd(int fd) { return UniqueFd(fcntl(fd, F_DUPFD_CLOEXEC, 3)); }
 
+// The agent is recognised by the measured digest of its executable, but a
+// loader that started before the hooks were attached was never measured: map
+// its own executable PROT_EXEC once so the mmap_file hook measures it.
+void measure_self() {
+    UniqueFd fd(open("/proc/self/exe", O_RDONLY | O_CLOEXEC));
+    if (!fd)
+        return;
+    void *m = mmap(nullptr, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd.get(), 0);
+    if (m != MAP_FAILED)
+        munmap(m, 4096);
+}
+
 Result<void> preflight() {
     auto facts = probe_running_kernel();
     auto found = live_kernel_findings(facts);
@@ -80,6 +93,7 @@ Result<std::unique_ptr<KernelSide>> KernelSide::load(const KernelSideOptions &op
             if (auto r = ks->open_pins(opts.pin_dir); !r)
                 return r.error();
             ks->reattached_ = true;
+            measure_self();
             return ks;
         }
     }
@@ -122,6 +136,7 @@ Result<std::unique_ptr<KernelSide>> KernelSide::load(const KernelSideOptions &op
         if (l)
             ks->links_.push_back(dup_fd(bpf_link__fd(l)));
     }
+    measure_self();
     if (!opts.pin_dir.empty()) {
         if (auto r = ks->pin_all(opts.pin_dir); !r) {
             (void)unpin(opts.pin_dir);

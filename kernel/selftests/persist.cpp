@@ -1,0 +1,128 @@
+// Enforcement outlives the loader: pinned hooks keep denying after the loader
+// is killed, a restarted loader reattaches to the same programs and drains
+// what queued meanwhile, and no other root process can switch vouch off.
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+
+#include "digest.h"
+#include "kernel_side.h"
+#include "lib/tap.h"
+#include "lib/util.h"
+
+using namespace vouch;
+using namespace vouch::selftest;
+
+namespace {
+
+const std::string kPins = "/sys/fs/bpf/vouch-selftest";
+
+vouch_digest digest_of(Tap &t, const std::string &path) {
+    auto d = sha256_file(path);
+    if (!d)
+        t.bail(d.error().message);
+    vouch_digest out{};
+    std::memcpy(out.bytes, d->data(), sizeof(out.bytes));
+    return out;
+}
+
+int exit_status(const ExecResult &r) {
+    return r.exec_errno == 0 && WIFEXITED(r.status) ? WEXITSTATUS(r.status) : -1;
+}
+
+} // namespace
+
+int main() {
+    Tap t("persist", 12);
+    (void)KernelSide::unpin(kPins); // a previous, interrupted run
+    TempDir dir;
+    std::string allowed = dir.file("allowed"), unlisted = dir.file("unlisted");
+    if (!copy_file(helper("true"), allowed, "persist allowed") ||
+        !copy_file(helper("true"), unlisted, "persist unlisted"))
+        t.bail("cannot create test files");
+    std::vector<vouch_digest> policy = {digest_of(t, allowed), digest_of(t, helper("tamper"))};
+    std::vector<vouch_digest> agents = {digest_of(t, "/proc/self/exe")};
+
+    // The loader: a child that pins, enforces, reports its programs, waits.
+    int pipefd[2];
+    if (pipe(pipefd))
+        t.bail("pipe");
+    pid_t loader = fork();
+    if (loader == 0) {
+        close(pipefd[0]);
+        KernelSideOptions o;
+        o.pin_dir = kPins;
+        auto ks = KernelSide::load(o);
+        uint32_t n = 0;
+        if (ks && (*ks)->set_policy(policy, VOUCH_MODE_ENFORCE, agents)) {
+            auto ids = (*ks)->prog_ids();
+            n = static_cast<uint32_t>(ids.size());
+            (void)!write(pipefd[1], &n, sizeof(n));
+            (void)!write(pipefd[1], ids.data(), n * sizeof(uint32_t));
+        } else {
+            if (!ks)
+                std::printf("# loader: %s\n", ks.error().message.c_str());
+            (void)!write(pipefd[1], &n, sizeof(n));
+        }
+        pause();
+        _exit(0);
+    }
+    close(pipefd[1]);
+    uint32_t n = 0;
+    std::vector<uint32_t> loader_ids;
+    if (read(pipefd[0], &n, sizeof(n)) == sizeof(n) && n > 0) {
+        loader_ids.resize(n);
+        (void)!read(pipefd[0], loader_ids.data(), n * sizeof(uint32_t));
+    }
+    if (!t.ok(n > 0, "the loader pinned %u hooks under %s and enforces", n, kPins.c_str()))
+        t.bail("loader failed");
+
+    kill(loader, SIGKILL);
+    waitpid(loader, nullptr, 0);
+    auto r = run({unlisted});
+    bool denied = r.exec_errno == EPERM;
+    if (t.broken())
+        denied = !denied;
+    t.ok(denied, "after the loader is killed, an unlisted exec still gets EPERM");
+    t.ok(exit_status(run({allowed})) == 0, "and an allowed exec still runs");
+
+    // Another root process (not the agent) tries to switch vouch off.
+    std::string tamper = helper("tamper");
+    t.ok(exit_status(run({tamper, "update", kPins + "/allow_a"})) == 1 &&
+             exit_status(run({tamper, "update", kPins + "/allow_b"})) == 1,
+         "another root process cannot open the allow-list for writing");
+    t.ok(exit_status(run({tamper, "update", kPins + "/vouch_config"})) == 1,
+         "nor the mode");
+    t.ok(exit_status(run({tamper, "detach", kPins + "/link_vouch_bprm_check"})) == 1,
+         "nor detach the exec hook");
+    t.ok(exit_status(run({tamper, "unlink", kPins + "/link_vouch_mmap_file"})) == 1,
+         "nor remove a pinned link");
+    t.ok(exit_status(run({unlisted})) == -1, "enforcement is intact after those attempts");
+
+    // The restarted loader (this process, the agent) reattaches.
+    KernelSideOptions o;
+    o.pin_dir = kPins;
+    auto ks = KernelSide::load(o);
+    if (!t.ok(ks && (*ks)->reattached(), "a restarted loader reattaches to the pins"))
+        t.bail(ks ? "loaded fresh instead of reattaching" : ks.error().message);
+    auto ids = (*ks)->prog_ids();
+    t.ok(ids == loader_ids, "to the very programs the killed loader attached (no reload)");
+
+    EventLog log(**ks);
+    auto queued = log.wait_for([&](const vouch_event &e) {
+        return e.verdict == VOUCH_VERDICT_DENY && std::string(e.path) == unlisted;
+    });
+    t.ok(queued != nullptr, "and drains the denial that queued while no loader ran");
+
+    (void)(*ks)->clear_policy();
+    auto un = KernelSide::unpin(kPins);
+    ks->reset();
+    t.ok(un && exit_status(run({unlisted})) == 0,
+         "the agent can unpin; with the hooks gone the unlisted exec runs");
+    return t.finish();
+}
