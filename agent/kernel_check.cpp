@@ -75,6 +75,15 @@ bool list_has(std::string_view csv, std::string_view item) {
     return false;
 }
 
+// The active list plus bpf. securityfs does not list "integrity", but IMA
+// needs it in lsm=, so the suggestion keeps it.
+std::string suggested_lsm(std::string_view active) {
+    std::string out(trim(active));
+    if (!list_has(out, "integrity"))
+        out += ",integrity";
+    return out + ",bpf";
+}
+
 // "6.1.0-56-amd64" -> {6, 1}
 std::pair<int, int> version_of(const std::string &release) {
     int major = 0, minor = 0;
@@ -161,8 +170,8 @@ std::vector<KernelFinding> live_kernel_findings(const KernelFacts &facts) {
     else if (!list_has(*facts.lsm_list, "bpf"))
         out.push_back({"`bpf` is not in the active LSM list (" + std::string(trim(*facts.lsm_list)) +
                            ")",
-                       "boot with lsm=" + std::string(trim(*facts.lsm_list)) +
-                           ",bpf (append it to GRUB_CMDLINE_LINUX and run update-grub)"});
+                       "boot with lsm=" + suggested_lsm(*facts.lsm_list) +
+                           " (append it to GRUB_CMDLINE_LINUX and run update-grub)"});
     if (!facts.btf)
         out.push_back({"no kernel BTF at /sys/kernel/btf/vmlinux",
                        "build the kernel with CONFIG_DEBUG_INFO_BTF=y"});

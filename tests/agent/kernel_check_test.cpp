@@ -91,7 +91,7 @@ TEST_F(CheckKernel, NamesBpfAbsentFromActiveLsmList) {
     auto fs = vouch::check_kernel(contract, f);
     ASSERT_EQ(fs.size(), 1u);
     EXPECT_NE(fs[0].what.find("`bpf` is not in the active LSM list"), std::string::npos);
-    EXPECT_NE(fs[0].fix.find("lsm=lockdown,capability,landlock,yama,apparmor,bpf"),
+    EXPECT_NE(fs[0].fix.find("lsm=lockdown,capability,landlock,yama,apparmor,integrity,bpf"),
               std::string::npos)
         << fs[0].fix;
 }
