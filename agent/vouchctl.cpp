@@ -4,6 +4,7 @@
 #include <string>
 
 #include "kernel_check.h"
+#include "kernel_side.h"
 
 namespace {
 
@@ -12,7 +13,9 @@ void usage(FILE *out) {
                "\n"
                "Commands:\n"
                "  check-kernel   compare the running kernel with what vouch needs\n"
-               "                 (kernel options, `bpf` in the active LSM list, BTF, IMA)\n",
+               "                 (kernel options, `bpf` in the active LSM list, BTF, IMA)\n"
+               "  unpin [DIR]    remove vouch's pins (default /sys/fs/bpf/vouch): the hooks\n"
+               "                 detach once vouchd is stopped; refused while enforcing\n",
                out);
 }
 
@@ -57,6 +60,15 @@ int main(int argc, char **argv) {
     }
     if (cmd == "check-kernel")
         return check_kernel(argc - 1, argv + 1);
+    if (cmd == "unpin") {
+        std::string dir = argc > 2 ? argv[2] : vouch::kDefaultPinDir;
+        if (auto r = vouch::KernelSide::unpin(dir); !r) {
+            std::fprintf(stderr, "vouchctl: %s%s\n", r.error().message.c_str(),
+                         r.error().code == EPERM ? " (vouch is enforcing: only vouchd may)" : "");
+            return 1;
+        }
+        return 0;
+    }
     std::fprintf(stderr, "vouchctl: unknown command '%s'\n", cmd.c_str());
     usage(stderr);
     return 2;

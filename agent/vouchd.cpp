@@ -23,7 +23,11 @@ void usage(FILE *out) {
                "\n"
                "  -h, --help       show this help\n"
                "      --version    show the version\n"
-               "      --no-cache   hash on every exec (disables the per-inode digest cache)\n",
+               "      --no-cache   hash on every exec (disables the per-inode digest cache)\n"
+               "      --pin-dir DIR  pin the hooks and maps there, so enforcement outlives\n"
+               "                   vouchd; a restarted vouchd reattaches (default\n"
+               "                   /sys/fs/bpf/vouch)\n"
+               "      --no-pin     do not pin: the hooks detach when vouchd exits\n",
                out);
 }
 
@@ -43,8 +47,11 @@ int main(int argc, char **argv) {
     static const option opts[] = {{"help", no_argument, nullptr, 'h'},
                                   {"version", no_argument, nullptr, 'V'},
                                   {"no-cache", no_argument, nullptr, 'C'},
+                                  {"pin-dir", required_argument, nullptr, 'P'},
+                                  {"no-pin", no_argument, nullptr, 'N'},
                                   {nullptr, 0, nullptr, 0}};
     vouch::KernelSideOptions kopts;
+    kopts.pin_dir = vouch::kDefaultPinDir;
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, nullptr)) != -1) {
         switch (c) {
@@ -56,6 +63,12 @@ int main(int argc, char **argv) {
             return 0;
         case 'C':
             kopts.cache = false;
+            break;
+        case 'P':
+            kopts.pin_dir = optarg;
+            break;
+        case 'N':
+            kopts.pin_dir.clear();
             break;
         default:
             usage(stderr);
@@ -76,7 +89,12 @@ int main(int argc, char **argv) {
     sa.sa_handler = on_stop;
     sigaction(SIGINT, &sa, nullptr);
     sigaction(SIGTERM, &sa, nullptr);
-    std::fprintf(stderr, "vouchd: measuring (audit mode, no policy)\n");
+    auto cfg = (*ks)->config();
+    std::fprintf(stderr, "vouchd: measuring (%s%s, %s mode%s)\n",
+                 (*ks)->reattached() ? "reattached to " : "",
+                 kopts.pin_dir.empty() ? "not pinned" : kopts.pin_dir.c_str(),
+                 cfg ? vouch::mode_name(cfg->mode) : "unknown",
+                 cfg && (cfg->flags & VOUCH_CFGF_POLICY_LOADED) ? "" : ", no policy");
     while (!stop_requested) {
         if (auto r = (*ks)->poll(200); !r) {
             std::fprintf(stderr, "vouchd: %s\n", r.error().message.c_str());
