@@ -1,0 +1,146 @@
+#include "measurement_log.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <memory>
+
+#include <openssl/evp.h>
+
+namespace vouch {
+
+namespace {
+
+std::string errstr(int e) { return std::strerror(e); }
+
+Result<void> write_all(int fd, const void *data, size_t len, const std::string &what) {
+    const char *p = static_cast<const char *>(data);
+    while (len) {
+        ssize_t n = ::write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return make_error(errno, "write " + what + ": " + errstr(errno));
+        p += n;
+        len -= static_cast<size_t>(n);
+    }
+    return {};
+}
+
+Result<std::vector<uint8_t>> read_all(int fd, const std::string &what) {
+    std::vector<uint8_t> out;
+    uint8_t buf[65536];
+    for (;;) {
+        ssize_t n = ::read(fd, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return make_error(errno, "read " + what + ": " + errstr(errno));
+        if (n == 0)
+            return out;
+        out.insert(out.end(), buf, buf + n);
+    }
+}
+
+} // namespace
+
+Result<MeasurementLog> MeasurementLog::open(const std::string &dir, mode_t mode) {
+    MeasurementLog log;
+    log.dir_ = dir;
+    if (mkdir(dir.c_str(), 0755) && errno != EEXIST)
+        return make_error(errno, "create " + dir + ": " + errstr(errno));
+    std::string bin = log.binary_path(), ascii = log.ascii_path();
+    log.bin_.reset(::open(bin.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, mode));
+    if (!log.bin_)
+        return make_error(errno, "open " + bin + ": " + errstr(errno));
+    auto existing = read_all(log.bin_.get(), bin);
+    if (!existing)
+        return existing.error();
+    auto parsed = ima::parse_binary(*existing);
+    if (!parsed)
+        return make_error(parsed.error().code,
+                          bin + " cannot be continued: " + parsed.error().message);
+    log.ascii_.reset(::open(ascii.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, mode));
+    if (!log.ascii_)
+        return make_error(errno, "open " + ascii + ": " + errstr(errno));
+    std::string text;
+    for (auto &e : *parsed) {
+        text += ima::encode_ascii(e);
+        if (!e.violation)
+            log.seen_.insert({e.pcr, e.template_sha1});
+        log.entries_.push_back(std::move(e));
+    }
+    if (auto r = write_all(log.ascii_.get(), text.data(), text.size(), ascii); !r)
+        return r.error();
+    return log;
+}
+
+Result<bool> MeasurementLog::append(const ima::Entry &e) {
+    if (!e.violation && seen_.count({e.pcr, e.template_sha1}))
+        return false;
+    auto b = ima::encode_binary(e);
+    // One write per entry with O_APPEND: a reader never sees half an entry
+    // boundary misplaced, and a crash loses at most the entry being written.
+    if (auto r = write_all(bin_.get(), b.data(), b.size(), binary_path()); !r)
+        return r.error();
+    auto a = ima::encode_ascii(e);
+    if (auto r = write_all(ascii_.get(), a.data(), a.size(), ascii_path()); !r)
+        return r.error();
+    if (!e.violation)
+        seen_.insert({e.pcr, e.template_sha1});
+    entries_.push_back(e);
+    return true;
+}
+
+namespace {
+
+struct MdCtxDeleter {
+    void operator()(EVP_MD_CTX *c) const { EVP_MD_CTX_free(c); }
+};
+
+void extend(std::vector<uint8_t> &pcr, const std::vector<uint8_t> &value, const EVP_MD *md) {
+    std::unique_ptr<EVP_MD_CTX, MdCtxDeleter> ctx(EVP_MD_CTX_new());
+    EVP_DigestInit_ex(ctx.get(), md, nullptr);
+    EVP_DigestUpdate(ctx.get(), pcr.data(), pcr.size());
+    EVP_DigestUpdate(ctx.get(), value.data(), value.size());
+    unsigned int len = 0;
+    EVP_DigestFinal_ex(ctx.get(), pcr.data(), &len);
+}
+
+} // namespace
+
+std::vector<uint8_t> replay(const std::vector<ima::Entry> &entries, uint32_t pcr, const char *md,
+                            size_t count) {
+    const EVP_MD *m = EVP_get_digestbyname(md);
+    if (!m)
+        return {};
+    std::vector<uint8_t> value(static_cast<size_t>(EVP_MD_get_size(m)), 0);
+    for (size_t i = 0; i < count && i < entries.size(); ++i) {
+        if (entries[i].pcr == pcr)
+            extend(value, ima::bank_template_hash(entries[i], md), m);
+    }
+    return value;
+}
+
+long matching_prefix(const std::vector<ima::Entry> &entries, uint32_t pcr, const char *md,
+                     const std::vector<uint8_t> &pcr_value) {
+    const EVP_MD *m = EVP_get_digestbyname(md);
+    if (!m)
+        return -1;
+    std::vector<uint8_t> value(static_cast<size_t>(EVP_MD_get_size(m)), 0);
+    // The longest prefix wins: with repeated values the later state is the
+    // one the TPM can be in after all of them were extended.
+    long match = value == pcr_value ? 0 : -1;
+    for (size_t i = 0; i < entries.size(); ++i) {
+        if (entries[i].pcr != pcr)
+            continue;
+        extend(value, ima::bank_template_hash(entries[i], md), m);
+        if (value == pcr_value)
+            match = static_cast<long>(i + 1);
+    }
+    return match;
+}
+
+} // namespace vouch
