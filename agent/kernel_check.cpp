@@ -21,7 +21,8 @@ namespace {
 std::string_view trim(std::string_view s) {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
         s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
+    while (!s.empty() &&
+           (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
         s.remove_suffix(1);
     return s;
 }
@@ -160,18 +161,19 @@ std::vector<KernelFinding> live_kernel_findings(const KernelFacts &facts) {
     std::vector<KernelFinding> out;
     auto [major, minor] = version_of(facts.release);
     if (major < 5 || (major == 5 && minor < 18))
-        out.push_back({"Linux " + facts.release + " is older than 5.18, which added "
-                                                  "bpf_ima_file_hash()",
+        out.push_back({"Linux " + facts.release +
+                           " is older than 5.18, which added "
+                           "bpf_ima_file_hash()",
                        "run Linux 5.18 or newer"});
     if (!facts.lsm_list)
         out.push_back({"the active LSM list is not readable (/sys/kernel/security/lsm)",
                        "mount securityfs (CONFIG_SECURITYFS=y): mount -t securityfs "
                        "securityfs /sys/kernel/security"});
     else if (!list_has(*facts.lsm_list, "bpf"))
-        out.push_back({"`bpf` is not in the active LSM list (" + std::string(trim(*facts.lsm_list)) +
-                           ")",
-                       "boot with lsm=" + suggested_lsm(*facts.lsm_list) +
-                           " (append it to GRUB_CMDLINE_LINUX and run update-grub)"});
+        out.push_back(
+            {"`bpf` is not in the active LSM list (" + std::string(trim(*facts.lsm_list)) + ")",
+             "boot with lsm=" + suggested_lsm(*facts.lsm_list) +
+                 " (append it to GRUB_CMDLINE_LINUX and run update-grub)"});
     if (!facts.btf)
         out.push_back({"no kernel BTF at /sys/kernel/btf/vmlinux",
                        "build the kernel with CONFIG_DEBUG_INFO_BTF=y"});
@@ -223,7 +225,8 @@ KernelFacts probe_running_kernel(const std::string &root) {
     }
     f.lsm_list = read_file(root + "/sys/kernel/security/lsm");
     f.btf = static_cast<bool>(std::ifstream(root + "/sys/kernel/btf/vmlinux"));
-    f.ima_securityfs = static_cast<bool>(std::ifstream(root + "/sys/kernel/security/ima/ascii_runtime_measurements"));
+    f.ima_securityfs = static_cast<bool>(
+        std::ifstream(root + "/sys/kernel/security/ima/ascii_runtime_measurements"));
     if (auto c = read_file(root + "/proc/cmdline"))
         f.cmdline = *c;
     return f;

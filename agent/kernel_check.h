@@ -27,9 +27,9 @@ Result<std::vector<KernelRequirement>> parse_kernel_contract(std::string_view te
 std::map<std::string, std::string> parse_kconfig(std::string_view text);
 
 struct KernelFacts {
-    std::string release;                                  // uname -r
+    std::string release;                                       // uname -r
     std::optional<std::map<std::string, std::string>> kconfig; // if found
-    std::string kconfig_source;                           // where it was read
+    std::string kconfig_source;                                // where it was read
     std::optional<std::string> lsm_list; // /sys/kernel/security/lsm, if readable
     bool btf = false;                    // /sys/kernel/btf/vmlinux exists
     bool ima_securityfs = false;         // /sys/kernel/security/ima exists

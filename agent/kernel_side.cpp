@@ -15,12 +15,18 @@
 
 namespace vouch {
 
-void KernelSide::SkelDeleter::operator()(vouch_bpf *s) const { vouch_bpf__destroy(s); }
-void KernelSide::RingBufferDeleter::operator()(ring_buffer *r) const { ring_buffer__free(r); }
+void KernelSide::SkelDeleter::operator()(vouch_bpf *s) const {
+    vouch_bpf__destroy(s);
+}
+void KernelSide::RingBufferDeleter::operator()(ring_buffer *r) const {
+    ring_buffer__free(r);
+}
 
 namespace {
 
-std::string errstr(int err) { return std::strerror(err < 0 ? -err : err); }
+std::string errstr(int err) {
+    return std::strerror(err < 0 ? -err : err);
+}
 
 Error load_error(int err) {
     std::string msg = "cannot load the BPF LSM programs: " + errstr(err);
@@ -52,7 +58,9 @@ std::vector<bpf_program *> programs(vouch_bpf *s) {
     return out;
 }
 
-UniqueFd dup_fd(int fd) { return UniqueFd(fcntl(fd, F_DUPFD_CLOEXEC, 3)); }
+UniqueFd dup_fd(int fd) {
+    return UniqueFd(fcntl(fd, F_DUPFD_CLOEXEC, 3));
+}
 
 // The agent is recognised by the measured digest of its executable, but a
 // loader that started before the hooks were attached was never measured: map
@@ -71,8 +79,8 @@ Result<void> preflight() {
     auto found = live_kernel_findings(facts);
     if (found.empty())
         return {};
-    std::string msg = "this kernel cannot run vouch: " + found.front().what + "; fix: " +
-                      found.front().fix;
+    std::string msg =
+        "this kernel cannot run vouch: " + found.front().what + "; fix: " + found.front().fix;
     for (size_t i = 1; i < found.size(); ++i)
         msg += "; also: " + found[i].what;
     return make_error(EOPNOTSUPP, msg);
@@ -150,8 +158,8 @@ Result<void> KernelSide::pin_all(const std::string &dir) {
     if (mkdir(dir.c_str(), 0700) && errno != EEXIST)
         return make_error(errno, "create pin directory " + dir + ": " + errstr(errno));
     vouch_bpf *s = skel_.get();
-    bpf_map *maps[] = {s->maps.events, s->maps.vouch_config, s->maps.vouch_stats,
-                       s->maps.allow_a, s->maps.allow_b};
+    bpf_map *maps[] = {s->maps.events, s->maps.vouch_config, s->maps.vouch_stats, s->maps.allow_a,
+                       s->maps.allow_b};
     for (size_t i = 0; i < std::size(maps); ++i) {
         std::string path = dir + "/" + kMaps[i].name;
         if (bpf_obj_pin(bpf_map__fd(maps[i]), path.c_str()))
@@ -355,6 +363,8 @@ Result<int> KernelSide::consume() {
     return n;
 }
 
-int KernelSide::events_fd() const { return rb_ ? ring_buffer__epoll_fd(rb_.get()) : -1; }
+int KernelSide::events_fd() const {
+    return rb_ ? ring_buffer__epoll_fd(rb_.get()) : -1;
+}
 
 } // namespace vouch

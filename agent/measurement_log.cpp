@@ -13,7 +13,9 @@ namespace vouch {
 
 namespace {
 
-std::string errstr(int e) { return std::strerror(e); }
+std::string errstr(int e) {
+    return std::strerror(e);
+}
 
 Result<void> write_all(int fd, const void *data, size_t len, const std::string &what) {
     const char *p = static_cast<const char *>(data);
@@ -62,7 +64,8 @@ Result<MeasurementLog> MeasurementLog::open(const std::string &dir, mode_t mode)
     if (!parsed)
         return make_error(parsed.error().code,
                           bin + " cannot be continued: " + parsed.error().message);
-    log.ascii_.reset(::open(ascii.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, mode));
+    log.ascii_.reset(
+        ::open(ascii.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, mode));
     if (!log.ascii_)
         return make_error(errno, "open " + ascii + ": " + errstr(errno));
     std::string text;

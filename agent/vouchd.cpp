@@ -13,7 +13,9 @@
 namespace {
 
 volatile sig_atomic_t stop_requested = 0;
-void on_stop(int) { stop_requested = 1; }
+void on_stop(int) {
+    stop_requested = 1;
+}
 
 void usage(FILE *out) {
     std::fputs("Usage: vouchd [OPTIONS]\n"
@@ -44,12 +46,10 @@ void print_event(const vouch_event &ev) {
 } // namespace
 
 int main(int argc, char **argv) {
-    static const option opts[] = {{"help", no_argument, nullptr, 'h'},
-                                  {"version", no_argument, nullptr, 'V'},
-                                  {"no-cache", no_argument, nullptr, 'C'},
-                                  {"pin-dir", required_argument, nullptr, 'P'},
-                                  {"no-pin", no_argument, nullptr, 'N'},
-                                  {nullptr, 0, nullptr, 0}};
+    static const option opts[] = {
+        {"help", no_argument, nullptr, 'h'},     {"version", no_argument, nullptr, 'V'},
+        {"no-cache", no_argument, nullptr, 'C'}, {"pin-dir", required_argument, nullptr, 'P'},
+        {"no-pin", no_argument, nullptr, 'N'},   {nullptr, 0, nullptr, 0}};
     vouch::KernelSideOptions kopts;
     kopts.pin_dir = vouch::kDefaultPinDir;
     int c;

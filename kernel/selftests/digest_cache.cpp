@@ -61,7 +61,8 @@ int main() {
         hashes += 1;
     if (!t.ok(ran_ok(r2) && hashes == 0, "second exec of the unchanged file does not hash again"))
         t.diag("bpf_ima_file_hash calls during second exec: %llu", (unsigned long long)hashes);
-    t.ok(after->cache_hits > before->cache_hits, "second exec was served from the cache (%llu hits)",
+    t.ok(after->cache_hits > before->cache_hits,
+         "second exec was served from the cache (%llu hits)",
          (unsigned long long)(after->cache_hits - before->cache_hits));
     t.ok(log.count_if(for_prog) == events_before,
          "a cached exec of an already-measured file emits no event");
@@ -75,8 +76,8 @@ int main() {
     auto want = sha256_file(prog);
     auto r3 = run({prog});
     auto changed = log.wait_for([&](const vouch_event &e) {
-        return for_prog(e) && e.hook == VOUCH_HOOK_BPRM_CHECK &&
-               !(e.flags & VOUCH_EVF_CACHED) && &e != first;
+        return for_prog(e) && e.hook == VOUCH_HOOK_BPRM_CHECK && !(e.flags & VOUCH_EVF_CACHED) &&
+               &e != first;
     });
     auto after3 = (*ks)->stats();
     t.ok(ran_ok(r3) && changed && after3 && after3->hashes > after->hashes,

@@ -116,9 +116,9 @@ int main() {
         t.bail("cannot create the test files in " + dir.path());
 
     std::vector<vouch_digest> policy;
-    for (const auto &p : {allowed, dynprog, lib_ok, script_bad, script_ok,
-                          real("/lib64/ld-linux-x86-64.so.2"),
-                          real("/lib/x86_64-linux-gnu/libc.so.6")})
+    for (const auto &p :
+         {allowed, dynprog, lib_ok, script_bad, script_ok, real("/lib64/ld-linux-x86-64.so.2"),
+          real("/lib/x86_64-linux-gnu/libc.so.6")})
         policy.push_back(digest_of(t, p));
     vouch_digest unlisted_digest = digest_of(t, unlisted);
 

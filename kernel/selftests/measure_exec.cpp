@@ -52,7 +52,7 @@ int main() {
     if (!t.ok(path == prog && ev->pid == static_cast<__u32>(r.pid) && ev->uid == getuid() &&
                   ev->verdict == VOUCH_VERDICT_ALLOW,
               "path, pid, uid and verdict are those of the exec"))
-        t.diag("path %s pid %u (want %d) uid %u verdict %u", path.c_str(), ev->pid, r.pid,
-               ev->uid, ev->verdict);
+        t.diag("path %s pid %u (want %d) uid %u verdict %u", path.c_str(), ev->pid, r.pid, ev->uid,
+               ev->verdict);
     return t.finish();
 }

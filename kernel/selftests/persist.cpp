@@ -96,8 +96,7 @@ int main() {
     t.ok(exit_status(run({tamper, "update", kPins + "/allow_a"})) == 1 &&
              exit_status(run({tamper, "update", kPins + "/allow_b"})) == 1,
          "another root process cannot open the allow-list for writing");
-    t.ok(exit_status(run({tamper, "update", kPins + "/vouch_config"})) == 1,
-         "nor the mode");
+    t.ok(exit_status(run({tamper, "update", kPins + "/vouch_config"})) == 1, "nor the mode");
     t.ok(exit_status(run({tamper, "detach", kPins + "/link_vouch_bprm_check"})) == 1,
          "nor detach the exec hook");
     t.ok(exit_status(run({tamper, "unlink", kPins + "/link_vouch_mmap_file"})) == 1,

@@ -104,7 +104,6 @@ int main() {
     t.ok(res.iterations > 5, "ran concurrently with %u exec pairs", res.iterations);
     uint32_t unlisted_ran = res.unlisted_ran + (t.broken() ? 1 : 0);
     t.ok(unlisted_ran == 0, "an unlisted binary never ran (%u times)", unlisted_ran);
-    t.ok(res.listed_denied == 0, "a listed binary was never denied (%u times)",
-         res.listed_denied);
+    t.ok(res.listed_denied == 0, "a listed binary was never denied (%u times)", res.listed_denied);
     return t.finish();
 }

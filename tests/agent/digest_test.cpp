@@ -12,8 +12,7 @@ TEST(Digest, KnownVectors) {
     // FIPS 180-2 test vector "abc".
     const std::string abc = "abc";
     auto d = vouch::sha256_bytes({reinterpret_cast<const uint8_t *>(abc.data()), abc.size()});
-    EXPECT_EQ(vouch::to_hex(d),
-              "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    EXPECT_EQ(vouch::to_hex(d), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
 TEST(Digest, FileMatchesBytesAcrossReadChunks) {
@@ -24,8 +23,8 @@ TEST(Digest, FileMatchesBytesAcrossReadChunks) {
     std::ofstream(path, std::ios::binary) << data;
     auto f = vouch::sha256_file(path);
     ASSERT_TRUE(f.ok()) << f.error().message;
-    EXPECT_EQ(*f, vouch::sha256_bytes({reinterpret_cast<const uint8_t *>(data.data()),
-                                       data.size()}));
+    EXPECT_EQ(*f,
+              vouch::sha256_bytes({reinterpret_cast<const uint8_t *>(data.data()), data.size()}));
     std::remove(path.c_str());
 }
 

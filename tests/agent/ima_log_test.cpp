@@ -56,8 +56,8 @@ TEST_F(KernelGolden, ParsesEveryEntryOfBothTemplates) {
 TEST_F(KernelGolden, EncodingFromFieldsIsByteIdentical) {
     std::vector<uint8_t> out;
     for (const auto &k : entries) {
-        auto e = vouch::ima::make_entry(k.pcr, k.template_name, k.algo, k.file_digest, k.path,
-                                        k.sig);
+        auto e =
+            vouch::ima::make_entry(k.pcr, k.template_name, k.algo, k.file_digest, k.path, k.sig);
         EXPECT_EQ(vouch::to_hex(e.template_sha1), vouch::to_hex(k.template_sha1))
             << "template hash of " << k.path;
         auto b = vouch::ima::encode_binary(e);
@@ -69,8 +69,8 @@ TEST_F(KernelGolden, EncodingFromFieldsIsByteIdentical) {
 TEST_F(KernelGolden, AsciiIsByteIdentical) {
     std::string out;
     for (const auto &k : entries)
-        out += vouch::ima::encode_ascii(vouch::ima::make_entry(k.pcr, k.template_name, k.algo,
-                                                               k.file_digest, k.path, k.sig));
+        out += vouch::ima::encode_ascii(
+            vouch::ima::make_entry(k.pcr, k.template_name, k.algo, k.file_digest, k.path, k.sig));
     EXPECT_EQ(out, ascii);
 }
 

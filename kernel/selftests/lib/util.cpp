@@ -24,7 +24,9 @@ std::string self_dir() {
     return p.substr(0, p.rfind('/'));
 }
 
-std::string helper(const std::string &name) { return self_dir() + "/helpers/" + name; }
+std::string helper(const std::string &name) {
+    return self_dir() + "/helpers/" + name;
+}
 
 TempDir::TempDir() {
     char tmpl[] = "/tmp/vouch-selftest-XXXXXX";
@@ -115,7 +117,9 @@ size_t EventLog::count_if(const std::function<bool(const vouch_event &)> &pred) 
     return n;
 }
 
-void EventLog::drain() { (void)ks_.consume(); }
+void EventLog::drain() {
+    (void)ks_.consume();
+}
 
 bool same_inode(const vouch_event &ev, const struct stat &st) {
     // The kernel reports sb->s_dev (MAJOR << 20 | MINOR); stat encodes it

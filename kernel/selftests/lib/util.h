@@ -39,8 +39,7 @@ struct ExecResult {
     int exec_errno = 0; // non-zero: execve failed with this errno
     int status = 0;     // waitpid status when exec succeeded
 };
-ExecResult run(const std::vector<std::string> &argv,
-               const std::vector<std::string> &env = {});
+ExecResult run(const std::vector<std::string> &argv, const std::vector<std::string> &env = {});
 
 // Collects events from the kernel side.
 class EventLog {
