@@ -53,10 +53,12 @@ SELFTEST_HELPERS := $(O)/selftests/helpers/true $(O)/selftests/helpers/tamper \
 	$(O)/selftests/helpers/setxattr \
 	$(O)/selftests/helpers/dyn \
 	$(O)/selftests/helpers/libvouchtest.so
+BENCH_BINS := $(O)/bench/exec_bench $(O)/bench/helpers/dyn_true
 TEST_SRCS := $(shell find tests -name '*_test.cpp' 2>/dev/null | sort)
 TEST_OBJS := $(TEST_SRCS:%.cpp=$(O)/obj/%.o)
 
-all: $(O)/vouchd $(O)/vouchctl $(BPF_OBJS) $(SELFTESTS) $(SELFTEST_HELPERS) $(O)/tests/vouch-tests
+all: $(O)/vouchd $(O)/vouchctl $(BPF_OBJS) $(SELFTESTS) $(SELFTEST_HELPERS) $(O)/tests/vouch-tests \
+	$(BENCH_BINS)
 
 $(O)/gen/vmlinux.h:
 	$(call msg,GEN,$@)
@@ -119,6 +121,17 @@ $(O)/selftests/helpers/libvouchtest.so: kernel/selftests/helpers/libvouchtest.c
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) -O2 -Wall -Werror -shared -fPIC -o $@ $<
 
+$(O)/bench/exec_bench: $(O)/obj/kernel/bench/exec_bench.o $(O)/libvouch.a
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CXX) -o $@ $^ $(LDLIBS)
+
+# Dynamically linked on purpose: its exec also maps the loader and libc.
+$(O)/bench/helpers/dyn_true: kernel/bench/helpers/dyn_true.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) -O2 -Wall -Werror -o $@ $<
+
 $(O)/tests/vouch-tests: $(TEST_OBJS) $(O)/libvouch.a
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
@@ -145,6 +158,13 @@ demo:
 	$(Q)$(MAKE) --no-print-directory deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)kernel/vm/run-vm --build $(O) --mode demo
+
+# One instruction-counted boot (1 vCPU); VOUCH_BENCH_ARGS="--rounds 2 ..."
+# passes options to kernel/bench/exec_bench.
+bench:
+	$(Q)$(MAKE) --no-print-directory deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)kernel/vm/run-vm --build $(O) --mode bench --icount --timeout 1800
 
 format:
 	$(Q)clang-format -i $(shell find agent kernel tests policy -name '*.cpp' -o -name '*.h')
