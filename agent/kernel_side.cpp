@@ -21,6 +21,9 @@ void KernelSide::SkelDeleter::operator()(vouch_bpf *s) const {
 void KernelSide::RingBufferDeleter::operator()(ring_buffer *r) const {
     ring_buffer__free(r);
 }
+void KernelSide::Unmap::operator()(vouch_config *p) const {
+    munmap(p, sysconf(_SC_PAGESIZE));
+}
 
 namespace {
 
@@ -100,6 +103,8 @@ Result<std::unique_ptr<KernelSide>> KernelSide::load(const KernelSideOptions &op
         if (stat(probe.c_str(), &st) == 0) {
             if (auto r = ks->open_pins(opts.pin_dir); !r)
                 return r.error();
+            if (auto r = ks->map_config(); !r)
+                return r.error();
             ks->reattached_ = true;
             measure_self();
             return ks;
@@ -135,6 +140,8 @@ Result<std::unique_ptr<KernelSide>> KernelSide::load(const KernelSideOptions &op
     ks->allow_[0] = dup_fd(bpf_map__fd(s->maps.allow_a));
     ks->allow_[1] = dup_fd(bpf_map__fd(s->maps.allow_b));
     ks->allow_max_ = opts.allow_max;
+    if (auto r = ks->map_config(); !r)
+        return r.error();
     for (bpf_program *p : programs(s)) {
         bpf_link *l = nullptr;
         // The skeleton keeps its links in per-program slots; find this one's.
@@ -177,11 +184,25 @@ Result<void> KernelSide::pin_all(const std::string &dir) {
     struct stat st {};
     if (stat(dir.c_str(), &st))
         return make_error(errno, "stat " + dir + ": " + errstr(errno));
-    auto cfg = config();
-    if (!cfg)
-        return cfg.error();
-    cfg->pin_dir_ino = st.st_ino;
-    return write_config(*cfg);
+    __atomic_store_n(&cfg_->pin_dir_ino, static_cast<uint64_t>(st.st_ino), __ATOMIC_SEQ_CST);
+    return {};
+}
+
+Result<void> KernelSide::map_config() {
+    void *p =
+        mmap(nullptr, sysconf(_SC_PAGESIZE), PROT_READ | PROT_WRITE, MAP_SHARED, config_.get(), 0);
+    if (p == MAP_FAILED)
+        return make_error(errno, "map vouch_config: " + errstr(errno));
+    cfg_.reset(static_cast<vouch_config *>(p));
+    return {};
+}
+
+// Mode and active list in one 8-byte store: the programs read both with one
+// load, so they never see the new mode with the old list or the reverse.
+void KernelSide::store_policy(vouch_mode mode, uint32_t active) {
+    static_assert(offsetof(vouch_config, mode) == 0 && offsetof(vouch_config, active) == 4);
+    uint64_t word = static_cast<uint64_t>(mode) | static_cast<uint64_t>(active) << 32;
+    __atomic_store_n(reinterpret_cast<uint64_t *>(cfg_.get()), word, __ATOMIC_SEQ_CST);
 }
 
 Result<void> KernelSide::open_pins(const std::string &dir) {
@@ -256,17 +277,13 @@ std::vector<uint32_t> KernelSide::prog_ids() const {
 
 Result<vouch_config> KernelSide::config() const {
     vouch_config cfg{};
-    uint32_t zero = 0;
-    if (bpf_map_lookup_elem(config_.get(), &zero, &cfg))
-        return make_error(errno, "read vouch_config: " + errstr(errno));
+    uint64_t word =
+        __atomic_load_n(reinterpret_cast<const uint64_t *>(cfg_.get()), __ATOMIC_SEQ_CST);
+    cfg.mode = static_cast<uint32_t>(word);
+    cfg.active = static_cast<uint32_t>(word >> 32);
+    cfg.flags = cfg_->flags;
+    cfg.pin_dir_ino = __atomic_load_n(&cfg_->pin_dir_ino, __ATOMIC_SEQ_CST);
     return cfg;
-}
-
-Result<void> KernelSide::write_config(const vouch_config &cfg) {
-    uint32_t zero = 0;
-    if (bpf_map_update_elem(config_.get(), &zero, &cfg, BPF_ANY))
-        return make_error(errno, "write vouch_config: " + errstr(errno));
-    return {};
 }
 
 Result<vouch_stats> KernelSide::stats() const {
@@ -297,8 +314,8 @@ Result<void> KernelSide::set_policy(const std::vector<vouch_digest> &allowed, vo
     auto cur = config();
     if (!cur)
         return cur.error();
-    uint32_t next_active = cur->active ? 0 : 1;
-    int target = allow_[next_active].get();
+    uint32_t next = cur->active == VOUCH_ACTIVE_A ? VOUCH_ACTIVE_B : VOUCH_ACTIVE_A;
+    int target = allow_[next == VOUCH_ACTIVE_A ? 0 : 1].get();
     if (allowed.size() + agents.size() > allow_max_)
         return make_error(E2BIG, "policy has " + std::to_string(allowed.size() + agents.size()) +
                                      " digests, the kernel allow-list holds at most " +
@@ -314,23 +331,13 @@ Result<void> KernelSide::set_policy(const std::vector<vouch_digest> &allowed, vo
         if (bpf_map_update_elem(target, &d, &agent, BPF_ANY))
             return make_error(errno, "fill allow-list: " + errstr(errno));
     }
-    vouch_config cfg = *cur;
-    cfg.mode = mode;
-    cfg.active = next_active;
-    cfg.flags = VOUCH_CFGF_POLICY_LOADED;
-    if (auto r = write_config(cfg); !r)
-        return make_error(r.error().code, "activate allow-list: " + r.error().message);
+    store_policy(mode, next);
     return {};
 }
 
 Result<void> KernelSide::clear_policy() {
-    auto cur = config();
-    if (!cur)
-        return cur.error();
-    vouch_config cfg = *cur;
-    cfg.mode = VOUCH_MODE_AUDIT;
-    cfg.flags &= ~VOUCH_CFGF_POLICY_LOADED;
-    return write_config(cfg);
+    store_policy(VOUCH_MODE_AUDIT, VOUCH_ACTIVE_NONE);
+    return {};
 }
 
 int KernelSide::on_event(void *ctx, void *data, size_t size) {

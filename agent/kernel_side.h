@@ -74,11 +74,18 @@ class KernelSide {
     static int on_event(void *ctx, void *data, size_t size);
     Result<void> pin_all(const std::string &dir);
     Result<void> open_pins(const std::string &dir);
-    Result<void> write_config(const vouch_config &cfg);
+    Result<void> map_config();
+    void store_policy(vouch_mode mode, uint32_t active);
+
+    struct Unmap {
+        void operator()(vouch_config *p) const;
+    };
 
     std::unique_ptr<vouch_bpf, SkelDeleter> skel_;
     // Map and link descriptors, whether from the skeleton (dup'ed) or pins.
     UniqueFd events_, config_, stats_, allow_[2];
+    // vouch_config, mapped: mode and active list change with one atomic store.
+    std::unique_ptr<vouch_config, Unmap> cfg_;
     std::vector<UniqueFd> links_;
     uint32_t allow_max_ = 0;
     bool reattached_ = false;

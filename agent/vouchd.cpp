@@ -94,7 +94,7 @@ int main(int argc, char **argv) {
                  (*ks)->reattached() ? "reattached to " : "",
                  kopts.pin_dir.empty() ? "not pinned" : kopts.pin_dir.c_str(),
                  cfg ? vouch::mode_name(cfg->mode) : "unknown",
-                 cfg && (cfg->flags & VOUCH_CFGF_POLICY_LOADED) ? "" : ", no policy");
+                 cfg && cfg->active != VOUCH_ACTIVE_NONE ? "" : ", no policy");
     while (!stop_requested) {
         if (auto r = (*ks)->poll(200); !r) {
             std::fprintf(stderr, "vouchd: %s\n", r.error().message.c_str());

@@ -35,6 +35,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct vouch_config);
@@ -102,37 +103,42 @@ struct inode___ts_mid {
 	struct timespec64 __i_mtime;
 } __attribute__((preserve_access_index));
 
+/*
+ * Direct loads through the BTF-typed pointer (CO-RE relocated), not
+ * BPF_CORE_READ: every exec and executable mmap passes here, and a probe-read
+ * helper call per field would cost more than the whole cached check.
+ */
 static __always_inline void read_stamp(struct inode *inode, struct file_stamp *s)
 {
 	struct inode___ts_old *o = (void *)inode;
 	struct inode___ts_mid *m = (void *)inode;
 
 	if (bpf_core_field_exists(inode->i_ctime_sec)) {
-		s->ctime_sec = BPF_CORE_READ(inode, i_ctime_sec);
-		s->ctime_nsec = BPF_CORE_READ(inode, i_ctime_nsec);
+		s->ctime_sec = inode->i_ctime_sec;
+		s->ctime_nsec = inode->i_ctime_nsec;
 	} else if (bpf_core_field_exists(m->__i_ctime)) {
-		s->ctime_sec = BPF_CORE_READ(m, __i_ctime.tv_sec);
-		s->ctime_nsec = BPF_CORE_READ(m, __i_ctime.tv_nsec);
+		s->ctime_sec = m->__i_ctime.tv_sec;
+		s->ctime_nsec = m->__i_ctime.tv_nsec;
 	} else {
-		s->ctime_sec = BPF_CORE_READ(o, i_ctime.tv_sec);
-		s->ctime_nsec = BPF_CORE_READ(o, i_ctime.tv_nsec);
+		s->ctime_sec = o->i_ctime.tv_sec;
+		s->ctime_nsec = o->i_ctime.tv_nsec;
 	}
 	if (bpf_core_field_exists(inode->i_mtime_sec)) {
-		s->mtime_sec = BPF_CORE_READ(inode, i_mtime_sec);
-		s->mtime_nsec = BPF_CORE_READ(inode, i_mtime_nsec);
+		s->mtime_sec = inode->i_mtime_sec;
+		s->mtime_nsec = inode->i_mtime_nsec;
 	} else if (bpf_core_field_exists(m->__i_mtime)) {
-		s->mtime_sec = BPF_CORE_READ(m, __i_mtime.tv_sec);
-		s->mtime_nsec = BPF_CORE_READ(m, __i_mtime.tv_nsec);
+		s->mtime_sec = m->__i_mtime.tv_sec;
+		s->mtime_nsec = m->__i_mtime.tv_nsec;
 	} else {
-		s->mtime_sec = BPF_CORE_READ(o, i_mtime.tv_sec);
-		s->mtime_nsec = BPF_CORE_READ(o, i_mtime.tv_nsec);
+		s->mtime_sec = o->i_mtime.tv_sec;
+		s->mtime_nsec = o->i_mtime.tv_nsec;
 	}
-	s->size = BPF_CORE_READ(inode, i_size);
+	s->size = inode->i_size;
 	/*
 	 * Bit 0 of i_version is I_VERSION_QUERIED, which IMA's own hashing sets:
 	 * compare only the counter above it.
 	 */
-	s->iversion = (__u64)BPF_CORE_READ(inode, i_version.counter) >> 1;
+	s->iversion = (__u64)inode->i_version.counter >> 1;
 }
 
 static __always_inline bool stamp_equal(const struct file_stamp *a, const struct file_stamp *b)
@@ -163,35 +169,51 @@ static __always_inline struct vouch_config *get_config(void)
 	return bpf_map_lookup_elem(&vouch_config, &zero);
 }
 
-static __always_inline __u32 allow_flags(const struct vouch_config *cfg,
-					 const struct vouch_digest *d)
-{
-	__u32 *v;
+/* Mode and active list, taken with one load (see struct vouch_config). */
+struct policy {
+	__u32 mode;
+	__u32 active;
+};
 
-	if (cfg->active)
-		v = bpf_map_lookup_elem(&allow_b, d);
-	else
+static __always_inline struct policy policy_of(const struct vouch_config *cfg)
+{
+	struct policy p = {};
+	__u64 word;
+
+	if (!cfg)
+		return p;
+	word = *(volatile const __u64 *)cfg;
+	p.mode = (__u32)word;
+	p.active = word >> 32;
+	return p;
+}
+
+static __always_inline __u32 allow_flags(struct policy p, const struct vouch_digest *d)
+{
+	__u32 *v = NULL;
+
+	if (p.active == VOUCH_ACTIVE_A)
 		v = bpf_map_lookup_elem(&allow_a, d);
+	else if (p.active == VOUCH_ACTIVE_B)
+		v = bpf_map_lookup_elem(&allow_b, d);
 	return v ? *v : 0;
 }
 
-/* Returns the verdict for a digest under the current policy and mode. */
-static __always_inline __u16 judge(const struct vouch_config *cfg, const struct vouch_digest *d,
-				   bool have_digest)
+static __always_inline struct policy current_policy(void)
 {
-	bool allowed;
+	return policy_of(get_config());
+}
 
-	if (!cfg)
-		return VOUCH_VERDICT_ALLOW;
-	if (!(cfg->flags & VOUCH_CFGF_POLICY_LOADED)) {
+/* Returns the verdict for a digest under the current policy and mode. */
+static __always_inline __u16 judge(struct policy p, const struct vouch_digest *d, bool have_digest)
+{
+	if (p.active == VOUCH_ACTIVE_NONE) {
 		/* enforce without a policy cannot be configured; fail closed */
-		return cfg->mode == VOUCH_MODE_ENFORCE ? VOUCH_VERDICT_DENY
-						      : VOUCH_VERDICT_ALLOW;
+		return p.mode == VOUCH_MODE_ENFORCE ? VOUCH_VERDICT_DENY : VOUCH_VERDICT_ALLOW;
 	}
-	allowed = have_digest && (allow_flags(cfg, d) & VOUCH_ALLOW_EXEC);
-	if (allowed)
+	if (have_digest && (allow_flags(p, d) & VOUCH_ALLOW_EXEC))
 		return VOUCH_VERDICT_ALLOW;
-	return cfg->mode == VOUCH_MODE_ENFORCE ? VOUCH_VERDICT_DENY : VOUCH_VERDICT_AUDIT_DENY;
+	return p.mode == VOUCH_MODE_ENFORCE ? VOUCH_VERDICT_DENY : VOUCH_VERDICT_AUDIT_DENY;
 }
 
 static __always_inline int verdict_ret(__u16 verdict)
@@ -205,7 +227,7 @@ static __always_inline bool may_cache(struct inode *inode)
 	 * A file open for write can change under us without a new stamp being
 	 * visible yet (IMA's open-writers case); exec holds i_writecount at -1.
 	 */
-	return cache_enabled && BPF_CORE_READ(inode, i_writecount.counter) <= 0;
+	return cache_enabled && inode->i_writecount.counter <= 0;
 }
 
 /*
@@ -215,12 +237,12 @@ static __always_inline bool may_cache(struct inode *inode)
 static __always_inline int measure(struct file *file, __u16 hook)
 {
 	struct inode *inode = file->f_inode;
-	struct vouch_config *cfg = get_config();
 	struct inode_cache *c;
 	struct file_stamp now = {};
 	struct vouch_digest d = {};
 	struct vouch_event *ev;
 	__u32 seq = 0, flags = 0;
+	struct policy pol;
 	bool cached = false, have_digest;
 	__s32 algo = VOUCH_IMA_HASH_ALGO_SHA256;
 	__u16 verdict;
@@ -256,7 +278,8 @@ static __always_inline int measure(struct file *file, __u16 hook)
 		}
 	}
 	have_digest = !(flags & VOUCH_EVF_HASH_ERROR);
-	verdict = judge(cfg, &d, have_digest);
+	pol = current_policy();
+	verdict = judge(pol, &d, have_digest);
 
 	if (cached && verdict == VOUCH_VERDICT_ALLOW && c && (c->state & CACHE_REPORTED))
 		return 0;
@@ -264,7 +287,7 @@ static __always_inline int measure(struct file *file, __u16 hook)
 	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
 	if (!ev) {
 		STAT_INC(ringbuf_drops);
-		if (deny_on_lost_event && cfg && cfg->mode == VOUCH_MODE_ENFORCE)
+		if (deny_on_lost_event && pol.mode == VOUCH_MODE_ENFORCE)
 			return -EPERM;
 		return verdict_ret(verdict);
 	}
@@ -333,12 +356,12 @@ SEC("lsm/file_mprotect")
 int BPF_PROG(vouch_file_mprotect, struct vm_area_struct *vma, unsigned long reqprot,
 	     unsigned long prot, int ret)
 {
-	struct vouch_config *cfg;
 	struct inode_cache *c;
 	struct file_stamp now = {};
 	struct vouch_digest d = {};
 	struct inode *inode;
 	struct file *file;
+	struct policy pol;
 	bool known = false;
 	__u16 verdict;
 
@@ -350,7 +373,7 @@ int BPF_PROG(vouch_file_mprotect, struct vm_area_struct *vma, unsigned long reqp
 	if (!file)
 		return 0;
 	inode = file->f_inode;
-	cfg = get_config();
+	pol = current_policy();
 	c = bpf_inode_storage_get(&inode_cache, inode, 0, 0);
 	if (c && (c->state & CACHE_VALID)) {
 		read_stamp(inode, &now);
@@ -359,8 +382,8 @@ int BPF_PROG(vouch_file_mprotect, struct vm_area_struct *vma, unsigned long reqp
 			known = true;
 		}
 	}
-	verdict = judge(cfg, &d, known);
-	if (!known && cfg && cfg->mode == VOUCH_MODE_ENFORCE)
+	verdict = judge(pol, &d, known);
+	if (!known && pol.mode == VOUCH_MODE_ENFORCE)
 		verdict = VOUCH_VERDICT_DENY;
 	if (verdict == VOUCH_VERDICT_DENY)
 		STAT_INC(denied);
@@ -403,11 +426,9 @@ int BPF_PROG(vouch_kernel_read_file, struct file *file, enum kernel_read_file_id
 SEC("lsm/kernel_load_data")
 int BPF_PROG(vouch_kernel_load_data, enum kernel_load_data_id id, bool contents, int ret)
 {
-	struct vouch_config *cfg = get_config();
-
 	if (ret)
 		return ret;
-	if (!cfg || cfg->mode != VOUCH_MODE_ENFORCE)
+	if (current_policy().mode != VOUCH_MODE_ENFORCE)
 		return 0;
 	if (id == LOADING_MODULE || id == LOADING_KEXEC_IMAGE || id == LOADING_KEXEC_INITRAMFS) {
 		STAT_INC(denied);
@@ -420,9 +441,7 @@ int BPF_PROG(vouch_kernel_load_data, enum kernel_load_data_id id, bool contents,
 
 static __always_inline bool enforcing(void)
 {
-	struct vouch_config *cfg = get_config();
-
-	return cfg && cfg->mode == VOUCH_MODE_ENFORCE;
+	return current_policy().mode == VOUCH_MODE_ENFORCE;
 }
 
 /*
@@ -434,15 +453,13 @@ static __always_inline bool enforcing(void)
 static __always_inline bool is_agent(void)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
-	struct vouch_config *cfg = get_config();
+	struct policy pol = current_policy();
 	struct file_stamp now = {};
 	struct inode_cache *c;
 	struct inode *inode;
 	struct mm_struct *mm;
 	struct file *exe;
 
-	if (!cfg)
-		return false;
 	mm = task->mm;
 	if (!mm)
 		return false;
@@ -456,7 +473,7 @@ static __always_inline bool is_agent(void)
 	read_stamp(inode, &now);
 	if (!stamp_equal(&c->stamp, &now))
 		return false;
-	return allow_flags(cfg, &c->digest) & VOUCH_ALLOW_AGENT;
+	return allow_flags(pol, &c->digest) & VOUCH_ALLOW_AGENT;
 }
 
 static __always_inline int tamper_denied(void)
@@ -542,14 +559,14 @@ int BPF_PROG(vouch_sb_umount, struct vfsmount *mnt, int flags, int ret)
 SEC("lsm/ptrace_access_check")
 int BPF_PROG(vouch_ptrace_access_check, struct task_struct *child, unsigned int mode, int ret)
 {
-	struct vouch_config *cfg = get_config();
+	struct policy pol = current_policy();
 	struct inode_cache *c;
 	struct mm_struct *mm;
 	struct file *exe;
 
 	if (ret)
 		return ret;
-	if (!cfg || cfg->mode != VOUCH_MODE_ENFORCE)
+	if (pol.mode != VOUCH_MODE_ENFORCE)
 		return 0;
 	mm = child->mm;
 	if (!mm)
@@ -558,7 +575,7 @@ int BPF_PROG(vouch_ptrace_access_check, struct task_struct *child, unsigned int 
 	if (!exe)
 		return 0;
 	c = bpf_inode_storage_get(&inode_cache, exe->f_inode, 0, 0);
-	if (!c || !(c->state & CACHE_VALID) || !(allow_flags(cfg, &c->digest) & VOUCH_ALLOW_AGENT))
+	if (!c || !(c->state & CACHE_VALID) || !(allow_flags(pol, &c->digest) & VOUCH_ALLOW_AGENT))
 		return 0;
 	if (is_agent())
 		return 0;

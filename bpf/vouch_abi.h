@@ -77,22 +77,24 @@ struct vouch_stats {
 	__u64 tamper_denied; /* changes to vouch's own BPF objects refused */
 };
 
-enum vouch_config_flags {
-	/* a policy is loaded; without one, audit mode only measures */
-	VOUCH_CFGF_POLICY_LOADED = 1u << 0,
+enum vouch_active_list {
+	VOUCH_ACTIVE_NONE = 0, /* no policy: audit measures only, enforce denies all */
+	VOUCH_ACTIVE_A = 1,    /* allow_a */
+	VOUCH_ACTIVE_B = 2,    /* allow_b */
 };
 
 /*
- * Runtime configuration, the single entry of the vouch_config array map.
- * The allow-list is double-buffered: `active` names the map (0: allow_a,
- * 1: allow_b) that execs are checked against. vouchd fills the other one and
- * flips `active` with a single map update, so no exec ever sees a
- * half-loaded list.
+ * Runtime configuration, the single entry of the vouch_config array map
+ * (mmap-able). The allow-list is double-buffered: `active` names the map that
+ * execs are checked against. vouchd fills the other one, then writes `mode`
+ * and `active` together with one atomic 8-byte store, which the programs read
+ * with one 8-byte load: no exec sees a half-loaded list or a mode paired with
+ * the wrong list.
  */
 struct vouch_config {
 	__u32 mode;   /* enum vouch_mode */
-	__u32 active; /* 0 or 1 */
-	__u32 flags;  /* enum vouch_config_flags */
+	__u32 active; /* enum vouch_active_list */
+	__u32 flags;  /* reserved, 0 */
 	__u32 _pad0;
 	__u64 pin_dir_ino; /* inode of the bpffs directory holding the pins, or 0 */
 };
