@@ -27,7 +27,7 @@ struct ServiceStatus {
     std::string tpm_state = "connecting"; // tpm_state_name(): ok, missing, failing, ...
     std::string tpm_message;              // why, for every state but "ok"
     uint64_t pending_extends = 0;
-    std::vector<std::string> kernel_support; // hooks attached: "bprm_check_security", ...
+    std::vector<std::string> kernel_support; // hooks attached: "bprm_check", "mmap_file", ...
     std::string version;
 };
 
@@ -48,7 +48,7 @@ struct Denial {
     std::vector<uint8_t> digest; // SHA-256
     uint32_t pid = 0;
     uint32_t uid = 0;
-    std::string hook; // hook_name(): "exec", "mmap", "mprotect", "module", ...
+    std::string hook; // hook_name(): "bprm_check", "mmap_file", "file_mprotect", ...
 };
 
 // Error codes returned by update_policy; the bus maps each to a D-Bus error
