@@ -53,7 +53,8 @@ SELFTEST_HELPERS := $(O)/selftests/helpers/true $(O)/selftests/helpers/tamper \
 	$(O)/selftests/helpers/setxattr \
 	$(O)/selftests/helpers/dyn \
 	$(O)/selftests/helpers/libvouchtest.so
-BENCH_BINS := $(O)/bench/exec_bench $(O)/bench/helpers/dyn_true
+BENCH_BINS := $(O)/bench/exec_bench $(O)/bench/helpers/dyn_true $(O)/bench/log_bench \
+	$(O)/bench/log_load
 TEST_SRCS := $(shell find tests -name '*_test.cpp' 2>/dev/null | sort)
 TEST_OBJS := $(TEST_SRCS:%.cpp=$(O)/obj/%.o)
 
@@ -121,10 +122,17 @@ $(O)/selftests/helpers/libvouchtest.so: kernel/selftests/helpers/libvouchtest.c
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) -O2 -Wall -Werror -shared -fPIC -o $@ $<
 
-$(O)/bench/exec_bench: $(O)/obj/kernel/bench/exec_bench.o $(O)/libvouch.a
+$(O)/bench/exec_bench $(O)/bench/log_load: $(O)/bench/%: $(O)/obj/kernel/bench/%.o $(O)/libvouch.a
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CXX) -o $@ $^ $(LDLIBS)
+
+$(O)/bench/log_bench: $(O)/obj/tests/bench/log_bench.o $(O)/libvouch.a
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CXX) -o $@ $^ -lgtest -pthread $(LDLIBS)
+
+$(O)/obj/tests/bench/%.o: CXXFLAGS += -I.
 
 # Dynamically linked on purpose: its exec also maps the loader and libc.
 $(O)/bench/helpers/dyn_true: kernel/bench/helpers/dyn_true.c
@@ -164,6 +172,7 @@ demo:
 bench:
 	$(Q)$(MAKE) --no-print-directory deps
 	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(O)/bench/log_bench
 	$(Q)kernel/vm/run-vm --build $(O) --mode bench --icount --timeout 1800
 
 format:
