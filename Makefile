@@ -36,12 +36,13 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKG_LIBS) 2>/dev/null)
 PKG_LDLIBS := $(shell pkg-config --libs $(PKG_LIBS) 2>/dev/null)
 
 CXXFLAGS ?= -O2 -g
-CXXFLAGS += -std=c++20 -Wall -Wextra -Werror -MMD -MP -I$(O)/gen -Ibpf -Iagent $(PKG_CFLAGS) \
+CXXFLAGS += -std=c++20 -Wall -Wextra -Werror -MMD -MP -I$(O)/gen -Ibpf -Iagent -Ipolicy $(PKG_CFLAGS) \
 	-DVOUCH_VERSION='"$(VERSION)"'
 LDLIBS := $(PKG_LDLIBS) -lelf -lz
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror -I$(O)/gen -Ibpf -MMD -MP
 
-AGENT_LIB_SRCS := $(filter-out agent/vouchd.cpp agent/vouchctl.cpp,$(wildcard agent/*.cpp))
+AGENT_LIB_SRCS := $(filter-out agent/vouchd.cpp agent/vouchctl.cpp,$(wildcard agent/*.cpp)) \
+	$(filter-out %_fuzzer.cpp,$(wildcard policy/*.cpp))
 AGENT_LIB_OBJS := $(AGENT_LIB_SRCS:%.cpp=$(O)/obj/%.o)
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(BPF_SRCS:bpf/%.bpf.c=$(O)/bpf/%.bpf.o)
