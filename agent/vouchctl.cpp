@@ -6,6 +6,8 @@
 #include "kernel_check.h"
 #include "kernel_side.h"
 
+int vouchctl_policy(int argc, char **argv); // agent/vouchctl_policy.cpp
+
 namespace {
 
 void usage(FILE *out) {
@@ -15,7 +17,9 @@ void usage(FILE *out) {
                "  check-kernel   compare the running kernel with what vouch needs\n"
                "                 (kernel options, `bpf` in the active LSM list, BTF, IMA)\n"
                "  unpin [DIR]    remove vouch's pins (default /sys/fs/bpf/vouch): the hooks\n"
-               "                 detach once vouchd is stopped; refused while enforcing\n",
+               "                 detach once vouchd is stopped; refused while enforcing\n"
+               "  policy make|sign|verify|show\n"
+               "                 build, sign and check signed allow-lists (vouchctl policy --help)\n",
                out);
 }
 
@@ -60,6 +64,8 @@ int main(int argc, char **argv) {
     }
     if (cmd == "check-kernel")
         return check_kernel(argc - 1, argv + 1);
+    if (cmd == "policy")
+        return vouchctl_policy(argc - 1, argv + 1);
     if (cmd == "unpin") {
         std::string dir = argc > 2 ? argv[2] : vouch::kDefaultPinDir;
         if (auto r = vouch::KernelSide::unpin(dir); !r) {
