@@ -29,7 +29,7 @@ endif
 .SUFFIXES:
 # Skeletons and objects are intermediate to make, but kept for the build folder.
 .SECONDARY:
-.PHONY: all deps check demo bench vm-selftest host-tests format clean
+.PHONY: all deps check demo bench bench-policy fuzz vm-selftest host-tests format clean
 
 PKG_LIBS := libbpf openssl tss2-esys tss2-tctildr tss2-rc
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKG_LIBS) 2>/dev/null)
@@ -139,6 +139,19 @@ $(O)/tests/vouch-tests: $(TEST_OBJS) $(O)/libvouch.a
 	$(Q)$(CXX) -o $@ $^ -lgtest_main -lgtest -pthread $(LDLIBS)
 
 $(TEST_OBJS): CXXFLAGS += -I.
+
+# The policy parser's libFuzzer target, built with clang and sanitizers from
+# the sources (libvouch.a is g++-built and uninstrumented).
+FUZZ_SRCS := policy/policy_fuzzer.cpp $(filter-out %_fuzzer.cpp,$(wildcard policy/*.cpp)) \
+	agent/digest.cpp
+$(O)/fuzz/policy_fuzzer: $(FUZZ_SRCS) $(wildcard policy/*.h agent/*.h bpf/vouch_abi.h)
+	$(call msg,FUZZ-LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG)++ -std=c++20 -g -O1 -Wall -Wextra -Werror \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+		-Ibpf -Iagent -Ipolicy -DVOUCH_SRC_DIR='"$(CURDIR)"' $(FUZZ_SRCS) -o $@ -lcrypto
+
+fuzz: $(O)/fuzz/policy_fuzzer
 $(O)/obj/kernel/selftests/%.o: CXXFLAGS += -Ikernel/selftests -Ikernel/selftests/lib
 
 deps:
@@ -149,7 +162,7 @@ host-tests: all
 
 check:
 	$(Q)$(MAKE) --no-print-directory deps
-	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory all fuzz
 	$(Q)tests/run-check --build $(O)
 
 vm-selftest: all
