@@ -121,7 +121,7 @@ TEST(PolicyDsse, KeylimeSignedEnvelopeVerifies) {
     auto v = verify_envelope(env, store);
     ASSERT_TRUE(v.ok()) << v.error().message;
     EXPECT_EQ(v->keyid, "8114198dd64f6b1e07bd392274824d7adca5af8bfdc2fd2cf93a18db8f589e05");
-    EXPECT_EQ(v->payload.rfind("{\"meta\": {\"version\": 1", 0), 0u);
+    EXPECT_EQ(v->payload().rfind("{\"meta\": {\"version\": 1", 0), 0u);
     // A plain Keylime policy carries no serial or mode, so vouch does not load it.
     auto p = verify_and_parse(env, store);
     ASSERT_FALSE(p.ok());
