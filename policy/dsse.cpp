@@ -304,9 +304,88 @@ namespace {
 
 using json = nlohmann::json;
 
-// Reads the envelope in one pass without building a DOM: the payload is
-// base64-decoded straight into the buffer that becomes the PAE, so a large
-// policy is held once decoded rather than three times (DOM, copy, PAE).
+size_t skip_ws(std::string_view t, size_t i) {
+    while (i < t.size() && (t[i] == ' ' || t[i] == '\t' || t[i] == '\n' || t[i] == '\r'))
+        ++i;
+    return i;
+}
+
+// Index after the JSON string starting at t[i] == '"', or npos.
+size_t skip_string(std::string_view t, size_t i) {
+    for (++i; i < t.size(); ++i) {
+        if (t[i] == '\\')
+            ++i;
+        else if (t[i] == '"')
+            return i + 1;
+    }
+    return std::string_view::npos;
+}
+
+// Index after the JSON value starting at t[i], or npos. It only delimits the
+// value; the JSON parser that then reads the document judges its validity.
+size_t skip_value(std::string_view t, size_t i) {
+    if (i >= t.size())
+        return std::string_view::npos;
+    if (t[i] == '"')
+        return skip_string(t, i);
+    if (t[i] == '{' || t[i] == '[') {
+        size_t depth = 0;
+        while (i < t.size()) {
+            char c = t[i];
+            if (c == '"') {
+                i = skip_string(t, i);
+                if (i == std::string_view::npos)
+                    return i;
+                continue;
+            }
+            if (c == '{' || c == '[')
+                ++depth;
+            else if ((c == '}' || c == ']') && --depth == 0)
+                return i + 1;
+            ++i;
+        }
+        return std::string_view::npos;
+    }
+    while (i < t.size() && !std::strchr(",}] \t\r\n", t[i]))
+        ++i;
+    return i;
+}
+
+// Where the top-level "payload" string sits in the raw envelope, quotes
+// included; nullopt if it cannot be found this simply (the parser then reads
+// it the ordinary way, or reports what is wrong).
+std::optional<std::pair<size_t, size_t>> find_payload(std::string_view t) {
+    size_t i = skip_ws(t, 0);
+    if (i >= t.size() || t[i] != '{')
+        return std::nullopt;
+    i = skip_ws(t, i + 1);
+    while (i < t.size() && t[i] == '"') {
+        size_t key_end = skip_string(t, i);
+        if (key_end == std::string_view::npos)
+            return std::nullopt;
+        std::string_view key = t.substr(i + 1, key_end - i - 2);
+        i = skip_ws(t, key_end);
+        if (i >= t.size() || t[i] != ':')
+            return std::nullopt;
+        size_t start = skip_ws(t, i + 1);
+        size_t end = skip_value(t, start);
+        if (end == std::string_view::npos)
+            return std::nullopt;
+        if (key == "payload" && t[start] == '"')
+            return std::make_pair(start, end);
+        i = skip_ws(t, end);
+        if (i >= t.size() || t[i] != ',')
+            return std::nullopt;
+        i = skip_ws(t, i + 1);
+    }
+    return std::nullopt;
+}
+
+// Reads the envelope without building a DOM. The payload, nearly all of a
+// large envelope, is cut out before the JSON parser runs (which would copy it
+// into a token buffer that doubles as it grows) and base64-decoded straight
+// from the caller's bytes into the buffer that becomes the PAE. The parser
+// still reads the rest of the envelope, with "" where the payload was.
 class EnvelopeSax final : public json::json_sax_t {
   public:
     struct Sig {
@@ -319,6 +398,7 @@ class EnvelopeSax final : public json::json_sax_t {
     std::vector<Sig> sigs;
     bool has_payload = false, has_type = false, has_sigs = false;
     std::optional<Error> error;
+    std::string_view raw_payload; // the cut-out payload string, quotes included
 
     bool null() override { return scalar(nullptr); }
     bool boolean(bool) override { return scalar(nullptr); }
@@ -415,13 +495,29 @@ class EnvelopeSax final : public json::json_sax_t {
                 return false;
             // The PAE is built for Keylime's type: any other type is refused
             // once payloadType has been read, whatever order the fields come in.
-            size_t len = s->size();
-            while (len > 0 && (*s)[len - 1] == '=')
+            std::string_view b64 = *s;
+            std::string unescaped;
+            if (!raw_payload.empty()) {
+                b64 = raw_payload.substr(1, raw_payload.size() - 2);
+                // Escapes (some JSON writers send "\\/") need the real parser;
+                // base64 has none, so this copy is the rare case.
+                if (b64.find('\\') != std::string_view::npos) {
+                    try {
+                        unescaped = json::parse(raw_payload).get<std::string>();
+                    } catch (const json::exception &e) {
+                        return fail(std::string("envelope is not JSON: ") + e.what());
+                    }
+                    b64 = unescaped;
+                }
+                raw_payload = {};
+            }
+            size_t len = b64.size();
+            while (len > 0 && b64[len - 1] == '=')
                 --len;
             pae = "DSSEv1 " + std::to_string(kPayloadType.size()) + " " +
                   std::string(kPayloadType) + " " + std::to_string(len * 6 / 8) + " ";
             payload_offset = pae.size();
-            if (auto r = base64_decode_into(*s, pae); !r)
+            if (auto r = base64_decode_into(b64, pae); !r)
                 return fail("envelope payload: " + r.error().message);
             return true;
         }
@@ -450,7 +546,17 @@ Result<VerifiedPayload> verify_envelope(std::string_view envelope, const TrustSt
                                      " bytes, over the limit of " +
                                      std::to_string(kMaxEnvelopeBytes));
     EnvelopeSax sax;
-    bool parsed = json::sax_parse(envelope.data(), envelope.data() + envelope.size(), &sax);
+    std::string reduced;
+    std::string_view text = envelope;
+    if (auto at = find_payload(envelope)) {
+        sax.raw_payload = envelope.substr(at->first, at->second - at->first);
+        reduced.reserve(envelope.size() - sax.raw_payload.size() + 2);
+        reduced.append(envelope.substr(0, at->first))
+            .append("\"\"")
+            .append(envelope.substr(at->second));
+        text = reduced;
+    }
+    bool parsed = json::sax_parse(text.data(), text.data() + text.size(), &sax);
     if (sax.error)
         return *sax.error;
     if (!parsed)
