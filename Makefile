@@ -55,7 +55,7 @@ SELFTEST_HELPERS := $(O)/selftests/helpers/true $(O)/selftests/helpers/tamper \
 	$(O)/selftests/helpers/dyn \
 	$(O)/selftests/helpers/libvouchtest.so
 BENCH_BINS := $(O)/bench/exec_bench $(O)/bench/helpers/dyn_true $(O)/bench/log_bench \
-	$(O)/bench/log_load
+	$(O)/bench/log_load $(O)/bench/policy_bench
 TEST_SRCS := $(shell find tests -name '*_test.cpp' 2>/dev/null | sort)
 TEST_OBJS := $(TEST_SRCS:%.cpp=$(O)/obj/%.o)
 
@@ -135,6 +135,11 @@ $(O)/bench/log_bench: $(O)/obj/tests/bench/log_bench.o $(O)/libvouch.a
 
 $(O)/obj/tests/bench/%.o: CXXFLAGS += -I.
 
+$(O)/bench/policy_bench: $(O)/obj/tests/bench/policy_bench.o $(O)/libvouch.a
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CXX) -o $@ $^ -pthread $(LDLIBS)
+
 # Dynamically linked on purpose: its exec also maps the loader and libc.
 $(O)/bench/helpers/dyn_true: kernel/bench/helpers/dyn_true.c
 	$(call msg,CC,$@)
@@ -173,6 +178,11 @@ check:
 	$(Q)$(MAKE) --no-print-directory all fuzz
 	$(Q)tests/run-check --build $(O)
 
+# The host half of the policy benchmark (100,000-digest policy; policy make
+# against sha256sum); POLICY_BENCH_DIRS= picks the directories hashed.
+bench-policy: $(O)/bench/policy_bench $(O)/vouchctl
+	$(Q)$(O)/bench/policy_bench --vouchctl $(O)/vouchctl $(if $(POLICY_BENCH_DIRS),--dirs "$(POLICY_BENCH_DIRS)")
+
 vm-selftest: all
 	$(Q)kernel/vm/run-vm --build $(O) --mode selftest $(if $(T),--only $(T))
 
@@ -187,6 +197,7 @@ bench:
 	$(Q)$(MAKE) --no-print-directory deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(O)/bench/log_bench
+	$(Q)$(O)/bench/policy_bench --vouchctl $(O)/vouchctl
 	$(Q)kernel/vm/run-vm --build $(O) --mode bench --icount --timeout 1800
 
 format:

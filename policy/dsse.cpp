@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 #include <openssl/bio.h>
@@ -121,7 +122,7 @@ std::string base64_encode(std::string_view bytes) {
     return out;
 }
 
-Result<std::string> base64_decode(std::string_view text) {
+Result<void> base64_decode_into(std::string_view text, std::string &out) {
     size_t len = text.size();
     size_t pad = 0;
     while (pad < 2 && len > 0 && text[len - 1] == '=') {
@@ -132,8 +133,7 @@ Result<std::string> base64_decode(std::string_view text) {
     // can never be produced by an encoder.
     if ((pad && (len + pad) % 4 != 0) || len % 4 == 1)
         return make_error(EBADMSG, "invalid base64 length " + std::to_string(text.size()));
-    std::string out;
-    out.reserve(len / 4 * 3 + 2);
+    out.reserve(out.size() + len / 4 * 3 + 2);
     uint32_t acc = 0;
     int bits = 0;
     for (size_t i = 0; i < len; ++i) {
@@ -147,6 +147,13 @@ Result<std::string> base64_decode(std::string_view text) {
             out += static_cast<char>((acc >> bits) & 0xff);
         }
     }
+    return {};
+}
+
+Result<std::string> base64_decode(std::string_view text) {
+    std::string out;
+    if (auto r = base64_decode_into(text, out); !r)
+        return r.error();
     return out;
 }
 
@@ -293,91 +300,307 @@ Result<std::string> sign_envelope(std::string_view payload, const SigningKey &ke
     return out;
 }
 
+namespace {
+
+using json = nlohmann::json;
+
+size_t skip_ws(std::string_view t, size_t i) {
+    while (i < t.size() && (t[i] == ' ' || t[i] == '\t' || t[i] == '\n' || t[i] == '\r'))
+        ++i;
+    return i;
+}
+
+// Index after the JSON string starting at t[i] == '"', or npos.
+size_t skip_string(std::string_view t, size_t i) {
+    for (++i; i < t.size(); ++i) {
+        if (t[i] == '\\')
+            ++i;
+        else if (t[i] == '"')
+            return i + 1;
+    }
+    return std::string_view::npos;
+}
+
+// Index after the JSON value starting at t[i], or npos. It only delimits the
+// value; the JSON parser that then reads the document judges its validity.
+size_t skip_value(std::string_view t, size_t i) {
+    if (i >= t.size())
+        return std::string_view::npos;
+    if (t[i] == '"')
+        return skip_string(t, i);
+    if (t[i] == '{' || t[i] == '[') {
+        size_t depth = 0;
+        while (i < t.size()) {
+            char c = t[i];
+            if (c == '"') {
+                i = skip_string(t, i);
+                if (i == std::string_view::npos)
+                    return i;
+                continue;
+            }
+            if (c == '{' || c == '[')
+                ++depth;
+            else if ((c == '}' || c == ']') && --depth == 0)
+                return i + 1;
+            ++i;
+        }
+        return std::string_view::npos;
+    }
+    while (i < t.size() && !std::strchr(",}] \t\r\n", t[i]))
+        ++i;
+    return i;
+}
+
+// Where the top-level "payload" string sits in the raw envelope, quotes
+// included; nullopt if it cannot be found this simply (the parser then reads
+// it the ordinary way, or reports what is wrong).
+std::optional<std::pair<size_t, size_t>> find_payload(std::string_view t) {
+    size_t i = skip_ws(t, 0);
+    if (i >= t.size() || t[i] != '{')
+        return std::nullopt;
+    i = skip_ws(t, i + 1);
+    while (i < t.size() && t[i] == '"') {
+        size_t key_end = skip_string(t, i);
+        if (key_end == std::string_view::npos)
+            return std::nullopt;
+        std::string_view key = t.substr(i + 1, key_end - i - 2);
+        i = skip_ws(t, key_end);
+        if (i >= t.size() || t[i] != ':')
+            return std::nullopt;
+        size_t start = skip_ws(t, i + 1);
+        size_t end = skip_value(t, start);
+        if (end == std::string_view::npos)
+            return std::nullopt;
+        if (key == "payload" && t[start] == '"')
+            return std::make_pair(start, end);
+        i = skip_ws(t, end);
+        if (i >= t.size() || t[i] != ',')
+            return std::nullopt;
+        i = skip_ws(t, i + 1);
+    }
+    return std::nullopt;
+}
+
+// Reads the envelope without building a DOM. The payload, nearly all of a
+// large envelope, is cut out before the JSON parser runs (which would copy it
+// into a token buffer that doubles as it grows) and base64-decoded straight
+// from the caller's bytes into the buffer that becomes the PAE. The parser
+// still reads the rest of the envelope, with "" where the payload was.
+class EnvelopeSax final : public json::json_sax_t {
+  public:
+    struct Sig {
+        std::string keyid, sig_b64;
+        bool has_sig = false;
+    };
+    std::string pae; // PAE prefix for kPayloadType, then the decoded payload
+    size_t payload_offset = 0;
+    std::string type;
+    std::vector<Sig> sigs;
+    bool has_payload = false, has_type = false, has_sigs = false;
+    std::optional<Error> error;
+    std::string_view raw_payload; // the cut-out payload string, quotes included
+
+    bool null() override { return scalar(nullptr); }
+    bool boolean(bool) override { return scalar(nullptr); }
+    bool number_integer(number_integer_t) override { return scalar(nullptr); }
+    bool number_unsigned(number_unsigned_t) override { return scalar(nullptr); }
+    bool number_float(number_float_t, const string_t &) override { return scalar(nullptr); }
+    bool string(string_t &v) override { return scalar(&v); }
+    bool binary(binary_t &) override { return scalar(nullptr); }
+    bool start_object(std::size_t) override { return open(true); }
+    bool start_array(std::size_t) override { return open(false); }
+    bool end_object() override { return close(); }
+    bool end_array() override { return close(); }
+    bool key(string_t &k) override {
+        (stack_.back() == 'R' ? key1_ : key3_) = k;
+        return true;
+    }
+    bool parse_error(std::size_t, const std::string &,
+                     const nlohmann::detail::exception &e) override {
+        return fail(std::string("envelope is not JSON: ") + e.what());
+    }
+
+  private:
+    std::string stack_; // open containers: R root, S signatures, G one signature, X ignored
+    std::string key1_, key3_;
+
+    bool fail(std::string m) {
+        if (!error)
+            error = make_error(EBADMSG, std::move(m));
+        return false;
+    }
+    std::string sig_where() const {
+        return "envelope signatures[" + std::to_string(sigs.size() - 1) + "]";
+    }
+    bool once(bool &seen, const std::string &name) {
+        if (seen)
+            return fail("envelope: field '" + name + "' appears twice");
+        seen = true;
+        return true;
+    }
+    bool open(bool object) {
+        char ctx = stack_.empty() ? 0 : stack_.back();
+        char push = 'X';
+        if (ctx == 0) {
+            if (!object)
+                return fail("envelope is not a DSSE envelope: not a JSON object");
+            push = 'R';
+        } else if (ctx == 'R') {
+            if (key1_ == "signatures") {
+                if (!object && !once(has_sigs, key1_))
+                    return false;
+                if (object)
+                    return fail("envelope: field 'signatures' is not an array");
+                push = 'S';
+            } else if (key1_ == "payload" || key1_ == "payloadType") {
+                return fail("envelope: field '" + key1_ + "' is not a string");
+            }
+        } else if (ctx == 'S') {
+            sigs.emplace_back();
+            if (!object)
+                return fail(sig_where() + ": not an object");
+            push = 'G';
+        } else if (ctx == 'G' && (key3_ == "sig" || key3_ == "keyid")) {
+            return fail(sig_where() + ": field '" + key3_ + "' is not a string");
+        }
+        stack_ += push;
+        return true;
+    }
+    bool close() {
+        if (stack_.back() == 'G' && !sigs.back().has_sig)
+            return fail(sig_where() + ": field 'sig' missing");
+        stack_.pop_back();
+        return true;
+    }
+    bool scalar(std::string *s) {
+        char ctx = stack_.empty() ? 0 : stack_.back();
+        if (ctx == 0)
+            return fail("envelope is not a DSSE envelope: not a JSON object");
+        if (ctx == 'S') {
+            sigs.emplace_back();
+            return fail(sig_where() + ": not an object");
+        }
+        if (ctx == 'R') {
+            if (key1_ == "signatures")
+                return fail("envelope: field 'signatures' is not an array");
+            if (key1_ != "payload" && key1_ != "payloadType")
+                return true;
+            if (!s)
+                return fail("envelope: field '" + key1_ + "' is not a string");
+            if (key1_ == "payloadType") {
+                type = *s;
+                return once(has_type, key1_);
+            }
+            if (!once(has_payload, key1_))
+                return false;
+            // The PAE is built for Keylime's type: any other type is refused
+            // once payloadType has been read, whatever order the fields come in.
+            std::string_view b64 = *s;
+            std::string unescaped;
+            if (!raw_payload.empty()) {
+                b64 = raw_payload.substr(1, raw_payload.size() - 2);
+                // Escapes (some JSON writers send "\\/") need the real parser;
+                // base64 has none, so this copy is the rare case.
+                if (b64.find('\\') != std::string_view::npos) {
+                    try {
+                        unescaped = json::parse(raw_payload).get<std::string>();
+                    } catch (const json::exception &e) {
+                        return fail(std::string("envelope is not JSON: ") + e.what());
+                    }
+                    b64 = unescaped;
+                }
+                raw_payload = {};
+            }
+            size_t len = b64.size();
+            while (len > 0 && b64[len - 1] == '=')
+                --len;
+            pae = "DSSEv1 " + std::to_string(kPayloadType.size()) + " " +
+                  std::string(kPayloadType) + " " + std::to_string(len * 6 / 8) + " ";
+            payload_offset = pae.size();
+            if (auto r = base64_decode_into(b64, pae); !r)
+                return fail("envelope payload: " + r.error().message);
+            return true;
+        }
+        if (ctx == 'G') {
+            auto &sig = sigs.back();
+            if (key3_ != "sig" && key3_ != "keyid")
+                return true;
+            if (!s)
+                return fail(sig_where() + ": field '" + key3_ + "' is not a string");
+            if (key3_ == "sig") {
+                sig.sig_b64 = *s;
+                sig.has_sig = true;
+            } else {
+                sig.keyid = *s;
+            }
+        }
+        return true;
+    }
+};
+
+} // namespace
+
 Result<VerifiedPayload> verify_envelope(std::string_view envelope, const TrustStore &keys) {
     if (envelope.size() > kMaxEnvelopeBytes)
         return make_error(EFBIG, "envelope is " + std::to_string(envelope.size()) +
                                      " bytes, over the limit of " +
                                      std::to_string(kMaxEnvelopeBytes));
-    nlohmann::json doc;
-    try {
-        doc = nlohmann::json::parse(envelope);
-    } catch (const nlohmann::json::exception &e) {
-        return make_error(EBADMSG, std::string("envelope is not JSON: ") + e.what());
+    EnvelopeSax sax;
+    std::string reduced;
+    std::string_view text = envelope;
+    if (auto at = find_payload(envelope)) {
+        sax.raw_payload = envelope.substr(at->first, at->second - at->first);
+        reduced.reserve(envelope.size() - sax.raw_payload.size() + 2);
+        reduced.append(envelope.substr(0, at->first))
+            .append("\"\"")
+            .append(envelope.substr(at->second));
+        text = reduced;
     }
-    if (!doc.is_object())
-        return make_error(EBADMSG, "envelope is not a DSSE envelope: not a JSON object");
-    auto str_field = [&](const nlohmann::json &obj, const char *name,
-                         const char *where) -> Result<std::string> {
-        auto it = obj.find(name);
-        if (it == obj.end())
-            return make_error(EBADMSG, std::string(where) + ": field '" + name + "' missing");
-        if (!it->is_string())
-            return make_error(EBADMSG,
-                              std::string(where) + ": field '" + name + "' is not a string");
-        return it->get<std::string>();
-    };
-    auto type = str_field(doc, "payloadType", "envelope");
-    if (!type)
-        return type.error();
-    if (*type != kPayloadType)
-        return make_error(EBADMSG, "envelope payloadType is '" + *type + "', expected '" +
+    bool parsed = json::sax_parse(text.data(), text.data() + text.size(), &sax);
+    if (sax.error)
+        return *sax.error;
+    if (!parsed)
+        return make_error(EBADMSG, "envelope is not JSON");
+    if (!sax.has_type)
+        return make_error(EBADMSG, "envelope: field 'payloadType' missing");
+    if (sax.type != kPayloadType)
+        return make_error(EBADMSG, "envelope payloadType is '" + sax.type + "', expected '" +
                                        std::string(kPayloadType) + "'");
-    auto payload_b64 = str_field(doc, "payload", "envelope");
-    if (!payload_b64)
-        return payload_b64.error();
-    auto payload = base64_decode(*payload_b64);
-    if (!payload)
-        return make_error(EBADMSG, "envelope payload: " + payload.error().message);
-    auto sigs = doc.find("signatures");
-    if (sigs == doc.end() || !sigs->is_array() || sigs->empty())
+    if (!sax.has_payload)
+        return make_error(EBADMSG, "envelope: field 'payload' missing");
+    if (!sax.has_sigs || sax.sigs.empty())
         return make_error(EBADMSG, "envelope: field 'signatures' missing, not an array or empty");
 
     // Decode every signature before checking any, so a malformed envelope is
     // reported as such whatever keys are trusted.
-    struct Sig {
-        std::string keyid, bytes;
-    };
-    std::vector<Sig> parsed;
-    for (size_t i = 0; i < sigs->size(); ++i) {
-        const auto &s = (*sigs)[i];
-        std::string where = "envelope signatures[" + std::to_string(i) + "]";
-        if (!s.is_object())
-            return make_error(EBADMSG, where + ": not an object");
-        auto sig_b64 = str_field(s, "sig", where.c_str());
-        if (!sig_b64)
-            return sig_b64.error();
-        auto bytes = base64_decode(*sig_b64);
+    std::vector<std::string> sig_bytes;
+    for (size_t i = 0; i < sax.sigs.size(); ++i) {
+        auto bytes = base64_decode(sax.sigs[i].sig_b64);
         if (!bytes)
-            return make_error(EBADMSG, where + ".sig: " + bytes.error().message);
-        std::string keyid;
-        if (s.contains("keyid")) {
-            auto k = str_field(s, "keyid", where.c_str());
-            if (!k)
-                return k.error();
-            keyid = *k;
-        }
-        parsed.push_back({std::move(keyid), std::move(*bytes)});
+            return make_error(EBADMSG, "envelope signatures[" + std::to_string(i) +
+                                           "].sig: " + bytes.error().message);
+        sig_bytes.push_back(std::move(*bytes));
     }
 
     std::string dir = keys.dir().empty() ? "" : " in " + keys.dir();
     if (keys.keys().empty())
         return make_error(ENOKEY, "no trusted keys" + dir + ": no policy can be accepted");
 
-    const std::string message = pae(*type, *payload);
     std::string rejected;
     std::string unknown;
-    for (const auto &s : parsed) {
+    for (size_t i = 0; i < sax.sigs.size(); ++i) {
+        const std::string &keyid = sax.sigs[i].keyid;
         bool matched = false;
         for (const auto &k : keys.keys()) {
             // DSSE makes keyid optional: without one, every trusted key is tried.
-            if (!s.keyid.empty() && s.keyid != k.keyid)
+            if (!keyid.empty() && keyid != k.keyid)
                 continue;
             matched = true;
-            if (k.verify(message, s.bytes))
-                return VerifiedPayload{std::move(*payload), k.keyid};
+            if (k.verify(sax.pae, sig_bytes[i]))
+                return VerifiedPayload{std::move(sax.pae), sax.payload_offset, k.keyid};
         }
         std::string &list = matched ? rejected : unknown;
-        list += (list.empty() ? "" : ", ") + (s.keyid.empty() ? "(no keyid)" : s.keyid);
+        list += (list.empty() ? "" : ", ") + (keyid.empty() ? "(no keyid)" : keyid);
     }
     if (!rejected.empty())
         return make_error(EKEYREJECTED,

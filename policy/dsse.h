@@ -35,6 +35,8 @@ std::string base64_encode(std::string_view bytes);
 // Standard or URL-safe alphabet, padded or not (DSSE allows either); anything
 // else, whitespace included, is refused.
 Result<std::string> base64_decode(std::string_view text);
+// The same, appending to out.
+Result<void> base64_decode_into(std::string_view text, std::string &out);
 std::string pae(std::string_view payload_type, std::string_view payload);
 
 // A trust anchor: one public key.
@@ -86,8 +88,10 @@ class SigningKey {
 Result<std::string> sign_envelope(std::string_view payload, const SigningKey &key);
 
 struct VerifiedPayload {
-    std::string payload; // decoded, verified bytes
-    std::string keyid;   // of the trusted key whose signature verified
+    std::string pae;       // the signed bytes: PAE prefix, then the payload
+    size_t payload_offset; // where the payload starts in pae
+    std::string keyid;     // of the trusted key whose signature verified
+    std::string_view payload() const { return std::string_view(pae).substr(payload_offset); }
 };
 
 // Checks the envelope's shape and its signatures against the trust store, and

@@ -121,12 +121,14 @@ TEST(PolicyDsse, KeylimeSignedEnvelopeVerifies) {
     auto v = verify_envelope(env, store);
     ASSERT_TRUE(v.ok()) << v.error().message;
     EXPECT_EQ(v->keyid, "8114198dd64f6b1e07bd392274824d7adca5af8bfdc2fd2cf93a18db8f589e05");
-    EXPECT_EQ(v->payload.rfind("{\"meta\": {\"version\": 1", 0), 0u);
-    // A plain Keylime policy carries no serial or mode, so vouch does not load it.
+    EXPECT_EQ(v->payload().rfind("{\"meta\": {\"version\": 1", 0), 0u);
+    // Its payload is a SHA-1 Keylime policy without serial or mode: vouch
+    // verifies the signature, then refuses the content.
     auto p = verify_and_parse(env, store);
     ASSERT_FALSE(p.ok());
     EXPECT_EQ(p.error().code, EBADMSG);
-    EXPECT_TRUE(contains(p.error().message, "meta.vouch")) << p.error().message;
+    EXPECT_TRUE(contains(p.error().message, "has 40 hex digits; vouch enforces SHA-256"))
+        << p.error().message;
 }
 
 // Interop, not self-consistency: the signature comes from the openssl tool.
@@ -175,6 +177,41 @@ TEST(PolicyDsse, VouchSignatureVerifiesWithOpensslCli) {
                 "/ecdsa-p256.pem -in " + (dir / "pae.bin") + " -sigfile " + (dir / "sig.bin"),
             &st);
     EXPECT_EQ(st, 0) << out;
+}
+
+// Other JSON writers: pretty-printed, fields reordered, characters escaped,
+// a key spelled with an escape. All the same envelope.
+TEST(PolicyDsse, AcceptsAnyJsonSpellingOfTheEnvelope) {
+    auto k = key("ecdsa-p256.key");
+    std::string payload = slurp(kGolden + "/policy.json");
+    auto sig = k.sign(pae(kPayloadType, payload));
+    ASSERT_TRUE(sig.ok());
+    std::string b64 = base64_encode(payload), sig64 = base64_encode(*sig);
+    // "\u0065" is "e": any character may be written as an escape.
+    std::string escaped = "\\u0065" + b64.substr(1);
+    ASSERT_EQ(b64[0], 'e');
+    std::string sigs = "[{\"sig\": \"" + sig64 + "\", \"keyid\": \"" + k.keyid() + "\"}]";
+    for (const std::string &env : {
+             "{\n  \"signatures\": " + sigs + ",\n  \"payloadType\": \"" +
+                 std::string(kPayloadType) + "\",\n  \"payload\": \"" + b64 + "\"\n}\n",
+             "{\"payloadType\":\"" + std::string(kPayloadType) + "\",\"payload\":\"" + escaped +
+                 "\",\"signatures\":" + sigs + "}",
+             "{\"pay\\u006coad\": \"" + b64 + "\", \"payloadType\": \"" +
+                 std::string(kPayloadType) + "\", \"signatures\": " + sigs + "}",
+         }) {
+        auto p = verify_and_parse(env, trusted());
+        ASSERT_TRUE(p.ok()) << p.error().message << "\n" << env.substr(0, 120);
+        EXPECT_EQ(p->serial, 42u);
+    }
+}
+
+TEST(PolicyDsse, RefusesDuplicatePayload) {
+    std::string env = slurp(kGolden + "/policy.p256.dsse");
+    env.insert(1, "\"payload\": \"e30=\", ");
+    auto r = verify_and_parse(env, trusted());
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, EBADMSG);
+    EXPECT_TRUE(contains(r.error().message, "'payload' appears twice")) << r.error().message;
 }
 
 TEST(PolicyDsse, RefusesNonJson) {

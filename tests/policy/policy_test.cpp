@@ -99,6 +99,20 @@ TEST(PolicyParse, RefusesWrongLengthDigest) {
         "meta.vouch.agents[\"/x\"][0] has 128 hex digits");
 }
 
+TEST(PolicyParse, AcceptsSha256PrefixOnly) {
+    auto p =
+        verify_and_parse(golden_with([](auto &j) {
+                             j["digests"]["boot_aggregate"] = {"sha256:" + std::string(64, '7')};
+                         }),
+                         trusted());
+    ASSERT_TRUE(p.ok()) << p.error().message;
+    EXPECT_EQ(p->entries, 5u);
+    expect_refused(golden_with([](auto &j) {
+                       j["digests"]["boot_aggregate"] = {"sha1:" + std::string(40, '7')};
+                   }),
+                   "digests[\"boot_aggregate\"][0] 'sha1:");
+}
+
 TEST(PolicyParse, RefusesNonHexDigest) {
     expect_refused(
         golden_with([](auto &j) { j["digests"]["/usr/bin/env"][1] = std::string(64, 'A'); }),
