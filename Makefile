@@ -31,7 +31,7 @@ endif
 .SECONDARY:
 .PHONY: all deps check demo bench vm-selftest host-tests format clean
 
-PKG_LIBS := libbpf openssl tss2-esys tss2-tctildr tss2-rc
+PKG_LIBS := libbpf openssl tss2-esys tss2-tctildr tss2-rc libsystemd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKG_LIBS) 2>/dev/null)
 PKG_LDLIBS := $(shell pkg-config --libs $(PKG_LIBS) 2>/dev/null)
 
