@@ -5,6 +5,7 @@
 
 #include "kernel_check.h"
 #include "kernel_side.h"
+#include "vouchctl_bus.h"
 
 namespace {
 
@@ -17,6 +18,7 @@ void usage(FILE *out) {
                "  unpin [DIR]    remove vouch's pins (default /sys/fs/bpf/vouch): the hooks\n"
                "                 detach once vouchd is stopped; refused while enforcing\n",
                out);
+    vouch::ctl::bus_usage(out);
 }
 
 int check_kernel(int argc, char **argv) {
@@ -58,6 +60,8 @@ int main(int argc, char **argv) {
         std::printf("vouchctl %s\n", VOUCH_VERSION);
         return 0;
     }
+    if (vouch::ctl::is_bus_command(argc - 1, argv + 1))
+        return vouch::ctl::bus_main(argc - 1, argv + 1);
     if (cmd == "check-kernel")
         return check_kernel(argc - 1, argv + 1);
     if (cmd == "unpin") {
