@@ -5,6 +5,7 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,6 +21,7 @@
 #include <regex>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <variant>
 #include <vector>
 
@@ -402,6 +404,73 @@ inline Captured run_capture(const std::vector<std::string> &args, int uid = -1,
     ::unlink(in_t);
     return c;
 }
+
+// A program running in the background with stdout and stderr going to
+// files, for commands that run until stopped (vouchctl watch).
+class Spawned {
+  public:
+    explicit Spawned(const std::vector<std::string> &args) {
+        char out_t[] = "/tmp/vouch-spawn-out-XXXXXX", err_t[] = "/tmp/vouch-spawn-err-XXXXXX";
+        int ofd = ::mkstemp(out_t), efd = ::mkstemp(err_t);
+        out_path_ = out_t;
+        err_path_ = err_t;
+        pid_ = ::fork();
+        if (pid_ == 0) {
+            ::dup2(ofd, 1);
+            ::dup2(efd, 2);
+            std::vector<char *> argv;
+            for (auto &a : args)
+                argv.push_back(const_cast<char *>(a.c_str()));
+            argv.push_back(nullptr);
+            ::execvp(argv[0], argv.data());
+            ::_exit(127);
+        }
+        ::close(ofd);
+        ::close(efd);
+    }
+    ~Spawned() {
+        if (pid_ > 0) {
+            ::kill(pid_, SIGKILL);
+            ::waitpid(pid_, nullptr, 0);
+        }
+        ::unlink(out_path_.c_str());
+        ::unlink(err_path_.c_str());
+    }
+    std::string out() const { return slurp(out_path_); }
+    std::string err() const { return slurp(err_path_); }
+    // Waits until `pred` holds for stderr; false on timeout.
+    bool wait_err(const std::function<bool(const std::string &)> &pred, int ms) const {
+        auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+        while (std::chrono::steady_clock::now() < end) {
+            if (pred(err()))
+                return true;
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        return false;
+    }
+    // The exit code, or -1 if it did not exit within `ms`.
+    int wait_exit(int ms) {
+        auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+        while (std::chrono::steady_clock::now() < end) {
+            int st = 0;
+            if (::waitpid(pid_, &st, WNOHANG) == pid_) {
+                pid_ = -1;
+                return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        return -1;
+    }
+    void signal(int sig) { ::kill(pid_, sig); }
+
+  private:
+    static std::string slurp(const std::string &p) {
+        std::ifstream in(p);
+        return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    }
+    pid_t pid_ = -1;
+    std::string out_path_, err_path_;
+};
 
 // The element for `iface` in introspection XML, as one line per tag with
 // attributes sorted and comments, whitespace and self-closing forms

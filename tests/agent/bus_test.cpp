@@ -24,6 +24,8 @@
 #include <sstream>
 #include <variant>
 
+#include <nlohmann/json.hpp>
+
 #include "agent/digest.h"
 #include "tests/agent/bus_client.h"
 #include "tests/agent/dbus_daemon.h"
@@ -99,6 +101,15 @@ class TestBackend : public ServiceBackend {
         return out;
     }
 
+    void set_log_size(size_t n) {
+        std::lock_guard lk(mu_);
+        while (log_.size() < n) {
+            LogRecord r = log_[0];
+            r.index = log_.size();
+            r.path = "/opt/f" + std::to_string(r.index);
+            log_.push_back(r);
+        }
+    }
     void edit(const std::function<void(ServiceStatus &)> &fn) {
         std::lock_guard lk(mu_);
         fn(st_);
@@ -600,6 +611,254 @@ TEST_F(BusPolicyFileTest, NonMemberGetsNothing) {
     });
     EXPECT_EQ(out, "org.freedesktop.DBus.Error.AccessDenied|"
                    "org.freedesktop.DBus.Error.AccessDenied");
+}
+
+// The built vouchctl against the test service.
+class BusVouchctlTest : public BusTest {
+  protected:
+    static std::string vouchctl() {
+        auto exe = std::filesystem::read_symlink("/proc/self/exe");
+        return (exe.parent_path().parent_path() / "vouchctl").string();
+    }
+    Captured ctl(std::vector<std::string> args, int uid = -1, const std::string &in = "") {
+        args.insert(args.begin(), vouchctl());
+        args.push_back("--bus-address=" + daemon->address());
+        return run_capture(args, uid, in);
+    }
+    std::string write_file(const std::string &name, const std::string &data) {
+        std::string p = daemon->dir() + "/" + name;
+        std::ofstream(p, std::ios::binary) << data;
+        ::chmod(p.c_str(), 0644);
+        return p;
+    }
+};
+
+TEST_F(BusVouchctlTest, StatusJsonHasEveryProperty) {
+    backend.edit([](ServiceStatus &s) {
+        s.policy_serial = 3;
+        s.measurements = 77;
+    });
+    auto r = ctl({"status", "--json"});
+    ASSERT_EQ(r.rc, 0) << r.err;
+    auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["Mode"], "audit");
+    EXPECT_EQ(j["PolicySerial"], 3);
+    EXPECT_EQ(j["Measurements"], 77);
+    EXPECT_EQ(j["PcrIndex"], 10);
+    EXPECT_EQ(j["PcrBanks"], nlohmann::json({"sha1", "sha256"}));
+    EXPECT_EQ(j["Version"], "0.1.0-test");
+    Client c(daemon->address());
+    EXPECT_EQ(j.size(), c.status().value.size());
+}
+
+TEST_F(BusVouchctlTest, StatusFitsAnEightyColumnTerminal) {
+    backend.edit([](ServiceStatus &s) {
+        s.mode = "enforce";
+        s.policy_serial = 12;
+        s.policy_entries = 4001;
+        s.policy_keyid = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        s.policy_digest = "sha256:" + std::string(64, 'e');
+        s.tpm_state = "failing";
+        s.tpm_message = "the TPM answered TPM_RC_LOCKOUT to PCR_Extend; retrying every two "
+                        "seconds until it accepts extends again";
+        s.kernel_support = {"bprm_check", "mmap_file",        "file_mprotect",
+                            "file_open",  "kernel_read_file", "bpf",
+                            "bpf_map",    "path_unlink",      "ptrace"};
+    });
+    auto r = ctl({"status"});
+    ASSERT_EQ(r.rc, 0) << r.err;
+    std::istringstream in(r.out);
+    std::string line;
+    int n = 0;
+    while (std::getline(in, line)) {
+        EXPECT_LE(line.size(), 80u) << line;
+        n++;
+    }
+    EXPECT_GE(n, 8);
+    EXPECT_NE(r.out.find("Mode          enforce\n"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("\n  sha256:" + std::string(64, 'e') + "\n"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("serial 12, 4001 entries"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("ptrace"), std::string::npos) << r.out;
+}
+
+TEST_F(BusVouchctlTest, LogIsImaAscii) {
+    auto r = ctl({"log"});
+    ASSERT_EQ(r.rc, 0) << r.err;
+    std::string want;
+    for (auto &e : backend.log(0, 100)) {
+        want += "10 " + to_hex(e.template_hash) + " " + e.template_name + " " + e.file_digest +
+                " " + e.path + (e.signature.empty() ? "" : " " + to_hex(e.signature)) + "\n";
+    }
+    EXPECT_EQ(r.out, want);
+    EXPECT_NE(r.out.find(" ima-sig sha256:eeee"), std::string::npos);
+    EXPECT_NE(r.out.find("/usr/bin/prog4 030201\n"), std::string::npos);
+
+    r = ctl({"log", "--first", "1", "--count", "2"});
+    ASSERT_EQ(r.rc, 0) << r.err;
+    EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 2);
+    EXPECT_EQ(r.out.substr(r.out.size() - 15), "/usr/bin/prog2\n");
+
+    r = ctl({"log", "--json", "--first=4"});
+    ASSERT_EQ(r.rc, 0) << r.err;
+    auto j = nlohmann::json::parse(r.out);
+    ASSERT_EQ(j.size(), 1u);
+    EXPECT_EQ(j[0]["index"], 4);
+    EXPECT_EQ(j[0]["template_name"], "ima-sig");
+    EXPECT_EQ(j[0]["signature"], "030201");
+    EXPECT_EQ(j[0]["violation"], false);
+    EXPECT_EQ(nlohmann::json::parse(ctl({"log", "--json", "--first=99"}).out).size(), 0u);
+}
+
+TEST_F(BusVouchctlTest, LogPagesThroughLargeLogs) {
+    backend.set_log_size(2 * dbus::kMaxLogCount + 17);
+    auto r = ctl({"log"});
+    ASSERT_EQ(r.rc, 0) << r.err;
+    EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 2 * dbus::kMaxLogCount + 17);
+    EXPECT_NE(r.out.find("/opt/f2064\n"), std::string::npos);
+    r = ctl({"log", "--json", "--first", "900", "--count", "1100"});
+    ASSERT_EQ(r.rc, 0) << r.err;
+    auto j = nlohmann::json::parse(r.out);
+    ASSERT_EQ(j.size(), 1100u);
+    EXPECT_EQ(j[1099]["index"], 1999);
+}
+
+TEST_F(BusVouchctlTest, PolicyUpdateExitCodes) {
+    auto o = test_options(daemon->address());
+    o.max_envelope_bytes = 4u << 20;
+    start_service(o);
+    auto r = ctl({"policy", "update", write_file("p12", "SERIAL 12\n{}")});
+    EXPECT_EQ(r.rc, 0) << r.err;
+    EXPECT_EQ(r.out, "vouchd accepted the policy: serial 12 is active\n");
+    EXPECT_EQ(std::get<uint64_t>(Client(daemon->address()).status().value["PolicySerial"]), 12u);
+
+    // Rollback, malformed, a bad signature: bad input.
+    r = ctl({"policy", "update", write_file("p11", "SERIAL 11\n")});
+    EXPECT_EQ(r.rc, 5);
+    EXPECT_NE(r.err.find("Rollback"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("serial 11 is not above the active 12"), std::string::npos) << r.err;
+    EXPECT_EQ(ctl({"policy", "update", write_file("junk", "junk")}).rc, 5);
+    EXPECT_EQ(
+        ctl({"policy", "update", write_file("sig", "ERRNO " + std::to_string(EKEYREJECTED))}).rc,
+        5);
+    EXPECT_EQ(ctl({"policy", "update", daemon->dir() + "/no-such-file"}).rc, 5);
+    // The backend failing: other failure.
+    EXPECT_EQ(ctl({"policy", "update", write_file("eio", "ERRNO " + std::to_string(EIO))}).rc, 1);
+
+    // From stdin, and a large file that goes by descriptor.
+    r = ctl({"policy", "update", "-", "--json"}, -1, "SERIAL 13\n");
+    EXPECT_EQ(r.rc, 0) << r.err;
+    EXPECT_EQ(nlohmann::json::parse(r.out)["serial"], 13);
+    std::string big = "SERIAL 14\n" + std::string(3u << 20, ' ');
+    r = ctl({"policy", "update", write_file("big", big)});
+    EXPECT_EQ(r.rc, 0) << r.err;
+    auto st = Client(daemon->address()).status();
+    EXPECT_EQ(std::get<uint64_t>(st.value["PolicySerial"]), 14u);
+    EXPECT_EQ(std::get<uint64_t>(st.value["PolicyEntries"]), big.size());
+    r = ctl({"policy", "update", "-"}, -1, "SERIAL 15\n" + std::string(2u << 20, ' '));
+    EXPECT_EQ(r.rc, 0) << r.err;
+    r = ctl({"policy", "update", write_file("huge", "SERIAL 16\n" + std::string(5u << 20, ' '))});
+    EXPECT_EQ(r.rc, 5);
+    EXPECT_NE(r.err.find("TooLarge"), std::string::npos) << r.err;
+
+    // Not root: denied, before the backend sees it.
+    int calls = backend.calls();
+    r = ctl({"policy", "update", write_file("p20", "SERIAL 20\n")}, kNobody);
+    EXPECT_EQ(r.rc, 4) << r.err;
+    EXPECT_NE(r.err.find("only root may change vouch's policy"), std::string::npos) << r.err;
+    EXPECT_EQ(backend.calls(), calls);
+
+    // Usage errors.
+    EXPECT_EQ(ctl({"policy", "update"}).rc, 2);
+    EXPECT_EQ(ctl({"status", "--bogus"}).rc, 2);
+    EXPECT_EQ(ctl({"log", "--count", "x"}).rc, 2);
+}
+
+TEST_F(BusVouchctlTest, DaemonNotRunning) {
+    stop_service(); // the bus runs, no one owns the name
+    std::string f = write_file("p", "SERIAL 1\n");
+    for (auto args : std::vector<std::vector<std::string>>{
+             {"status"}, {"log"}, {"watch"}, {"policy", "update", f}, {"status", "--json"}}) {
+        auto r = ctl(args);
+        EXPECT_EQ(r.rc, 3) << args[0] << ": " << r.err;
+        EXPECT_NE(r.err.find("vouchd is not running"), std::string::npos) << r.err;
+    }
+    // No bus at all.
+    auto r = run_capture({vouchctl(), "status", "--bus-address=unix:path=" + daemon->dir() + "/x"});
+    EXPECT_EQ(r.rc, 3) << r.err;
+}
+
+TEST_F(BusVouchctlTest, ReadDeniedToNonMembers) {
+    auto o = test_options(daemon->address());
+    o.read_group = "vouch-test-no-such-group";
+    start_service(o);
+    auto r = ctl({"status"}, kNobody);
+    EXPECT_EQ(r.rc, 4) << r.err;
+    EXPECT_EQ(ctl({"log"}, kNobody).rc, 4);
+    EXPECT_EQ(ctl({"status"}).rc, 0);
+}
+
+TEST_F(BusVouchctlTest, WatchPrintsDenialsAndChanges) {
+    Spawned w(
+        {vouchctl(), "watch", "--json", "--count", "3", "--bus-address=" + daemon->address()});
+    ASSERT_TRUE(w.wait_err([](const std::string &e) { return e.find("watching") != e.npos; }, 5000))
+        << w.err();
+    Denial d;
+    d.path = "/tmp/evil";
+    d.digest = std::vector<uint8_t>(32, 0xab);
+    d.pid = 4242;
+    d.uid = 1000;
+    d.hook = "bprm_check";
+    on_loop([&](BusService &s) { s.denied(d); });
+    backend.edit([](ServiceStatus &s) { s.measurements = 500; });
+    on_loop([](BusService &s) { s.changed(); });
+    EXPECT_EQ(Client(daemon->address()).update_policy("SERIAL 8\n").serial, 8u);
+    ASSERT_EQ(w.wait_exit(5000), 0) << w.err();
+
+    std::istringstream in(w.out());
+    std::vector<nlohmann::json> ev;
+    std::string line;
+    while (std::getline(in, line))
+        ev.push_back(nlohmann::json::parse(line));
+    ASSERT_EQ(ev.size(), 3u) << w.out();
+    EXPECT_EQ(ev[0]["event"], "denied");
+    EXPECT_EQ(ev[0]["path"], "/tmp/evil");
+    EXPECT_EQ(ev[0]["digest"], "sha256:" + to_hex(d.digest));
+    EXPECT_EQ(ev[0]["pid"], 4242);
+    EXPECT_EQ(ev[0]["uid"], 1000);
+    EXPECT_EQ(ev[0]["hook"], "bprm_check");
+    EXPECT_EQ(ev[1]["event"], "changed");
+    EXPECT_EQ(ev[1]["properties"], nlohmann::json({{"Measurements", 500}}));
+    EXPECT_EQ(ev[2]["properties"]["PolicySerial"], 8);
+    EXPECT_EQ(ev[2]["properties"]["Mode"], "enforce");
+}
+
+TEST_F(BusVouchctlTest, WatchHumanOutputStopsOnSigint) {
+    Spawned w({vouchctl(), "watch", "--bus-address=" + daemon->address()});
+    ASSERT_TRUE(w.wait_err([](const std::string &e) { return e.find("watching") != e.npos; }, 5000))
+        << w.err();
+    Denial d;
+    d.path = "/usr/local/bin/tool";
+    d.digest = std::vector<uint8_t>(32, 0x5a);
+    d.pid = 7;
+    d.uid = 0;
+    d.hook = "mmap_file";
+    on_loop([&](BusService &s) { s.denied(d); });
+    Client(daemon->address()).drain();
+    // Give the watcher a moment to print, then stop it as a user would.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (w.out().find('\n') == std::string::npos && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    w.signal(SIGINT);
+    EXPECT_EQ(w.wait_exit(5000), 0);
+    std::string out = w.out();
+    EXPECT_NE(out.find(" denied mmap_file pid 7 uid 0 /usr/local/bin/tool\n         sha256:" +
+                       to_hex(d.digest) + "\n"),
+              std::string::npos)
+        << out;
+    std::istringstream in(out);
+    std::string line;
+    while (std::getline(in, line))
+        EXPECT_LE(line.size(), 80u) << line;
 }
 
 } // namespace
