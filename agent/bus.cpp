@@ -259,8 +259,12 @@ Result<std::unique_ptr<BusService>> BusService::start(sd_event *ev, ServiceBacke
 }
 
 BusService::~BusService() {
-    if (bus_)
-        (void)sd_bus_detach_event(bus_.get());
+    if (!bus_)
+        return;
+    // Going away on purpose is not a lost connection: the loop goes on, and
+    // without a loop sd-bus would call exit().
+    (void)sd_bus_set_exit_on_disconnect(bus_.get(), 0);
+    (void)sd_bus_detach_event(bus_.get());
 }
 
 uint64_t BusService::now_usec() const {
