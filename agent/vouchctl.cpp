@@ -1,11 +1,14 @@
 // vouchctl: the command-line client.
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
 #include "kernel_check.h"
 #include "kernel_side.h"
 #include "vouchctl_bus.h"
+
+int vouchctl_log(int argc, char **argv);
 
 namespace {
 
@@ -15,6 +18,9 @@ void usage(FILE *out) {
                "Commands:\n"
                "  check-kernel   compare the running kernel with what vouch needs\n"
                "                 (kernel options, `bpf` in the active LSM list, BTF, IMA)\n"
+               "  log [--json]   print the measurement log (--file PATH: another log file)\n"
+               "  log verify     replay the log against the TPM's PCRs; names the first entry\n"
+               "                 that disagrees (--tcti SPEC, default device:/dev/tpmrm0)\n"
                "  unpin [DIR]    remove vouch's pins (default /sys/fs/bpf/vouch): the hooks\n"
                "                 detach once vouchd is stopped; refused while enforcing\n",
                out);
@@ -51,6 +57,8 @@ int main(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
+    // tpm2-tss would log to stderr by itself; vouchctl reports TPM errors once.
+    setenv("TSS2_LOG", "all+none", 0);
     std::string cmd = argv[1];
     if (cmd == "--help" || cmd == "-h" || cmd == "help") {
         usage(stdout);
@@ -64,6 +72,8 @@ int main(int argc, char **argv) {
         return vouch::ctl::bus_main(argc - 1, argv + 1);
     if (cmd == "check-kernel")
         return check_kernel(argc - 1, argv + 1);
+    if (cmd == "log")
+        return vouchctl_log(argc - 1, argv + 1);
     if (cmd == "unpin") {
         std::string dir = argc > 2 ? argv[2] : vouch::kDefaultPinDir;
         if (auto r = vouch::KernelSide::unpin(dir); !r) {
