@@ -119,14 +119,21 @@ class BusService {
 
     static const sd_bus_vtable vtable_[];
 
+    // Disabled before the unref, so that a timer never fires for a service
+    // that is gone (sd-event may hold its own reference while dispatching).
+    struct SourceUnref {
+        void operator()(sd_event_source *s) const { sd_event_source_disable_unref(s); }
+    };
+    using EventSource = std::unique_ptr<sd_event_source, SourceUnref>;
+
     sd_event *ev_;
     ServiceBackend &backend_;
     BusOptions opts_;
     SdBus bus_;
     SdBusSlot filter_slot_;
     SdBusSlot object_slot_;
-    SdEventSource changed_timer_;
-    SdEventSource dropped_timer_;
+    EventSource changed_timer_;
+    EventSource dropped_timer_;
     ServiceStatus snap_;      // what getters return; refreshed per incoming call
     ServiceStatus published_; // what the last PropertiesChanged said
     uint64_t last_changed_usec_ = 0;

@@ -1,9 +1,7 @@
-// Owning pointers for sd-bus and sd-event handles, and an sd_bus_error that
-// frees itself.
+// Owning pointers for sd-bus handles, and an sd_bus_error that frees itself.
 #pragma once
 
 #include <systemd/sd-bus.h>
-#include <systemd/sd-event.h>
 
 #include <memory>
 
@@ -24,23 +22,12 @@ struct MessageUnref {
 struct CredsUnref {
     void operator()(sd_bus_creds *c) const { sd_bus_creds_unref(c); }
 };
-// Disabled before the unref: a source may be referenced elsewhere (sd-event
-// keeps a reference while dispatching it), and it must not fire once its
-// owner is gone.
-struct EventSourceUnref {
-    void operator()(sd_event_source *s) const { sd_event_source_disable_unref(s); }
-};
-struct EventUnref {
-    void operator()(sd_event *e) const { sd_event_unref(e); }
-};
 } // namespace detail
 
 using SdBus = std::unique_ptr<sd_bus, detail::BusUnref>;
 using SdBusSlot = std::unique_ptr<sd_bus_slot, detail::SlotUnref>;
 using SdBusMessage = std::unique_ptr<sd_bus_message, detail::MessageUnref>;
 using SdBusCreds = std::unique_ptr<sd_bus_creds, detail::CredsUnref>;
-using SdEventSource = std::unique_ptr<sd_event_source, detail::EventSourceUnref>;
-using SdEvent = std::unique_ptr<sd_event, detail::EventUnref>;
 
 class SdBusError {
   public:

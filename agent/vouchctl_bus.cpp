@@ -77,7 +77,11 @@ std::optional<int> parse(int argc, char **argv, Options *o) {
             return false;
         };
         std::string v;
-        if (a == "--json") {
+        if (a == "--help" || a == "-h") {
+            std::fputs("Usage: vouchctl status|log|policy update FILE|watch [OPTIONS]\n\n", stdout);
+            bus_usage(stdout);
+            return kExitOk;
+        } else if (a == "--json") {
             o->json = true;
         } else if (a == "--user-bus") {
             o->user_bus = true;
@@ -393,23 +397,25 @@ int cmd_log(const Options &o) {
                 break;
             got++;
             if (o.json) {
+                // The keys of `vouchctl log --file --json`, so both read alike.
                 Json j;
                 j["index"] = index;
                 j["pcr"] = pcr;
                 j["template_hash"] = hex(th, thn);
-                j["template_name"] = tname;
-                j["file_digest"] = fdig;
+                j["template"] = tname;
+                j["digest"] = fdig;
                 j["path"] = path;
-                if (sign)
-                    j["signature"] = hex(sig, sign);
+                j["signature"] = hex(sig, sign);
                 j["violation"] = bool(violation);
                 std::printf("%s\n  %s", first_json ? "" : ",", dump(j, -1).c_str());
                 first_json = false;
             } else {
-                // IMA's ascii_runtime_measurements: the signature, when
-                // there is one, is a last field.
-                std::printf("%u %s %s %s %s%s%s\n", pcr, hex(th, thn).c_str(), tname, fdig, path,
-                            sign ? " " : "", sign ? hex(sig, sign).c_str() : "");
+                // Byte for byte the kernel's ascii_runtime_measurements (and
+                // `vouchctl log --file`): "%2u" PCR, and ima-sig always has a
+                // signature field, empty or not.
+                bool sig_field = std::strcmp(tname, "ima-sig") == 0;
+                std::printf("%2u %s %s %s %s%s%s\n", pcr, hex(th, thn).c_str(), tname, fdig, path,
+                            sig_field ? " " : "", sig_field ? hex(sig, sign).c_str() : "");
             }
         }
         if (r < 0) {
@@ -688,7 +694,8 @@ bool is_bus_command(int argc, char **argv) {
     if (cmd == "log") {
         for (int i = 1; i < argc; i++) {
             std::string_view a = argv[i];
-            if (a == "verify" || a == "--file" || a.starts_with("--file="))
+            if (a == "verify" || a == "--file" || a.starts_with("--file=") || a == "--help" ||
+                a == "-h")
                 return false;
         }
         return true;
@@ -699,10 +706,10 @@ bool is_bus_command(int argc, char **argv) {
 void bus_usage(FILE *out) {
     // Aligned with the other commands in vouchctl.cpp's usage().
     std::fputs("  status         vouchd's state: mode, policy, log, TPM, kernel hooks\n"
-               "  log            the measurement log from vouchd, as IMA's\n"
-               "                 ascii_runtime_measurements: PCR template-hash\n"
-               "                 template-name file-digest path [signature];\n"
-               "                 --first N, --count N: a range\n"
+               "  log --first N --count N\n"
+               "                 a range of the log. Without --file, log asks vouchd over\n"
+               "                 D-Bus; the output is the same either way (the kernel's\n"
+               "                 ascii_runtime_measurements, or JSON)\n"
                "  policy update FILE\n"
                "                 hand a signed policy envelope to vouchd (FILE -: stdin)\n"
                "                 and print the new serial\n"

@@ -54,7 +54,7 @@ class TestBackend : public ServiceBackend {
         for (uint64_t i = 0; i < 5; i++) {
             LogRecord r;
             r.index = i;
-            r.pcr = 10;
+            r.pcr = i == 2 ? 9 : 10; // "%2u" in the ASCII form
             r.template_name = i == 4 ? "ima-sig" : "ima-ng";
             r.template_hash = std::vector<uint8_t>(20, uint8_t(0x10 + i));
             r.file_digest = "sha256:" + std::string(64, char('a' + i));
@@ -686,12 +686,15 @@ TEST_F(BusVouchctlTest, LogIsImaAscii) {
     ASSERT_EQ(r.rc, 0) << r.err;
     std::string want;
     for (auto &e : backend.log(0, 100)) {
-        want += "10 " + to_hex(e.template_hash) + " " + e.template_name + " " + e.file_digest +
-                " " + e.path + (e.signature.empty() ? "" : " " + to_hex(e.signature)) + "\n";
+        char pcr[8];
+        std::snprintf(pcr, sizeof(pcr), "%2u ", e.pcr);
+        want += pcr + to_hex(e.template_hash) + " " + e.template_name + " " + e.file_digest + " " +
+                e.path + (e.template_name == "ima-sig" ? " " + to_hex(e.signature) : "") + "\n";
     }
     EXPECT_EQ(r.out, want);
     EXPECT_NE(r.out.find(" ima-sig sha256:eeee"), std::string::npos);
     EXPECT_NE(r.out.find("/usr/bin/prog4 030201\n"), std::string::npos);
+    EXPECT_NE(r.out.find("\n 9 1212"), std::string::npos) << r.out;
 
     r = ctl({"log", "--first", "1", "--count", "2"});
     ASSERT_EQ(r.rc, 0) << r.err;
@@ -703,7 +706,9 @@ TEST_F(BusVouchctlTest, LogIsImaAscii) {
     auto j = nlohmann::json::parse(r.out);
     ASSERT_EQ(j.size(), 1u);
     EXPECT_EQ(j[0]["index"], 4);
-    EXPECT_EQ(j[0]["template_name"], "ima-sig");
+    EXPECT_EQ(j[0]["template"], "ima-sig");
+    EXPECT_EQ(j[0]["digest"], "sha256:" + std::string(64, 'e'));
+    EXPECT_EQ(j[0]["path"], "/usr/bin/prog4");
     EXPECT_EQ(j[0]["signature"], "030201");
     EXPECT_EQ(j[0]["violation"], false);
     EXPECT_EQ(nlohmann::json::parse(ctl({"log", "--json", "--first=99"}).out).size(), 0u);
