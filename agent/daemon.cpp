@@ -13,6 +13,9 @@
 #include <bpf/libbpf.h>
 
 #include "digest.h"
+#include "io.h"
+#include "policy.h"
+#include "serial_store.h"
 #include "tpm.h"
 
 namespace vouch {
@@ -148,6 +151,10 @@ Result<std::unique_ptr<Daemon>> Daemon::create(const DaemonConfig &cfg) {
     if (auto r = d->setup_loop(); !r)
         return r.error();
     d->log_lost_events();
+    if (auto self = sha256_file("/proc/self/exe"))
+        std::memcpy(d->self_digest_.bytes, self->data(), sizeof(d->self_digest_.bytes));
+    else
+        return self.error();
     return d;
 }
 
@@ -197,8 +204,9 @@ int Daemon::on_ringbuf(sd_event_source *, int, uint32_t, void *ud) {
 int Daemon::on_signal(sd_event_source *, const signalfd_siginfo *si, void *ud) {
     auto *d = static_cast<Daemon *>(ud);
     if (si->ssi_signo == SIGHUP) {
+        auto r = d->reload_policy();
         if (d->reload_)
-            d->reload_();
+            d->reload_(r);
         d->changed();
         return 0;
     }
@@ -337,11 +345,110 @@ ServiceStatus Daemon::status() const {
 }
 
 Result<uint64_t> Daemon::update_policy(std::string_view envelope) {
-    if (!updater_)
-        return make_error(ENOSYS, "this vouchd cannot load policies");
-    auto r = updater_(envelope);
+    auto r = apply_policy(envelope, true);
     changed();
     return r;
+}
+
+Result<uint64_t> Daemon::apply_policy(std::string_view envelope, bool persist) {
+    // Keys and serial are read anew each time: an operator may have rotated
+    // a key, and nothing but the file says what the highest serial is.
+    auto keys = policy::TrustStore::load(cfg_.keys_dir);
+    if (!keys)
+        return keys.error();
+    auto pol = policy::verify_and_parse(envelope, *keys);
+    if (!pol)
+        return pol.error();
+    auto serials = policy::SerialStore::open(cfg_.state_dir);
+    if (!serials)
+        return serials.error();
+    if (auto r = serials->check(pol->serial); !r)
+        return r.error();
+    // vouchd itself must stay able to manage what it enforces: its own
+    // running executable is allowed and marked agent in every policy.
+    std::vector<vouch_digest> allowed = pol->digests, agents = pol->agents;
+    allowed.push_back(self_digest_);
+    agents.push_back(self_digest_);
+    // The serial is raised before the swap: if the swap then fails, the
+    // same envelope can be applied again, but an older one never can.
+    if (auto r = serials->commit(pol->serial); !r)
+        return r.error();
+    if (auto r = ks_->set_policy(allowed, pol->mode, agents); !r)
+        return r.error();
+    if (persist) {
+        if (auto r = policy::write_file_atomic(accepted_policy_path(), envelope, 0600); !r)
+            return make_error(r.error().code, "policy " + std::to_string(pol->serial) +
+                                                  " is active, but keeping it for restarts "
+                                                  "failed: " +
+                                                  r.error().message);
+    }
+    policy_.serial = pol->serial;
+    policy_.digest = pol->digest;
+    policy_.keyid = pol->keyid;
+    policy_.entries = pol->entries;
+    return pol->serial;
+}
+
+Result<uint64_t> Daemon::reload_policy() {
+    if (cfg_.policy.empty())
+        return make_error(ENOENT, "no policy file is configured");
+    auto bytes = policy::read_file(cfg_.policy, policy::kMaxEnvelopeBytes);
+    if (!bytes)
+        return bytes.error();
+    auto r = apply_policy(*bytes, false);
+    if (!r)
+        return make_error(r.error().code, cfg_.policy + ": " + r.error().message);
+    return r;
+}
+
+Result<void> Daemon::load_policy_at_start() {
+    // Candidates in order of preference at equal serials: the configured
+    // file (what the operator deployed), then the last D-Bus update.
+    std::vector<std::string> paths;
+    if (!cfg_.policy.empty())
+        paths.push_back(cfg_.policy);
+    paths.push_back(accepted_policy_path());
+    auto keys = policy::TrustStore::load(cfg_.keys_dir);
+    std::string best_bytes, best_path;
+    uint64_t best_serial = 0;
+    bool found = false;
+    Error first_error;
+    bool failed = false;
+    for (const auto &p : paths) {
+        auto bytes = policy::read_file(p, policy::kMaxEnvelopeBytes);
+        if (!bytes) {
+            if (bytes.error().code == ENOENT)
+                continue;
+            if (!failed)
+                first_error = bytes.error();
+            failed = true;
+            continue;
+        }
+        if (!keys)
+            return make_error(keys.error().code, p + ": " + keys.error().message);
+        auto pol = policy::verify_and_parse(*bytes, *keys);
+        if (!pol) {
+            if (!failed)
+                first_error = make_error(pol.error().code, p + ": " + pol.error().message);
+            failed = true;
+            continue;
+        }
+        if (!found || pol->serial > best_serial) {
+            best_serial = pol->serial;
+            best_bytes = std::move(*bytes);
+            best_path = p;
+            found = true;
+        }
+    }
+    if (!found) {
+        if (failed)
+            return first_error;
+        return {};
+    }
+    auto r = apply_policy(best_bytes, false);
+    if (!r)
+        return make_error(r.error().code, best_path + ": " + r.error().message);
+    return {};
 }
 
 std::vector<LogRecord> Daemon::log(uint64_t first, uint32_t count) const {

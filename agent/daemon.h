@@ -45,12 +45,25 @@ class Daemon : public ServiceBackend {
     // every denial (both on the loop's thread).
     void on_changed(std::function<void()> f) { changed_ = std::move(f); }
     void on_denied(std::function<void(const Denial &)> f) { denied_ = std::move(f); }
-    // Runs on SIGHUP (policy reload).
-    void on_reload(std::function<void()> f) { reload_ = std::move(f); }
+    // Runs after the policy was reloaded on SIGHUP, with the outcome.
+    void on_reload(std::function<void(const Result<uint64_t> &)> f) { reload_ = std::move(f); }
 
     ServiceStatus status() const override;
     Result<uint64_t> update_policy(std::string_view envelope) override;
     std::vector<LogRecord> log(uint64_t first, uint32_t count) const override;
+
+    // Loads the policy at start: the newer (by serial) of the configured
+    // file and the copy of the last envelope accepted over D-Bus. No policy
+    // anywhere: whatever the pinned kernel side holds stays (measure only on
+    // a fresh start). Errors leave the active policy as it was.
+    Result<void> load_policy_at_start();
+    // SIGHUP: the configured file again.
+    Result<uint64_t> reload_policy();
+    // Verify, parse, check the serial, then swap: on any failure the active
+    // policy is unchanged. `persist` keeps the envelope in the state
+    // directory, so the policy survives a restart (D-Bus updates).
+    Result<uint64_t> apply_policy(std::string_view envelope, bool persist);
+    std::string accepted_policy_path() const { return cfg_.state_dir + "/accepted-policy.dsse"; }
 
     KernelSide &kernel() { return *ks_; }
     const DaemonConfig &config() const { return cfg_; }
@@ -60,9 +73,6 @@ class Daemon : public ServiceBackend {
         std::string digest, keyid;
         uint64_t entries = 0;
     };
-    void set_policy_info(PolicyInfo p) { policy_ = std::move(p); }
-    using PolicyUpdater = std::function<Result<uint64_t>(std::string_view)>;
-    void set_policy_updater(PolicyUpdater u) { updater_ = std::move(u); }
 
   private:
     Daemon() = default;
@@ -94,8 +104,9 @@ class Daemon : public ServiceBackend {
     Error fatal_;
     bool failed_ = false;
     PolicyInfo policy_;
-    PolicyUpdater updater_;
-    std::function<void()> changed_, reload_;
+    vouch_digest self_digest_{};
+    std::function<void()> changed_;
+    std::function<void(const Result<uint64_t> &)> reload_;
     std::function<void(const Denial &)> denied_;
 };
 

@@ -9,6 +9,7 @@
 #include "vouchctl_bus.h"
 
 int vouchctl_log(int argc, char **argv);
+int vouchctl_policy(int argc, char **argv); // agent/vouchctl_policy.cpp
 
 namespace {
 
@@ -22,7 +23,9 @@ void usage(FILE *out) {
                "  log verify     replay the log against the TPM's PCRs; names the first entry\n"
                "                 that disagrees (--tcti SPEC, default device:/dev/tpmrm0)\n"
                "  unpin [DIR]    remove vouch's pins (default /sys/fs/bpf/vouch): the hooks\n"
-               "                 detach once vouchd is stopped; refused while enforcing\n",
+               "                 detach once vouchd is stopped; refused while enforcing\n"
+               "  policy make|sign|verify|show\n"
+               "                 build, sign and check signed allow-lists (vouchctl policy --help)\n",
                out);
     vouch::ctl::bus_usage(out);
 }
@@ -74,6 +77,8 @@ int main(int argc, char **argv) {
         return check_kernel(argc - 1, argv + 1);
     if (cmd == "log")
         return vouchctl_log(argc - 1, argv + 1);
+    if (cmd == "policy")
+        return vouchctl_policy(argc - 1, argv + 1);
     if (cmd == "unpin") {
         std::string dir = argc > 2 ? argv[2] : vouch::kDefaultPinDir;
         if (auto r = vouch::KernelSide::unpin(dir); !r) {

@@ -190,14 +190,29 @@ int main(int argc, char **argv) {
         sd_notifyf(0, "STATUS=failed: %s", d.error().message.c_str());
         return 1;
     }
+    // A bad policy does not stop vouchd: measuring goes on, and what the
+    // kernel side enforces stays as it was.
+    if (auto r = (*d)->load_policy_at_start(); !r)
+        std::fprintf(stderr, "vouchd: policy not loaded, the active one stays: %s\n",
+                     r.error().message.c_str());
+    (*d)->on_reload([&cfg](const vouch::Result<uint64_t> &r) {
+        if (r)
+            std::fprintf(stderr, "vouchd: reloaded %s: policy serial %llu active\n",
+                         cfg.policy.c_str(), (unsigned long long)*r);
+        else
+            std::fprintf(stderr, "vouchd: reload refused, the active policy stays: %s\n",
+                         r.error().message.c_str());
+    });
     auto st = (*d)->status();
     std::fprintf(stderr,
                  "vouchd: %s %s, %s mode, log %s/binary_runtime_measurements (%llu entries), "
-                 "PCR %u, TPM %s%s%s\n",
+                 "PCR %u, TPM %s%s%s, policy %s\n",
                  (*d)->kernel().reattached() ? "reattached to" : "loaded",
                  cfg.pin_dir.empty() ? "(not pinned)" : cfg.pin_dir.c_str(), st.mode.c_str(),
                  cfg.log_dir.c_str(), (unsigned long long)st.measurements, cfg.pcr,
-                 st.tpm_state.c_str(), st.tpm_message.empty() ? "" : ": ", st.tpm_message.c_str());
+                 st.tpm_state.c_str(), st.tpm_message.empty() ? "" : ": ", st.tpm_message.c_str(),
+                 st.policy_serial ? ("serial " + std::to_string(st.policy_serial)).c_str()
+                                  : "none");
     sd_notifyf(0, "READY=1\nSTATUS=measuring, %s mode, TPM %s", st.mode.c_str(),
                st.tpm_state.c_str());
     auto r = (*d)->run();
