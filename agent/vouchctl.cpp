@@ -6,6 +6,7 @@
 
 #include "kernel_check.h"
 #include "kernel_side.h"
+#include "vouchctl_bus.h"
 
 int vouchctl_log(int argc, char **argv);
 int vouchctl_policy(int argc, char **argv); // agent/vouchctl_policy.cpp
@@ -26,6 +27,7 @@ void usage(FILE *out) {
                "  policy make|sign|verify|show\n"
                "                 build, sign and check signed allow-lists (vouchctl policy --help)\n",
                out);
+    vouch::ctl::bus_usage(out);
 }
 
 int check_kernel(int argc, char **argv) {
@@ -69,6 +71,8 @@ int main(int argc, char **argv) {
         std::printf("vouchctl %s\n", VOUCH_VERSION);
         return 0;
     }
+    if (vouch::ctl::is_bus_command(argc - 1, argv + 1))
+        return vouch::ctl::bus_main(argc - 1, argv + 1);
     if (cmd == "check-kernel")
         return check_kernel(argc - 1, argv + 1);
     if (cmd == "log")
