@@ -3,15 +3,89 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
 #include <systemd/sd-daemon.h>
 
+#include "bus.h"
 #include "config.h"
 #include "daemon.h"
 
 namespace {
+
+// The D-Bus front end. vouchd may start before dbus.service (it must, to
+// measure early boot), so a bus that is not there yet is retried every
+// second; a bus that goes away later ends vouchd with a failure, and the
+// service manager restarts it (enforcement stays pinned meanwhile).
+class BusFrontEnd {
+  public:
+    BusFrontEnd(vouch::Daemon &d, vouch::BusKind kind) : d_(d) {
+        opts_.kind = kind;
+        // The session bus by its address, as clients find it: sd-bus's own
+        // user-bus lookup refuses some setups (root, no user manager) that a
+        // private test bus has.
+        const char *addr = std::getenv("DBUS_SESSION_BUS_ADDRESS");
+        if (kind == vouch::BusKind::User && addr && *addr) {
+            opts_.kind = vouch::BusKind::Address;
+            opts_.address = addr;
+        }
+    }
+    ~BusFrontEnd() {
+        retry_.reset();
+        bus_.reset();
+    }
+    void start() {
+        if (try_start())
+            return;
+        sd_event_source *s = nullptr;
+        if (sd_event_add_time_relative(d_.event_loop(), &s, CLOCK_MONOTONIC, 1000000, 0, on_retry,
+                                       this) >= 0)
+            retry_.reset(s);
+    }
+    void changed() {
+        if (bus_)
+            bus_->changed();
+    }
+    void denied(const vouch::Denial &dn) {
+        if (bus_)
+            bus_->denied(dn);
+    }
+
+  private:
+    bool try_start() {
+        auto b = vouch::BusService::start(d_.event_loop(), d_, opts_);
+        if (b) {
+            bus_ = std::move(*b);
+            if (!first_error_.empty())
+                std::fprintf(stderr, "vouchd: D-Bus is up: serving org.vouch.Vouch1\n");
+            return true;
+        }
+        if (first_error_.empty()) {
+            first_error_ = b.error().message;
+            std::fprintf(stderr, "vouchd: not on D-Bus yet (%s); retrying every second\n",
+                         first_error_.c_str());
+        }
+        return false;
+    }
+    static int on_retry(sd_event_source *s, uint64_t, void *ud) {
+        auto *self = static_cast<BusFrontEnd *>(ud);
+        if (self->try_start()) {
+            sd_event_source_set_enabled(s, SD_EVENT_OFF);
+            return 0;
+        }
+        sd_event_source_set_time_relative(s, 1000000);
+        sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+        return 0;
+    }
+
+    vouch::Daemon &d_;
+    vouch::BusOptions opts_;
+    std::unique_ptr<vouch::BusService> bus_;
+    vouch::SdEventSource retry_;
+    std::string first_error_;
+};
 
 void usage(FILE *out) {
     std::fputs(
@@ -203,6 +277,21 @@ int main(int argc, char **argv) {
             std::fprintf(stderr, "vouchd: reload refused, the active policy stays: %s\n",
                          r.error().message.c_str());
     });
+    std::unique_ptr<BusFrontEnd> bus;
+    if (cfg.bus != vouch::DaemonConfig::Bus::None) {
+        bus = std::make_unique<BusFrontEnd>(**d, cfg.bus == vouch::DaemonConfig::Bus::User
+                                                     ? vouch::BusKind::User
+                                                     : vouch::BusKind::System);
+        (*d)->on_changed([&bus] {
+            if (bus)
+                bus->changed();
+        });
+        (*d)->on_denied([&bus](const vouch::Denial &dn) {
+            if (bus)
+                bus->denied(dn);
+        });
+        bus->start();
+    }
     auto st = (*d)->status();
     std::fprintf(stderr,
                  "vouchd: %s %s, %s mode, log %s/binary_runtime_measurements (%llu entries), "
@@ -217,6 +306,7 @@ int main(int argc, char **argv) {
                st.tpm_state.c_str());
     auto r = (*d)->run();
     sd_notify(0, "STOPPING=1");
+    bus.reset();
     if (!r) {
         std::fprintf(stderr, "vouchd: %s\n", r.error().message.c_str());
         return 1;

@@ -1,0 +1,179 @@
+// vouchd on a real bus (a private dbus-daemon in the VM): vouchctl status
+// reads it, and `vouchctl policy update` switches the enforced list while a
+// listed program keeps being executed: no listed exec is ever denied, and the
+// switch takes effect at once.
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <thread>
+
+#include "digest.h"
+#include "dsse.h"
+#include "io.h"
+#include "lib/tap.h"
+#include "lib/util.h"
+#include "lib/vouchd.h"
+#include "make.h"
+#include "policy.h"
+
+using namespace vouch;
+using namespace vouch::selftest;
+
+namespace {
+
+const std::string kPins = "/sys/fs/bpf/vouch-bus";
+const std::string kWork = "/run/vouch-bus-test";
+
+int exit_status(const ExecResult &r) {
+    return r.exec_errno == 0 && WIFEXITED(r.status) ? WEXITSTATUS(r.status) : -1;
+}
+
+std::string hex_of(Tap &t, const std::string &path) {
+    auto d = sha256_file(path);
+    if (!d)
+        t.bail(d.error().message);
+    return to_hex(*d);
+}
+
+// Signed: `allowed` plus vouchd, vouchctl and the libraries they map.
+std::string envelope(Tap &t, uint64_t serial, const std::vector<std::string> &allowed,
+                     const std::string &agent, const std::string &key) {
+    policy::PolicyInput in;
+    in.serial = serial;
+    in.mode = VOUCH_MODE_ENFORCE;
+    // /bin/busybox: the shell that runs vouchctl for this test.
+    std::vector<std::string> roots = {"/usr/bin/vouchd", "/usr/bin/vouchctl", "/bin/busybox"};
+    for (const char *d : {"/lib", "/lib64", "/usr/lib/x86_64-linux-gnu"}) {
+        struct stat st;
+        if (lstat(d, &st) == 0 && S_ISDIR(st.st_mode))
+            roots.push_back(d);
+    }
+    for (const auto &p : policy::collect_files(roots).files)
+        in.digests[p] = {hex_of(t, p)};
+    for (const auto &p : allowed)
+        in.digests[p] = {hex_of(t, p)};
+    in.agents[agent] = {hex_of(t, agent)};
+    auto k = policy::SigningKey::load_file(key);
+    if (!k)
+        t.bail(k.error().message);
+    auto env = policy::sign_envelope(policy::serialize(in), *k);
+    if (!env)
+        t.bail(env.error().message);
+    return *env;
+}
+
+// vouchctl with its output captured.
+int vouchctl(const std::vector<std::string> &args, std::string *out) {
+    std::string cmd = "/usr/bin/vouchctl";
+    for (const auto &a : args)
+        cmd += " '" + a + "'";
+    cmd += " >/tmp/vouchctl.out 2>&1";
+    int rc = std::system(cmd.c_str());
+    std::ifstream in("/tmp/vouchctl.out");
+    out->assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+} // namespace
+
+int main() {
+    Tap t("vouchd_bus", 7);
+    (void)KernelSide::unpin(kPins);
+    mkdir(kWork.c_str(), 0700);
+    std::string keys = self_dir() + "/keys";
+    std::string trusted = keys + "/ecdsa-p256.key";
+
+    // A private session-type bus.
+    std::string conf = kWork + "/bus.conf", sock = kWork + "/bus";
+    std::ofstream(conf) << "<busconfig><type>session</type><listen>unix:path=" << sock
+                        << "</listen><auth>EXTERNAL</auth><policy context=\"default\">"
+                           "<allow send_destination=\"*\"/><allow receive_sender=\"*\"/>"
+                           "<allow own=\"*\"/></policy>"
+                           "</busconfig>\n";
+    pid_t bus = fork();
+    if (bus == 0) {
+        execl("/usr/bin/dbus-daemon", "dbus-daemon", "--nofork", "--nopidfile",
+              ("--config-file=" + conf).c_str(), nullptr);
+        _exit(127);
+    }
+    for (int i = 0; i < 100 && access(sock.c_str(), F_OK); ++i)
+        usleep(50000);
+    setenv("DBUS_SESSION_BUS_ADDRESS", ("unix:path=" + sock).c_str(), 1);
+    if (!t.ok(access(sock.c_str(), F_OK) == 0, "a private dbus-daemon runs"))
+        t.bail("no dbus-daemon");
+
+    TempDir dir;
+    std::string listed = dir.file("listed"), other = dir.file("other");
+    if (!copy_file(helper("true"), listed, "bus listed") ||
+        !copy_file(helper("true"), other, "bus other"))
+        t.bail("cannot create test files");
+    char exe[4096] = {};
+    if (readlink("/proc/self/exe", exe, sizeof(exe) - 1) <= 0)
+        t.bail("readlink");
+
+    Vouchd d({"--user-bus", "--no-tpm", "--pin-dir", kPins, "--log-dir", kWork + "/log",
+              "--state-dir", kWork + "/state", "--policy", "", "--keys-dir", keys + "/trusted"});
+    if (!t.ok(d.start({}), "vouchd starts on the bus"))
+        t.bail(d.output());
+    std::string out;
+    int rc = vouchctl({"status", "--user-bus", "--json"}, &out);
+    t.ok(rc == 0 && out.find("\"Mode\"") != std::string::npos &&
+             out.find("audit") != std::string::npos,
+         "vouchctl status --json over D-Bus: audit mode, no policy");
+    if (rc != 0)
+        t.diag("%s\nvouchd: %s", out.c_str(), d.output().c_str());
+
+    // Listed exec loop running throughout both updates.
+    std::atomic<bool> stop{false};
+    std::atomic<int> runs{0}, failures{0};
+    std::thread loop([&] {
+        while (!stop) {
+            if (exit_status(run({listed})) == 0)
+                ++runs;
+            else
+                ++failures;
+        }
+    });
+    std::string p1 = kWork + "/p1.dsse", p2 = kWork + "/p2.dsse";
+    (void)policy::write_file_atomic(p1, envelope(t, 10, {listed}, exe, trusted), 0600);
+    (void)policy::write_file_atomic(p2, envelope(t, 11, {listed, other}, exe, trusted), 0600);
+
+    rc = vouchctl({"policy", "update", "--user-bus", p1}, &out);
+    bool denied = run({other}).exec_errno == EPERM;
+    if (t.broken())
+        denied = !denied;
+    t.ok(rc == 0 && denied, "vouchctl policy update (serial 10, enforce): the other program is "
+                            "denied at once");
+    if (rc != 0)
+        t.diag("%s", out.c_str());
+    rc = vouchctl({"policy", "update", "--user-bus", p2}, &out);
+    t.ok(rc == 0 && exit_status(run({other})) == 0,
+         "vouchctl policy update (serial 11, both listed): the other program runs");
+    rc = vouchctl({"policy", "update", "--user-bus", p1}, &out);
+    t.ok(rc == 5 && out.find("Rollback") != std::string::npos && exit_status(run({other})) == 0,
+         "an update back to serial 10 is refused as Rollback (exit 5), serial 11 stays");
+    if (rc != 5)
+        t.diag("rc %d: %s", rc, out.c_str());
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    stop = true;
+    loop.join();
+    t.ok(runs > 0 && failures == 0, "the listed program ran %d times meanwhile, never denied",
+         runs.load());
+
+    // Clean up as the agent: audit mode, unpin.
+    d.kill_it(SIGTERM);
+    KernelSideOptions o;
+    o.pin_dir = kPins;
+    if (auto ks = KernelSide::load(o))
+        (void)(*ks)->clear_policy();
+    (void)KernelSide::unpin(kPins);
+    kill(bus, SIGTERM);
+    waitpid(bus, nullptr, 0);
+    return t.finish();
+}
