@@ -93,8 +93,8 @@ int main(int argc, char **argv) {
     std::fprintf(stderr, "vouchd: measuring (%s%s, %s mode%s)\n",
                  (*ks)->reattached() ? "reattached to " : "",
                  kopts.pin_dir.empty() ? "not pinned" : kopts.pin_dir.c_str(),
-                 cfg ? vouch::mode_name(cfg->mode) : "unknown",
-                 cfg && cfg->active != VOUCH_ACTIVE_NONE ? "" : ", no policy");
+                 cfg ? vouch::mode_name(VOUCH_POLICY_MODE(cfg->policy)) : "unknown",
+                 cfg && VOUCH_POLICY_ACTIVE(cfg->policy) != VOUCH_ACTIVE_NONE ? "" : ", no policy");
     while (!stop_requested) {
         if (auto r = (*ks)->poll(200); !r) {
             std::fprintf(stderr, "vouchd: %s\n", r.error().message.c_str());
