@@ -99,6 +99,9 @@ struct inode_cache {
  * flags with compare-and-swap against the non-BUSY word it read before
  * reading the digest. So flags stick only if no digest store began or ended
  * in between, and a new policy generation retires all of them at once.
+ * (Two stores of different digests overlapping each other need a write open
+ * inside one store's few instructions, after its write_seq check; the digest
+ * and stamp themselves share that race.)
  */
 #define VERDICT_FLAGS 0xffULL
 #define VERDICT_BUSY (1ULL << 8)
