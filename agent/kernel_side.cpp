@@ -210,10 +210,13 @@ Result<void> KernelSide::map_config() {
 // read all three with one load, so they never see the new mode with the old
 // list or the reverse, and every verdict they cached under an earlier word is
 // retired by the same store. The generation continues from the stored word,
-// which for a reattached loader is the pinned one, so no generation is reused.
+// which for a reattached loader is the pinned one, so no generation is reused;
+// compare-and-swap so that not even two writers could store the same one.
 void KernelSide::store_policy(vouch_mode mode, uint32_t active) {
     uint64_t cur = __atomic_load_n(&cfg_->policy, __ATOMIC_SEQ_CST);
-    __atomic_store_n(&cfg_->policy, next_policy_word(cur, mode, active), __ATOMIC_SEQ_CST);
+    while (!__atomic_compare_exchange_n(&cfg_->policy, &cur, next_policy_word(cur, mode, active),
+                                        false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+    }
 }
 
 Result<void> KernelSide::open_pins(const std::string &dir) {
