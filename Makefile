@@ -39,7 +39,7 @@ CXXFLAGS ?= -O2 -g
 CXXFLAGS += -std=c++20 -Wall -Wextra -Werror -MMD -MP -I$(O)/gen -Ibpf -Iagent -Ipolicy $(PKG_CFLAGS) \
 	-DVOUCH_VERSION='"$(VERSION)"'
 LDLIBS := $(PKG_LDLIBS) -lelf -lz
-BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror -I$(O)/gen -Ibpf -MMD -MP
+BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_x86 -Wall -Werror -I$(O)/gen -Ibpf -MMD -MP
 
 AGENT_LIB_SRCS := $(filter-out agent/vouchd.cpp agent/vouchctl.cpp,$(wildcard agent/*.cpp)) \
 	$(filter-out %_fuzzer.cpp,$(wildcard policy/*.cpp))

@@ -38,4 +38,11 @@ const char *mode_name(unsigned mode) {
     return "unknown";
 }
 
+uint64_t next_policy_word(uint64_t current, unsigned mode, unsigned active) {
+    uint64_t gen = (VOUCH_POLICY_GEN(current) + 1) & VOUCH_POLICY_GEN_MASK;
+    if (gen == 0)
+        gen = 1;
+    return VOUCH_POLICY_WORD(mode, active, gen);
+}
+
 } // namespace vouch

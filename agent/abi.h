@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 #include "vouch_abi.h"
 
@@ -22,11 +23,19 @@ static_assert(offsetof(struct vouch_event, path_len) == 48);
 static_assert(offsetof(struct vouch_event, digest) == 56);
 static_assert(offsetof(struct vouch_event, path) == 88);
 static_assert(sizeof(struct vouch_stats) == 64);
-static_assert(sizeof(struct vouch_config) == 24);
-static_assert(offsetof(struct vouch_config, pin_dir_ino) == 16);
-static_assert(offsetof(struct vouch_config, mode) == 0);
-static_assert(offsetof(struct vouch_config, active) == 4);
-static_assert(offsetof(struct vouch_config, flags) == 8);
+static_assert(VOUCH_ABI_VERSION == 2);
+static_assert(sizeof(struct vouch_config) == 32);
+static_assert(offsetof(struct vouch_config, policy) == 0);
+static_assert(offsetof(struct vouch_config, pin_dir_ino) == 8);
+static_assert(offsetof(struct vouch_config, abi_version) == 16);
+static_assert(offsetof(struct vouch_config, flags) == 20);
+static_assert(offsetof(struct vouch_config, _reserved0) == 24);
+// The policy word is replaced with one 8-byte atomic store.
+static_assert(offsetof(struct vouch_config, policy) % 8 == 0 && sizeof(vouch_config::policy) == 8);
+static_assert(VOUCH_POLICY_GEN_BITS == 40 && VOUCH_POLICY_GEN_MASK == 0xffffffffffULL);
+static_assert(VOUCH_POLICY_WORD(VOUCH_MODE_ENFORCE, VOUCH_ACTIVE_B, 3) == 0x30201ULL);
+static_assert(VOUCH_ACTIVE_NONE == 0 && VOUCH_ACTIVE_A == 1 && VOUCH_ACTIVE_B == 2);
+static_assert(VOUCH_ALLOW_EXEC == 1 && VOUCH_ALLOW_AGENT == 2);
 static_assert(sizeof(struct vouch_digest) == VOUCH_DIGEST_SIZE);
 
 static_assert(VOUCH_HOOK_BPRM_CHECK == 1 && VOUCH_HOOK_MMAP_FILE == 2 &&
@@ -39,5 +48,9 @@ namespace vouch {
 const char *hook_name(unsigned hook);
 const char *verdict_name(unsigned verdict);
 const char *mode_name(unsigned mode);
+
+// The policy word that follows `current` with this mode and active list: the
+// next generation, skipping 0 (never stored with a policy) when it wraps.
+uint64_t next_policy_word(uint64_t current, unsigned mode, unsigned active);
 
 } // namespace vouch

@@ -318,7 +318,7 @@ ServiceStatus Daemon::status() const {
     ServiceStatus s;
     s.version = VOUCH_VERSION;
     if (auto cfg = ks_->config())
-        s.mode = mode_name(cfg->mode);
+        s.mode = mode_name(VOUCH_POLICY_MODE(cfg->policy));
     s.policy_serial = policy_.serial;
     s.policy_digest = policy_.digest;
     s.policy_keyid = policy_.keyid;

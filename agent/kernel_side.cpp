@@ -105,6 +105,13 @@ Result<std::unique_ptr<KernelSide>> KernelSide::load(const KernelSideOptions &op
                 return r.error();
             if (auto r = ks->map_config(); !r)
                 return r.error();
+            if (uint32_t v = __atomic_load_n(&ks->cfg_->abi_version, __ATOMIC_SEQ_CST);
+                v != VOUCH_ABI_VERSION)
+                return make_error(EPROTO, opts.pin_dir +
+                                              " was pinned by an incompatible vouch (ABI " +
+                                              std::to_string(v) + ", expected " +
+                                              std::to_string(VOUCH_ABI_VERSION) +
+                                              "); remove the pins with `vouchctl unpin` first");
             ks->reattached_ = true;
             measure_self();
             return ks;
@@ -142,6 +149,8 @@ Result<std::unique_ptr<KernelSide>> KernelSide::load(const KernelSideOptions &op
     ks->allow_max_ = opts.allow_max;
     if (auto r = ks->map_config(); !r)
         return r.error();
+    __atomic_store_n(&ks->cfg_->abi_version, static_cast<uint32_t>(VOUCH_ABI_VERSION),
+                     __ATOMIC_SEQ_CST);
     for (bpf_program *p : programs(s)) {
         bpf_link *l = nullptr;
         // The skeleton keeps its links in per-program slots; find this one's.
@@ -197,12 +206,17 @@ Result<void> KernelSide::map_config() {
     return {};
 }
 
-// Mode and active list in one 8-byte store: the programs read both with one
-// load, so they never see the new mode with the old list or the reverse.
+// Mode, active list and the next generation in one 8-byte store: the programs
+// read all three with one load, so they never see the new mode with the old
+// list or the reverse, and every verdict they cached under an earlier word is
+// retired by the same store. The generation continues from the stored word,
+// which for a reattached loader is the pinned one, so no generation is reused;
+// compare-and-swap so that not even two writers could store the same one.
 void KernelSide::store_policy(vouch_mode mode, uint32_t active) {
-    static_assert(offsetof(vouch_config, mode) == 0 && offsetof(vouch_config, active) == 4);
-    uint64_t word = static_cast<uint64_t>(mode) | static_cast<uint64_t>(active) << 32;
-    __atomic_store_n(reinterpret_cast<uint64_t *>(cfg_.get()), word, __ATOMIC_SEQ_CST);
+    uint64_t cur = __atomic_load_n(&cfg_->policy, __ATOMIC_SEQ_CST);
+    while (!__atomic_compare_exchange_n(&cfg_->policy, &cur, next_policy_word(cur, mode, active),
+                                        false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+    }
 }
 
 Result<void> KernelSide::open_pins(const std::string &dir) {
@@ -277,12 +291,10 @@ std::vector<uint32_t> KernelSide::prog_ids() const {
 
 Result<vouch_config> KernelSide::config() const {
     vouch_config cfg{};
-    uint64_t word =
-        __atomic_load_n(reinterpret_cast<const uint64_t *>(cfg_.get()), __ATOMIC_SEQ_CST);
-    cfg.mode = static_cast<uint32_t>(word);
-    cfg.active = static_cast<uint32_t>(word >> 32);
-    cfg.flags = cfg_->flags;
+    cfg.policy = __atomic_load_n(&cfg_->policy, __ATOMIC_SEQ_CST);
     cfg.pin_dir_ino = __atomic_load_n(&cfg_->pin_dir_ino, __ATOMIC_SEQ_CST);
+    cfg.abi_version = __atomic_load_n(&cfg_->abi_version, __ATOMIC_SEQ_CST);
+    cfg.flags = __atomic_load_n(&cfg_->flags, __ATOMIC_SEQ_CST);
     return cfg;
 }
 
@@ -314,7 +326,8 @@ Result<void> KernelSide::set_policy(const std::vector<vouch_digest> &allowed, vo
     auto cur = config();
     if (!cur)
         return cur.error();
-    uint32_t next = cur->active == VOUCH_ACTIVE_A ? VOUCH_ACTIVE_B : VOUCH_ACTIVE_A;
+    uint32_t next =
+        VOUCH_POLICY_ACTIVE(cur->policy) == VOUCH_ACTIVE_A ? VOUCH_ACTIVE_B : VOUCH_ACTIVE_A;
     int target = allow_[next == VOUCH_ACTIVE_A ? 0 : 1].get();
     if (allowed.size() + agents.size() > allow_max_)
         return make_error(E2BIG, "policy has " + std::to_string(allowed.size() + agents.size()) +

@@ -5,6 +5,7 @@
  *
  * Data path (see README.md, "Kernel side"):
  *   digest  = inode cache valid ? cached : bpf_ima_file_hash(file)
+ *   allowed = cached verdict of this generation ? it : allow-list lookup
  *   verdict = enforce && digest not allowed ? -EPERM : 0
  *   event   -> ring buffer, unless it is a cached, allowed, already reported
  *              measurement (IMA measures a file once, so does vouch)
@@ -76,10 +77,37 @@ struct file_stamp {
 struct inode_cache {
 	struct vouch_digest digest;
 	struct file_stamp stamp;
+	/* allow-list flags of `digest` under one policy generation (VERDICT_*) */
+	__u64 verdict;
 	/* bumped by every open for write; a hash taken across a bump is not kept */
 	__u32 write_seq;
 	__u32 state;
+	/* bumped around every store of `digest`, so each such verdict word is new */
+	__u32 digest_seq;
+	__u32 _pad0;
 };
+
+/*
+ * The verdict word: bits 0-7 allow flags, bit 8 BUSY, bits 9-23 a sequence,
+ * bits 24-63 the policy generation they were looked up under (0: none).
+ *
+ * A cached exec under an unchanged policy needs only the flags, so it skips
+ * the allow-list lookup (jhash and memcmp of a 32-byte key). The word is only
+ * ever replaced whole, so flags cannot outlive the digest they belong to:
+ * whoever stores a digest swaps in a BUSY word with a fresh sequence before
+ * and a non-BUSY one after; a program that looked the digest up stores its
+ * flags with compare-and-swap against the non-BUSY word it read before
+ * reading the digest. So flags stick only if no digest store began or ended
+ * in between, and a new policy generation retires all of them at once.
+ * (Two stores of different digests overlapping each other need a write open
+ * inside one store's few instructions, after its write_seq check; the digest
+ * and stamp themselves share that race.)
+ */
+#define VERDICT_FLAGS 0xffULL
+#define VERDICT_BUSY (1ULL << 8)
+#define VERDICT_SEQ_SHIFT 9
+#define VERDICT_SEQ_MASK (0x7fffULL << VERDICT_SEQ_SHIFT)
+#define VERDICT_GEN_SHIFT 24
 
 struct {
 	__uint(type, BPF_MAP_TYPE_INODE_STORAGE);
@@ -169,10 +197,11 @@ static __always_inline struct vouch_config *get_config(void)
 	return bpf_map_lookup_elem(&vouch_config, &zero);
 }
 
-/* Mode and active list, taken with one load (see struct vouch_config). */
+/* Mode, active list and generation, taken with one load (see struct vouch_config). */
 struct policy {
 	__u32 mode;
 	__u32 active;
+	__u64 gen;
 };
 
 static __always_inline struct policy policy_of(const struct vouch_config *cfg)
@@ -182,9 +211,10 @@ static __always_inline struct policy policy_of(const struct vouch_config *cfg)
 
 	if (!cfg)
 		return p;
-	word = *(volatile const __u64 *)cfg;
-	p.mode = (__u32)word;
-	p.active = word >> 32;
+	word = *(volatile const __u64 *)&cfg->policy;
+	p.mode = VOUCH_POLICY_MODE(word);
+	p.active = VOUCH_POLICY_ACTIVE(word);
+	p.gen = VOUCH_POLICY_GEN(word);
 	return p;
 }
 
@@ -204,14 +234,60 @@ static __always_inline struct policy current_policy(void)
 	return policy_of(get_config());
 }
 
-/* Returns the verdict for a digest under the current policy and mode. */
-static __always_inline __u16 judge(struct policy p, const struct vouch_digest *d, bool have_digest)
+/* Retires @c's verdict word for a digest store; returns the word stored. */
+static __always_inline __u64 verdict_reset(struct inode_cache *c, __u64 busy)
+{
+	__u64 seq = __sync_add_and_fetch(&c->digest_seq, 1);
+	__u64 w = busy | ((seq << VERDICT_SEQ_SHIFT) & VERDICT_SEQ_MASK);
+
+	/* xchg, not a plain store: ordered against the digest stores around it */
+	__sync_lock_test_and_set(&c->verdict, w);
+	return w;
+}
+
+/* Remembers @flags as @c's verdict under @p, unless the word moved from @seen. */
+static __always_inline void verdict_store(struct inode_cache *c, __u64 seen, struct policy p,
+					  __u32 flags)
+{
+	__u64 w;
+
+	if ((seen & VERDICT_BUSY) || !p.gen)
+		return;
+	w = (p.gen << VERDICT_GEN_SHIFT) | (seen & VERDICT_SEQ_MASK) | (flags & VERDICT_FLAGS);
+	__sync_val_compare_and_swap(&c->verdict, seen, w);
+}
+
+/*
+ * Allow-list flags of the digest cached in @c (which the caller found valid),
+ * from its remembered verdict if that was taken under @p's generation;
+ * otherwise looked up and remembered. Copies the digest to @d when it reads
+ * it and then sets *@have_d.
+ */
+static __always_inline __u32 cached_allow(struct inode_cache *c, struct policy p,
+					  struct vouch_digest *d, bool *have_d)
+{
+	__u64 seen = *(volatile __u64 *)&c->verdict;
+	__u32 flags;
+
+	if (p.gen && (seen >> VERDICT_GEN_SHIFT) == p.gen)
+		return seen & VERDICT_FLAGS;
+	/* the digest must be read after the word it is checked against */
+	asm volatile("" ::: "memory");
+	__builtin_memcpy(d, &c->digest, sizeof(*d));
+	*have_d = true;
+	flags = allow_flags(p, d);
+	verdict_store(c, seen, p, flags);
+	return flags;
+}
+
+/* Returns the verdict for allow-list flags under the current policy and mode. */
+static __always_inline __u16 judge(struct policy p, __u32 allow, bool have_digest)
 {
 	if (p.active == VOUCH_ACTIVE_NONE) {
 		/* enforce without a policy cannot be configured; fail closed */
 		return p.mode == VOUCH_MODE_ENFORCE ? VOUCH_VERDICT_DENY : VOUCH_VERDICT_ALLOW;
 	}
-	if (have_digest && (allow_flags(p, d) & VOUCH_ALLOW_EXEC))
+	if (have_digest && (allow & VOUCH_ALLOW_EXEC))
 		return VOUCH_VERDICT_ALLOW;
 	return p.mode == VOUCH_MODE_ENFORCE ? VOUCH_VERDICT_DENY : VOUCH_VERDICT_AUDIT_DENY;
 }
@@ -241,10 +317,11 @@ static __always_inline int measure(struct file *file, __u16 hook)
 	struct file_stamp now = {};
 	struct vouch_digest d = {};
 	struct vouch_event *ev;
-	__u32 seq = 0, flags = 0;
+	__u32 seq = 0, flags = 0, allow = 0;
 	struct policy pol;
-	bool cached = false, have_digest;
+	bool cached = false, stored = false, have_d = false, have_digest;
 	__s32 algo = VOUCH_IMA_HASH_ALGO_SHA256;
+	__u64 fresh = 0;
 	__u16 verdict;
 	__u64 id;
 	long n;
@@ -253,10 +330,8 @@ static __always_inline int measure(struct file *file, __u16 hook)
 	c = bpf_inode_storage_get(&inode_cache, inode, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (c) {
 		seq = c->write_seq;
-		if ((c->state & CACHE_VALID) && stamp_equal(&c->stamp, &now) && may_cache(inode)) {
-			__builtin_memcpy(&d, &c->digest, sizeof(d));
+		if ((c->state & CACHE_VALID) && stamp_equal(&c->stamp, &now) && may_cache(inode))
 			cached = true;
-		}
 	}
 
 	if (cached) {
@@ -264,25 +339,40 @@ static __always_inline int measure(struct file *file, __u16 hook)
 	} else {
 		STAT_INC(hashes);
 		algo = bpf_ima_file_hash(file, d.bytes, sizeof(d.bytes));
+		have_d = true;
 		if (algo != VOUCH_IMA_HASH_ALGO_SHA256) {
 			STAT_INC(hash_errors);
 			flags |= VOUCH_EVF_HASH_ERROR;
 			__builtin_memset(&d, 0, sizeof(d));
 		} else if (c && may_cache(inode) && c->write_seq == seq) {
 			/* the stamp from before hashing: a change during it is seen next time */
+			verdict_reset(c, VERDICT_BUSY);
 			__builtin_memcpy(&c->digest, &d, sizeof(d));
 			c->stamp = now;
+			fresh = verdict_reset(c, 0);
 			c->state = CACHE_VALID;
+			stored = true;
 		} else if (c) {
 			c->state = 0;
 		}
 	}
 	have_digest = !(flags & VOUCH_EVF_HASH_ERROR);
 	pol = current_policy();
-	verdict = judge(pol, &d, have_digest);
+	if (pol.active != VOUCH_ACTIVE_NONE && have_digest) {
+		if (cached && c) {
+			allow = cached_allow(c, pol, &d, &have_d);
+		} else {
+			allow = allow_flags(pol, &d);
+			if (stored && c)
+				verdict_store(c, fresh, pol, allow);
+		}
+	}
+	verdict = judge(pol, allow, have_digest);
 
 	if (cached && verdict == VOUCH_VERDICT_ALLOW && c && (c->state & CACHE_REPORTED))
 		return 0;
+	if (!have_d && c)
+		__builtin_memcpy(&d, &c->digest, sizeof(d));
 
 	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
 	if (!ev) {
@@ -362,7 +452,8 @@ int BPF_PROG(vouch_file_mprotect, struct vm_area_struct *vma, unsigned long reqp
 	struct inode *inode;
 	struct file *file;
 	struct policy pol;
-	bool known = false;
+	bool known = false, have_d = false;
+	__u32 allow = 0;
 	__u16 verdict;
 
 	if (ret)
@@ -378,11 +469,12 @@ int BPF_PROG(vouch_file_mprotect, struct vm_area_struct *vma, unsigned long reqp
 	if (c && (c->state & CACHE_VALID)) {
 		read_stamp(inode, &now);
 		if (stamp_equal(&c->stamp, &now)) {
-			__builtin_memcpy(&d, &c->digest, sizeof(d));
 			known = true;
+			if (pol.active != VOUCH_ACTIVE_NONE)
+				allow = cached_allow(c, pol, &d, &have_d);
 		}
 	}
-	verdict = judge(pol, &d, known);
+	verdict = judge(pol, allow, known);
 	if (!known && pol.mode == VOUCH_MODE_ENFORCE)
 		verdict = VOUCH_VERDICT_DENY;
 	if (verdict == VOUCH_VERDICT_DENY)
@@ -455,10 +547,12 @@ static __always_inline bool is_agent(void)
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct policy pol = current_policy();
 	struct file_stamp now = {};
+	struct vouch_digest d = {};
 	struct inode_cache *c;
 	struct inode *inode;
 	struct mm_struct *mm;
 	struct file *exe;
+	bool have_d = false;
 
 	mm = task->mm;
 	if (!mm)
@@ -473,7 +567,9 @@ static __always_inline bool is_agent(void)
 	read_stamp(inode, &now);
 	if (!stamp_equal(&c->stamp, &now))
 		return false;
-	return allow_flags(pol, &c->digest) & VOUCH_ALLOW_AGENT;
+	if (pol.active == VOUCH_ACTIVE_NONE)
+		return false;
+	return cached_allow(c, pol, &d, &have_d) & VOUCH_ALLOW_AGENT;
 }
 
 static __always_inline int tamper_denied(void)
@@ -560,13 +656,15 @@ SEC("lsm/ptrace_access_check")
 int BPF_PROG(vouch_ptrace_access_check, struct task_struct *child, unsigned int mode, int ret)
 {
 	struct policy pol = current_policy();
+	struct vouch_digest d = {};
 	struct inode_cache *c;
 	struct mm_struct *mm;
 	struct file *exe;
+	bool have_d = false;
 
 	if (ret)
 		return ret;
-	if (pol.mode != VOUCH_MODE_ENFORCE)
+	if (pol.mode != VOUCH_MODE_ENFORCE || pol.active == VOUCH_ACTIVE_NONE)
 		return 0;
 	mm = child->mm;
 	if (!mm)
@@ -575,7 +673,8 @@ int BPF_PROG(vouch_ptrace_access_check, struct task_struct *child, unsigned int 
 	if (!exe)
 		return 0;
 	c = bpf_inode_storage_get(&inode_cache, exe->f_inode, 0, 0);
-	if (!c || !(c->state & CACHE_VALID) || !(allow_flags(pol, &c->digest) & VOUCH_ALLOW_AGENT))
+	if (!c || !(c->state & CACHE_VALID) ||
+	    !(cached_allow(c, pol, &d, &have_d) & VOUCH_ALLOW_AGENT))
 		return 0;
 	if (is_agent())
 		return 0;

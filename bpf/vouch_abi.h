@@ -14,7 +14,7 @@
 #include <linux/types.h>
 #endif
 
-#define VOUCH_ABI_VERSION 1
+#define VOUCH_ABI_VERSION 2
 #define VOUCH_DIGEST_SIZE 32 /* SHA-256 */
 #define VOUCH_PATH_MAX 4096
 
@@ -85,21 +85,47 @@ enum vouch_active_list {
 
 /*
  * Runtime configuration, the single entry of the vouch_config array map
- * (mmap-able). The allow-list is double-buffered: `active` names the map that
- * execs are checked against. vouchd fills the other one, then writes `mode`
- * and `active` together with one atomic 8-byte store, which the programs read
- * with one 8-byte load: no exec sees a half-loaded list or a mode paired with
- * the wrong list.
+ * (mmap-able). The allow-list is double-buffered: the active list names the
+ * map that execs are checked against. vouchd fills the other one, then writes
+ * mode, active list and a new generation together as the one 64-bit `policy`
+ * word, which the programs read with one 8-byte load: no exec sees a
+ * half-loaded list or a mode paired with the wrong list.
+ *
+ * The generation grows with every store of the word (any change of mode or
+ * list). The programs remember an allow-list verdict per file together with
+ * the generation it was taken under, so a new generation retires every
+ * remembered verdict at once. A loader that reattaches to pinned maps
+ * continues from the pinned word, so a generation is not reused; 0 means no
+ * policy was ever stored, and the count skips 0 when it wraps (after 2^40
+ * stores).
  */
 struct vouch_config {
-	__u32 mode;   /* enum vouch_mode */
-	__u32 active; /* enum vouch_active_list */
-	__u32 flags;  /* reserved, 0 */
-	__u32 _pad0;
+	__u64 policy;      /* VOUCH_POLICY_WORD(mode, active, generation) */
 	__u64 pin_dir_ino; /* inode of the bpffs directory holding the pins, or 0 */
+	__u32 abi_version; /* VOUCH_ABI_VERSION of the loader that created the maps */
+	__u32 flags;       /* reserved, 0 */
+	__u64 _reserved0;  /* 0; also makes maps pinned under ABI 1 (24 bytes) fail the size check */
 };
 
-/* Values of the allow-list maps. */
+/*
+ * The policy word's fields, as arithmetic on the 64-bit value (not on its
+ * bytes), so both sides agree whatever the byte order:
+ * bits 0-7 enum vouch_mode, 8-15 enum vouch_active_list, 16-55 generation,
+ * 56-63 zero.
+ */
+#define VOUCH_POLICY_GEN_BITS 40
+#define VOUCH_POLICY_GEN_MASK ((1ULL << VOUCH_POLICY_GEN_BITS) - 1)
+#define VOUCH_POLICY_MODE(w) ((__u32)((w)&0xff))
+#define VOUCH_POLICY_ACTIVE(w) ((__u32)(((w) >> 8) & 0xff))
+#define VOUCH_POLICY_GEN(w) ((((__u64)(w)) >> 16) & VOUCH_POLICY_GEN_MASK)
+#define VOUCH_POLICY_WORD(mode, active, gen)                                           \
+	(((__u64)(mode)&0xff) | (((__u64)(active)&0xff) << 8) |                        \
+	 (((__u64)(gen)&VOUCH_POLICY_GEN_MASK) << 16))
+
+/*
+ * Values of the allow-list maps. Flags live in bits 0-7: the kernel side
+ * remembers only those with a file's cached verdict.
+ */
 enum vouch_allow_flags {
 	VOUCH_ALLOW_EXEC = 1u << 0,
 	/*

@@ -38,7 +38,7 @@ int exit_status(const ExecResult &r) {
 } // namespace
 
 int main() {
-    Tap t("persist", 12);
+    Tap t("persist", 13);
     (void)KernelSide::unpin(kPins); // a previous, interrupted run
     TempDir dir;
     std::string allowed = dir.file("allowed"), unlisted = dir.file("unlisted");
@@ -117,6 +117,19 @@ int main() {
         return e.verdict == VOUCH_VERDICT_DENY && std::string(e.path) == unlisted;
     });
     t.ok(queued != nullptr, "and drains the denial that queued while no loader ran");
+
+    // Its first policy store continues the pinned generation, so the verdicts
+    // cached under the killed loader's policy are retired, not reused.
+    auto cfg0 = (*ks)->config();
+    std::vector<vouch_digest> narrower = {digest_of(t, helper("tamper"))};
+    auto set = (*ks)->set_policy(narrower, VOUCH_MODE_ENFORCE, agents);
+    auto cfg1 = (*ks)->config();
+    uint64_t g0 = cfg0 ? VOUCH_POLICY_GEN(cfg0->policy) : 0;
+    uint64_t g1 = cfg1 ? VOUCH_POLICY_GEN(cfg1->policy) : 0;
+    if (!t.ok(set && g0 >= 1 && g1 == g0 + 1 && run({allowed}).exec_errno == EPERM,
+              "its policy continues the pinned generation (%llu -> %llu) and applies at once",
+              (unsigned long long)g0, (unsigned long long)g1))
+        t.diag("set_policy: %s", set ? "ok" : set.error().message.c_str());
 
     (void)(*ks)->clear_policy();
     auto un = KernelSide::unpin(kPins);

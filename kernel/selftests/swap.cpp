@@ -1,6 +1,7 @@
 // An allow-list swap is atomic: while policies are swapped back and forth
 // under a concurrent exec loop, an unlisted binary never runs and a listed
-// one is never denied.
+// one is never denied. A swap also retires the verdicts the kernel side
+// cached per file: a cached, unchanged file is judged by the new list at once.
 #include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -37,6 +38,10 @@ std::vector<vouch_digest> filler(size_t n, uint32_t seed) {
     return out;
 }
 
+bool ran(const ExecResult &r) {
+    return r.exec_errno == 0 && WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0;
+}
+
 struct LoopResult {
     uint32_t iterations, listed_denied, unlisted_ran;
 };
@@ -44,7 +49,7 @@ struct LoopResult {
 } // namespace
 
 int main() {
-    Tap t("swap", 4);
+    Tap t("swap", 8);
     auto ks = KernelSide::load({});
     if (!ks)
         t.bail(ks.error().message);
@@ -53,6 +58,50 @@ int main() {
     if (!copy_file(helper("true"), listed, "swap listed") ||
         !copy_file(helper("true"), unlisted, "swap unlisted"))
         t.bail("cannot create test files");
+
+    // Cached verdicts follow the list: `listed` is measured and its verdict
+    // cached under a list that allows it, then judged again (from the digest
+    // cache, no new hash) under a list without it and back.
+    {
+        auto with = filler(16, 3), without = filler(16, 4);
+        with.push_back(digest_of(t, listed));
+        if (auto r = (*ks)->set_policy(with, VOUCH_MODE_ENFORCE); !r)
+            t.bail(r.error().message);
+        bool warm = ran(run({listed})) && ran(run({listed}));
+        auto s0 = (*ks)->stats();
+        if (auto r = (*ks)->set_policy(without, VOUCH_MODE_ENFORCE); !r)
+            t.bail(r.error().message);
+        auto denied = run({listed});
+        auto denied2 = run({listed});
+        if (auto r = (*ks)->set_policy(with, VOUCH_MODE_ENFORCE); !r)
+            t.bail(r.error().message);
+        auto again = run({listed});
+        auto s1 = (*ks)->stats();
+        bool was_denied = denied.exec_errno == EPERM && denied2.exec_errno == EPERM;
+        if (t.broken())
+            was_denied = !was_denied;
+        if (!t.ok(warm && was_denied,
+                  "a cached, allowed file is denied right after a swap to a list without it"))
+            t.diag("warm %d, exec errno after swap %d, %d", warm, denied.exec_errno,
+                   denied2.exec_errno);
+        t.ok(ran(again), "and runs again right after a swap back to a list with it");
+        uint64_t hashes = s0 && s1 ? s1->hashes - s0->hashes : ~0ull;
+        uint64_t hits = s0 && s1 ? s1->cache_hits - s0->cache_hits : 0;
+        if (!t.ok(hashes == 0 && hits >= 3,
+                  "both verdicts came from the digest cache (%llu hashes, %llu hits): the "
+                  "swap itself retired the cached verdicts",
+                  (unsigned long long)hashes, (unsigned long long)hits))
+            t.diag("stats %s", s0 && s1 ? "read" : "unreadable");
+        auto gen = [&]() {
+            auto c = (*ks)->config();
+            return c ? VOUCH_POLICY_GEN(c->policy) : 0;
+        };
+        uint64_t g0 = gen();
+        (void)(*ks)->set_policy(with, VOUCH_MODE_ENFORCE);
+        uint64_t g1 = gen();
+        t.ok(g0 > 0 && g1 == g0 + 1, "every policy store takes a new generation (%llu -> %llu)",
+             (unsigned long long)g0, (unsigned long long)g1);
+    }
 
     // Two policies that both list `listed`, each with thousands of other
     // digests so that filling the inactive buffer takes a while.
