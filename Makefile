@@ -6,6 +6,8 @@
 #   make vm-selftest T=NAME   run one VM selftest (kernel/selftests/NAME.cpp)
 #   make bench      exec-cost benchmark in an instruction-counted VM
 # V=1 shows full commands. Everything generated goes to $(BUILD).
+# VMLINUX_BTF= the kernel whose types the BPF programs compile against: raw
+# BTF (default: the running kernel's), an ELF vmlinux or a /boot/vmlinuz-*.
 
 VERSION := 0.1.0
 BUILD ?= build
@@ -64,7 +66,7 @@ $(O)/gen/vmlinux.h:
 	$(call msg,GEN,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)test -r $(VMLINUX_BTF) || { echo "no BTF at $(VMLINUX_BTF): set VMLINUX_BTF= to a kernel with CONFIG_DEBUG_INFO_BTF" >&2; exit 1; }
-	$(Q)$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > $@
+	$(Q)BPFTOOL=$(BPFTOOL) packaging/btf-dump-c $(VMLINUX_BTF) > $@
 
 $(O)/bpf/%.bpf.o: bpf/%.bpf.c $(O)/gen/vmlinux.h
 	$(call msg,BPF,$@)
