@@ -2,7 +2,7 @@
 #   make            build BPF objects, skeletons, vouchd, vouchctl, selftests
 #   make deps       install the Debian packages the build, tests and demo need
 #   make check      host tests + VM selftests, ends with "N passed, N failed"
-#   make demo       boot a throwaway VM with swtpm and show vouch measuring
+#   make demo       boot Debian with the vouch package (systemd, D-Bus, swtpm) and show it at work
 #   make vm-selftest T=NAME   run one VM selftest (kernel/selftests/NAME.cpp)
 #   make bench      exec-cost benchmark in an instruction-counted VM
 #   make deb        the Debian package (build/vouch_*.deb), checked by lintian
@@ -35,7 +35,7 @@ endif
 # Skeletons and objects are intermediate to make, but kept for the build folder.
 .SECONDARY:
 .PHONY: all deps check demo bench vm-selftest host-tests format clean programs install deb \
-	system-test
+	system-test demo-kernel
 
 PKG_LIBS := libbpf openssl tss2-esys tss2-tctildr tss2-rc
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKG_LIBS) 2>/dev/null)
@@ -196,7 +196,14 @@ check:
 vm-selftest: all
 	$(Q)kernel/vm/run-vm --build $(O) --mode selftest $(if $(T),--only $(T))
 
+# The whole system: the .deb in a Debian VM with systemd, D-Bus and swtpm
+# (the first run builds the rootfs). demo-kernel: the busybox VM instead.
 demo:
+	$(Q)$(MAKE) --no-print-directory deps
+	$(Q)$(MAKE) --no-print-directory programs deb
+	$(Q)tests/system/run --build $(O) --demo
+
+demo-kernel:
 	$(Q)$(MAKE) --no-print-directory deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)kernel/vm/run-vm --build $(O) --mode demo
