@@ -34,20 +34,21 @@ endif
 .SUFFIXES:
 # Skeletons and objects are intermediate to make, but kept for the build folder.
 .SECONDARY:
-.PHONY: all deps check demo bench vm-selftest host-tests format clean programs install deb \
-	system-test demo-kernel
+.PHONY: all deps check demo bench bench-policy fuzz vm-selftest host-tests format clean programs \
+	install deb system-test demo-kernel
 
-PKG_LIBS := libbpf openssl tss2-esys tss2-tctildr tss2-rc
+PKG_LIBS := libbpf openssl tss2-esys tss2-tctildr tss2-rc libsystemd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKG_LIBS) 2>/dev/null)
 PKG_LDLIBS := $(shell pkg-config --libs $(PKG_LIBS) 2>/dev/null)
 
 CXXFLAGS ?= -O2 -g
-CXXFLAGS += -std=c++20 -Wall -Wextra -Werror -MMD -MP -I$(O)/gen -Ibpf -Iagent $(PKG_CFLAGS) \
+CXXFLAGS += -std=c++20 -Wall -Wextra -Werror -MMD -MP -I$(O)/gen -Ibpf -Iagent -Ipolicy $(PKG_CFLAGS) \
 	-DVOUCH_VERSION='"$(VERSION)"'
 LDLIBS := $(PKG_LDLIBS) -lelf -lz
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror -I$(O)/gen -Ibpf -MMD -MP
 
-AGENT_LIB_SRCS := $(filter-out agent/vouchd.cpp agent/vouchctl.cpp,$(wildcard agent/*.cpp))
+AGENT_LIB_SRCS := $(filter-out agent/vouchd.cpp agent/vouchctl.cpp,$(wildcard agent/*.cpp)) \
+	$(filter-out %_fuzzer.cpp,$(wildcard policy/*.cpp))
 AGENT_LIB_OBJS := $(AGENT_LIB_SRCS:%.cpp=$(O)/obj/%.o)
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(BPF_SRCS:bpf/%.bpf.c=$(O)/bpf/%.bpf.o)
@@ -59,7 +60,8 @@ SELFTEST_HELPERS := $(O)/selftests/helpers/true $(O)/selftests/helpers/tamper \
 	$(O)/selftests/helpers/setxattr \
 	$(O)/selftests/helpers/dyn \
 	$(O)/selftests/helpers/libvouchtest.so
-BENCH_BINS := $(O)/bench/exec_bench $(O)/bench/helpers/dyn_true
+BENCH_BINS := $(O)/bench/exec_bench $(O)/bench/helpers/dyn_true $(O)/bench/log_bench \
+	$(O)/bench/log_load
 TEST_SRCS := $(shell find tests -name '*_test.cpp' 2>/dev/null | sort)
 TEST_OBJS := $(TEST_SRCS:%.cpp=$(O)/obj/%.o)
 
@@ -127,10 +129,17 @@ $(O)/selftests/helpers/libvouchtest.so: kernel/selftests/helpers/libvouchtest.c
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) -O2 -Wall -Werror -shared -fPIC -o $@ $<
 
-$(O)/bench/exec_bench: $(O)/obj/kernel/bench/exec_bench.o $(O)/libvouch.a
+$(O)/bench/exec_bench $(O)/bench/log_load: $(O)/bench/%: $(O)/obj/kernel/bench/%.o $(O)/libvouch.a
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CXX) -o $@ $^ $(LDLIBS)
+
+$(O)/bench/log_bench: $(O)/obj/tests/bench/log_bench.o $(O)/libvouch.a
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CXX) -o $@ $^ -lgtest -pthread $(LDLIBS)
+
+$(O)/obj/tests/bench/%.o: CXXFLAGS += -I.
 
 # Dynamically linked on purpose: its exec also maps the loader and libc.
 $(O)/bench/helpers/dyn_true: kernel/bench/helpers/dyn_true.c
@@ -144,6 +153,19 @@ $(O)/tests/vouch-tests: $(TEST_OBJS) $(O)/libvouch.a
 	$(Q)$(CXX) -o $@ $^ -lgtest_main -lgtest -pthread $(LDLIBS)
 
 $(TEST_OBJS): CXXFLAGS += -I.
+
+# The policy parser's libFuzzer target, built with clang and sanitizers from
+# the sources (libvouch.a is g++-built and uninstrumented).
+FUZZ_SRCS := policy/policy_fuzzer.cpp $(filter-out %_fuzzer.cpp,$(wildcard policy/*.cpp)) \
+	agent/digest.cpp
+$(O)/fuzz/policy_fuzzer: $(FUZZ_SRCS) $(wildcard policy/*.h agent/*.h bpf/vouch_abi.h)
+	$(call msg,FUZZ-LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG)++ -std=c++20 -g -O1 -Wall -Wextra -Werror \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+		-Ibpf -Iagent -Ipolicy -DVOUCH_SRC_DIR='"$(CURDIR)"' $(FUZZ_SRCS) -o $@ -lcrypto
+
+fuzz: $(O)/fuzz/policy_fuzzer
 $(O)/obj/kernel/selftests/%.o: CXXFLAGS += -Ikernel/selftests -Ikernel/selftests/lib
 
 deps:
@@ -190,7 +212,7 @@ host-tests: all
 
 check:
 	$(Q)$(MAKE) --no-print-directory deps
-	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory all fuzz
 	$(Q)tests/run-check --build $(O)
 
 vm-selftest: all
@@ -213,6 +235,7 @@ demo-kernel:
 bench:
 	$(Q)$(MAKE) --no-print-directory deps
 	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(O)/bench/log_bench
 	$(Q)kernel/vm/run-vm --build $(O) --mode bench --icount --timeout 1800
 
 format:

@@ -61,12 +61,18 @@ Extender::~Extender() {
 void Extender::push(const ima::Entry &e) {
     if (e.pcr != pcr_)
         return;
+    bool wake;
     {
         std::lock_guard lk(mu_);
         entries_.push_back(e);
         st_.logged = entries_.size();
+        // Only a thread idle for want of entries needs waking: a busy one
+        // sees the new entry when it takes the next, and the wake-up is a
+        // syscall on the event loop's path.
+        wake = idle_;
     }
-    cv_.notify_all();
+    if (wake)
+        cv_.notify_all();
 }
 
 ExtenderStatus Extender::status() const {
@@ -189,7 +195,9 @@ void Extender::run() {
             }
         }
         if (st_.extended >= entries_.size()) {
+            idle_ = true;
             cv_.wait(lk, [&] { return stop_ || st_.extended < entries_.size(); });
+            idle_ = false;
             continue;
         }
         ima::Entry e = entries_[st_.extended];

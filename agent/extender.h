@@ -70,6 +70,7 @@ class Extender {
     ExtenderStatus st_;
     int retry_ms_ = 2000;
     bool stop_ = false;
+    bool idle_ = false; // the thread waits for entries (push must wake it)
     std::thread thread_;
 };
 

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 
@@ -132,18 +133,75 @@ long matching_prefix(const std::vector<ima::Entry> &entries, uint32_t pcr, const
     const EVP_MD *m = EVP_get_digestbyname(md);
     if (!m)
         return -1;
-    std::vector<uint8_t> value(static_cast<size_t>(EVP_MD_get_size(m)), 0);
-    // The longest prefix wins: with repeated values the later state is the
-    // one the TPM can be in after all of them were extended.
-    long match = value == pcr_value ? 0 : -1;
-    for (size_t i = 0; i < entries.size(); ++i) {
-        if (entries[i].pcr != pcr)
-            continue;
-        extend(value, ima::bank_template_hash(entries[i], md), m);
-        if (value == pcr_value)
-            match = static_cast<long>(i + 1);
+    size_t size = static_cast<size_t>(EVP_MD_get_size(m));
+    // The kernel's IMA extends a bank whose hash it cannot compute at boot
+    // (often SHA-384/512) with the SHA-1 template hash, zero-padded. Only the
+    // boot_aggregate that starts the log can come from the kernel, so that
+    // entry may replay either way.
+    auto run = [&](bool padded_boot_aggregate) {
+        std::vector<uint8_t> value(size, 0);
+        // The longest prefix wins: with repeated values the later state is
+        // the one the TPM can be in after all of them were extended.
+        long match = value == pcr_value ? 0 : -1;
+        bool first = true;
+        for (size_t i = 0; i < entries.size(); ++i) {
+            if (entries[i].pcr != pcr)
+                continue;
+            std::vector<uint8_t> h;
+            if (first && padded_boot_aggregate && entries[i].path == "boot_aggregate") {
+                h.assign(entries[i].template_sha1.begin(), entries[i].template_sha1.end());
+                h.resize(size, 0);
+            } else {
+                h = ima::bank_template_hash(entries[i], md);
+            }
+            first = false;
+            extend(value, h, m);
+            if (value == pcr_value)
+                match = static_cast<long>(i + 1);
+        }
+        return match;
+    };
+    long plain = run(false);
+    if (size <= 20)
+        return plain;
+    return std::max(plain, run(true));
+}
+
+} // namespace vouch
+
+namespace vouch {
+
+Result<std::vector<ima::Entry>> kernel_ima_seed(const std::string &kernel_log, uint32_t pcr) {
+    UniqueFd fd(::open(kernel_log.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) {
+        if (errno == ENOENT)
+            return std::vector<ima::Entry>{};
+        return make_error(errno, "open " + kernel_log + ": " + errstr(errno));
     }
-    return match;
+    auto bytes = read_all(fd.get(), kernel_log);
+    if (!bytes)
+        return bytes.error();
+    auto all = ima::parse_binary(*bytes);
+    if (!all)
+        return make_error(all.error().code, kernel_log + ": " + all.error().message);
+    std::vector<ima::Entry> on_pcr;
+    for (auto &e : *all)
+        if (e.pcr == pcr)
+            on_pcr.push_back(std::move(e));
+    if (on_pcr.empty())
+        return on_pcr;
+    bool first_is_ba = on_pcr[0].path == "boot_aggregate";
+    size_t others = on_pcr.size() - (first_is_ba ? 1 : 0);
+    if (others == 0)
+        return on_pcr;
+    const ima::Entry &other = on_pcr[first_is_ba ? 1 : 0];
+    return make_error(EEXIST, "the kernel's IMA measures into PCR " + std::to_string(pcr) + " (" +
+                                  std::to_string(others) + " entr" + (others == 1 ? "y" : "ies") +
+                                  (first_is_ba ? " besides boot_aggregate" : "") +
+                                  ", first: " + (other.path.empty() ? "?" : other.path) +
+                                  "), so a log of vouch's there would not replay: choose another "
+                                  "PCR (pcr= in vouch.conf, --pcr) or remove the pcr=" +
+                                  std::to_string(pcr) + " rules from the kernel's IMA policy");
 }
 
 } // namespace vouch

@@ -50,3 +50,15 @@ long matching_prefix(const std::vector<ima::Entry> &entries, uint32_t pcr, const
                      const std::vector<uint8_t> &pcr_value);
 
 } // namespace vouch
+
+namespace vouch {
+
+// What vouch's log on `pcr` must start with, given the kernel IMA's binary
+// log at `kernel_log`: its boot_aggregate entry when that is the only thing
+// the kernel measured into `pcr` (so vouch's log replays from the PCR's reset
+// value), nothing when the kernel measured nothing there or has no IMA log.
+// An error (EEXIST) when the kernel's IMA measures more into `pcr`: two
+// writers of one PCR make neither log replayable.
+Result<std::vector<ima::Entry>> kernel_ima_seed(const std::string &kernel_log, uint32_t pcr);
+
+} // namespace vouch

@@ -14,16 +14,16 @@ namespace vouch {
 
 // Everything vouchd reports, one value per D-Bus property.
 struct ServiceStatus {
-    std::string mode = "audit";       // "audit" | "enforce"
-    uint64_t policy_serial = 0;       // 0: no policy loaded
-    std::string policy_digest;        // "sha256:<hex>" of the accepted envelope, "" if none
-    std::string policy_keyid;         // keyid of the key that signed it, "" if none
-    uint64_t policy_entries = 0;      // digests in the active allow-list
-    uint64_t measurements = 0;        // entries in the measurement log
-    uint64_t denials = 0;             // execs/mappings denied since the hooks were attached
-    uint64_t lost_events = 0;         // events the kernel side could not deliver
+    std::string mode = "audit";  // "audit" | "enforce"
+    uint64_t policy_serial = 0;  // 0: no policy loaded
+    std::string policy_digest;   // "sha256:<hex>" of the accepted envelope, "" if none
+    std::string policy_keyid;    // keyid of the key that signed it, "" if none
+    uint64_t policy_entries = 0; // digests in the active allow-list
+    uint64_t measurements = 0;   // entries in the measurement log
+    uint64_t denials = 0;        // execs/mappings denied since the hooks were attached
+    uint64_t lost_events = 0;    // events the kernel side could not deliver
     uint32_t pcr_index = 10;
-    std::vector<std::string> pcr_banks; // "sha1", "sha256", ... (empty until the TPM answers)
+    std::vector<std::string> pcr_banks;   // "sha1", "sha256", ... (empty until the TPM answers)
     std::string tpm_state = "connecting"; // tpm_state_name(): ok, missing, failing, ...
     std::string tpm_message;              // why, for every state but "ok"
     uint64_t pending_extends = 0;

@@ -1,10 +1,14 @@
 // vouchctl: the command-line client.
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
 #include "kernel_check.h"
 #include "kernel_side.h"
+
+int vouchctl_log(int argc, char **argv);
+int vouchctl_policy(int argc, char **argv); // agent/vouchctl_policy.cpp
 
 namespace {
 
@@ -14,8 +18,13 @@ void usage(FILE *out) {
                "Commands:\n"
                "  check-kernel   compare the running kernel with what vouch needs\n"
                "                 (kernel options, `bpf` in the active LSM list, BTF, IMA)\n"
+               "  log [--json]   print the measurement log (--file PATH: another log file)\n"
+               "  log verify     replay the log against the TPM's PCRs; names the first entry\n"
+               "                 that disagrees (--tcti SPEC, default device:/dev/tpmrm0)\n"
                "  unpin [DIR]    remove vouch's pins (default /sys/fs/bpf/vouch): the hooks\n"
-               "                 detach once vouchd is stopped; refused while enforcing\n",
+               "                 detach once vouchd is stopped; refused while enforcing\n"
+               "  policy make|sign|verify|show\n"
+               "                 build, sign and check signed allow-lists (vouchctl policy --help)\n",
                out);
 }
 
@@ -49,6 +58,8 @@ int main(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
+    // tpm2-tss would log to stderr by itself; vouchctl reports TPM errors once.
+    setenv("TSS2_LOG", "all+none", 0);
     std::string cmd = argv[1];
     if (cmd == "--help" || cmd == "-h" || cmd == "help") {
         usage(stdout);
@@ -60,6 +71,10 @@ int main(int argc, char **argv) {
     }
     if (cmd == "check-kernel")
         return check_kernel(argc - 1, argv + 1);
+    if (cmd == "log")
+        return vouchctl_log(argc - 1, argv + 1);
+    if (cmd == "policy")
+        return vouchctl_policy(argc - 1, argv + 1);
     if (cmd == "unpin") {
         std::string dir = argc > 2 ? argv[2] : vouch::kDefaultPinDir;
         if (auto r = vouch::KernelSide::unpin(dir); !r) {

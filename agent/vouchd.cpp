@@ -1,4 +1,4 @@
-// vouchd: loads the kernel side and takes its measurements.
+// vouchd: loads the kernel side, keeps the measurement log, extends the TPM.
 #include <getopt.h>
 #include <signal.h>
 
@@ -6,107 +6,220 @@
 #include <cstring>
 #include <string>
 
-#include "abi.h"
-#include "digest.h"
-#include "kernel_side.h"
+#include <systemd/sd-daemon.h>
+
+#include "config.h"
+#include "daemon.h"
 
 namespace {
 
-volatile sig_atomic_t stop_requested = 0;
-void on_stop(int) {
-    stop_requested = 1;
-}
-
 void usage(FILE *out) {
-    std::fputs("Usage: vouchd [OPTIONS]\n"
-               "\n"
-               "The vouch daemon: loads the BPF LSM programs that measure every executable\n"
-               "and prints each new measurement.\n"
-               "\n"
-               "  -h, --help       show this help\n"
-               "      --version    show the version\n"
-               "      --no-cache   hash on every exec (disables the per-inode digest cache)\n"
-               "      --pin-dir DIR  pin the hooks and maps there, so enforcement outlives\n"
-               "                   vouchd; a restarted vouchd reattaches (default\n"
-               "                   /sys/fs/bpf/vouch)\n"
-               "      --no-pin     do not pin: the hooks detach when vouchd exits\n",
-               out);
-}
-
-void print_event(const vouch_event &ev) {
-    std::string path(ev.path, strnlen(ev.path, sizeof(ev.path)));
-    std::printf("%-10s %-10s sha256:%s %s pid=%u uid=%u%s\n", vouch::hook_name(ev.hook),
-                vouch::verdict_name(ev.verdict),
-                vouch::to_hex({ev.digest, sizeof(ev.digest)}).c_str(),
-                path.empty() ? "(unknown path)" : path.c_str(), ev.pid, ev.uid,
-                (ev.flags & VOUCH_EVF_HASH_ERROR) ? " hash-error" : "");
-    std::fflush(stdout);
+    std::fputs(
+        "Usage: vouchd [OPTIONS]\n"
+        "\n"
+        "The vouch daemon: loads the BPF LSM programs that measure every executable and\n"
+        "enforce the allow-list, writes the measurements into an IMA-format log and\n"
+        "extends them into a TPM PCR. Settings come from the config file; options\n"
+        "override it.\n"
+        "\n"
+        "  -h, --help          show this help\n"
+        "      --version       show the version\n"
+        "  -c, --config FILE   settings file (default /etc/vouch/vouch.conf; see vouch.conf(5))\n"
+        "      --pin-dir DIR   pin hooks and maps there so enforcement outlives vouchd\n"
+        "                      (pin_dir, default /sys/fs/bpf/vouch)\n"
+        "      --no-pin        do not pin: the hooks detach when vouchd exits\n"
+        "      --log-dir DIR   measurement log directory (log_dir, default /run/vouch)\n"
+        "      --state-dir DIR persistent state (state_dir, default /var/lib/vouch)\n"
+        "      --policy FILE   signed policy (policy, default /etc/vouch/policy.dsse)\n"
+        "      --keys-dir DIR  trusted policy keys (keys_dir, default /etc/vouch/keys)\n"
+        "      --tcti SPEC     TPM connection (tcti, default device:/dev/tpmrm0)\n"
+        "      --no-tpm        keep the log without extending a TPM (tpm = no)\n"
+        "      --pcr N         PCR to extend (pcr, default 10)\n"
+        "      --template T    ima-ng (default) or ima-sig (template)\n"
+        "      --no-cache      hash on every exec (cache = no)\n"
+        "      --ringbuf-size BYTES  kernel-to-vouchd event buffer (ringbuf_size, default\n"
+        "                      4 MiB; used only when vouchd loads the hooks, not on reattach)\n"
+        "      --user-bus      serve on the session bus instead of the system bus (tests)\n"
+        "      --no-bus        do not serve on D-Bus\n"
+        "\n"
+        "Signals: SIGHUP reloads the policy; SIGTERM stops vouchd (enforcement stays,\n"
+        "pinned, until the next vouchd reattaches).\n",
+        out);
 }
 
 } // namespace
 
 int main(int argc, char **argv) {
+    enum {
+        OPT_VERSION = 0x100,
+        OPT_PIN_DIR,
+        OPT_NO_PIN,
+        OPT_LOG_DIR,
+        OPT_STATE_DIR,
+        OPT_POLICY,
+        OPT_KEYS_DIR,
+        OPT_TCTI,
+        OPT_NO_TPM,
+        OPT_PCR,
+        OPT_TEMPLATE,
+        OPT_NO_CACHE,
+        OPT_USER_BUS,
+        OPT_NO_BUS,
+        OPT_RINGBUF,
+    };
     static const option opts[] = {
-        {"help", no_argument, nullptr, 'h'},     {"version", no_argument, nullptr, 'V'},
-        {"no-cache", no_argument, nullptr, 'C'}, {"pin-dir", required_argument, nullptr, 'P'},
-        {"no-pin", no_argument, nullptr, 'N'},   {nullptr, 0, nullptr, 0}};
-    vouch::KernelSideOptions kopts;
-    kopts.pin_dir = vouch::kDefaultPinDir;
+        {"help", no_argument, nullptr, 'h'},
+        {"version", no_argument, nullptr, OPT_VERSION},
+        {"config", required_argument, nullptr, 'c'},
+        {"pin-dir", required_argument, nullptr, OPT_PIN_DIR},
+        {"no-pin", no_argument, nullptr, OPT_NO_PIN},
+        {"log-dir", required_argument, nullptr, OPT_LOG_DIR},
+        {"state-dir", required_argument, nullptr, OPT_STATE_DIR},
+        {"policy", required_argument, nullptr, OPT_POLICY},
+        {"keys-dir", required_argument, nullptr, OPT_KEYS_DIR},
+        {"tcti", required_argument, nullptr, OPT_TCTI},
+        {"no-tpm", no_argument, nullptr, OPT_NO_TPM},
+        {"pcr", required_argument, nullptr, OPT_PCR},
+        {"template", required_argument, nullptr, OPT_TEMPLATE},
+        {"no-cache", no_argument, nullptr, OPT_NO_CACHE},
+        {"user-bus", no_argument, nullptr, OPT_USER_BUS},
+        {"no-bus", no_argument, nullptr, OPT_NO_BUS},
+        {"ringbuf-size", required_argument, nullptr, OPT_RINGBUF},
+        {nullptr, 0, nullptr, 0},
+    };
+    // First pass: only the config file's name, so that options override it.
+    std::string config_path = vouch::kDefaultConfigPath;
+    bool config_given = false;
     int c;
-    while ((c = getopt_long(argc, argv, "h", opts, nullptr)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "hc:", opts, nullptr)) != -1) {
+        if (c == 'c') {
+            config_path = optarg;
+            config_given = true;
+        }
+    }
+    vouch::DaemonConfig cfg;
+    if (auto r = vouch::load_config_file(cfg, config_path, !config_given); !r) {
+        std::fprintf(stderr, "vouchd: %s\n", r.error().message.c_str());
+        return 2;
+    }
+    optind = 1;
+    opterr = 1;
+    while ((c = getopt_long(argc, argv, "hc:", opts, nullptr)) != -1) {
+        vouch::Result<void> r;
+        auto set = [&](const char *key) { r = vouch::apply_setting(cfg, key, optarg, "option"); };
         switch (c) {
         case 'h':
             usage(stdout);
             return 0;
-        case 'V':
+        case OPT_VERSION:
             std::printf("vouchd %s\n", VOUCH_VERSION);
             return 0;
-        case 'C':
-            kopts.cache = false;
+        case 'c':
             break;
-        case 'P':
-            kopts.pin_dir = optarg;
+        case OPT_PIN_DIR:
+            set("pin_dir");
             break;
-        case 'N':
-            kopts.pin_dir.clear();
+        case OPT_NO_PIN:
+            cfg.pin_dir.clear();
+            break;
+        case OPT_LOG_DIR:
+            set("log_dir");
+            break;
+        case OPT_STATE_DIR:
+            set("state_dir");
+            break;
+        case OPT_POLICY:
+            set("policy");
+            break;
+        case OPT_KEYS_DIR:
+            set("keys_dir");
+            break;
+        case OPT_TCTI:
+            set("tcti");
+            break;
+        case OPT_NO_TPM:
+            cfg.tpm = false;
+            break;
+        case OPT_PCR:
+            set("pcr");
+            break;
+        case OPT_TEMPLATE:
+            set("template");
+            break;
+        case OPT_NO_CACHE:
+            cfg.cache = false;
+            break;
+        case OPT_USER_BUS:
+            cfg.bus = vouch::DaemonConfig::Bus::User;
+            break;
+        case OPT_RINGBUF:
+            set("ringbuf_size");
+            break;
+        case OPT_NO_BUS:
+            cfg.bus = vouch::DaemonConfig::Bus::None;
             break;
         default:
             usage(stderr);
             return 2;
         }
-    }
-
-    auto ks = vouch::KernelSide::load(kopts);
-    if (!ks) {
-        std::fprintf(stderr, "vouchd: %s\n", ks.error().message.c_str());
-        return 1;
-    }
-    if (auto r = (*ks)->start_events(print_event); !r) {
-        std::fprintf(stderr, "vouchd: %s\n", r.error().message.c_str());
-        return 1;
-    }
-    struct sigaction sa {};
-    sa.sa_handler = on_stop;
-    sigaction(SIGINT, &sa, nullptr);
-    sigaction(SIGTERM, &sa, nullptr);
-    auto cfg = (*ks)->config();
-    std::fprintf(stderr, "vouchd: measuring (%s%s, %s mode%s)\n",
-                 (*ks)->reattached() ? "reattached to " : "",
-                 kopts.pin_dir.empty() ? "not pinned" : kopts.pin_dir.c_str(),
-                 cfg ? vouch::mode_name(cfg->mode) : "unknown",
-                 cfg && cfg->active != VOUCH_ACTIVE_NONE ? "" : ", no policy");
-    while (!stop_requested) {
-        if (auto r = (*ks)->poll(200); !r) {
+        if (!r) {
             std::fprintf(stderr, "vouchd: %s\n", r.error().message.c_str());
-            return 1;
+            return 2;
         }
     }
-    (void)(*ks)->consume();
-    if (auto st = (*ks)->stats()) {
-        std::fprintf(stderr,
-                     "vouchd: %llu measured, %llu hashed, %llu cache hits, %llu lost events\n",
-                     (unsigned long long)st->measured, (unsigned long long)st->hashes,
-                     (unsigned long long)st->cache_hits, (unsigned long long)st->ringbuf_drops);
+    if (optind < argc) {
+        std::fprintf(stderr, "vouchd: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+
+    // Before any thread exists, so that all of them inherit it: the event
+    // loop takes these signals from a signalfd.
+    sigset_t ss;
+    sigemptyset(&ss);
+    sigaddset(&ss, SIGTERM);
+    sigaddset(&ss, SIGINT);
+    sigaddset(&ss, SIGHUP);
+    sigprocmask(SIG_BLOCK, &ss, nullptr);
+    // tpm2-tss logs to stderr by itself; vouchd reports TPM errors once, decoded.
+    setenv("TSS2_LOG", "all+none", 0);
+
+    auto d = vouch::Daemon::create(cfg);
+    if (!d) {
+        std::fprintf(stderr, "vouchd: %s\n", d.error().message.c_str());
+        sd_notifyf(0, "STATUS=failed: %s", d.error().message.c_str());
+        return 1;
+    }
+    // A bad policy does not stop vouchd: measuring goes on, and what the
+    // kernel side enforces stays as it was.
+    if (auto r = (*d)->load_policy_at_start(); !r)
+        std::fprintf(stderr, "vouchd: policy not loaded, the active one stays: %s\n",
+                     r.error().message.c_str());
+    (*d)->on_reload([&cfg](const vouch::Result<uint64_t> &r) {
+        if (r)
+            std::fprintf(stderr, "vouchd: reloaded %s: policy serial %llu active\n",
+                         cfg.policy.c_str(), (unsigned long long)*r);
+        else
+            std::fprintf(stderr, "vouchd: reload refused, the active policy stays: %s\n",
+                         r.error().message.c_str());
+    });
+    auto st = (*d)->status();
+    std::fprintf(stderr,
+                 "vouchd: %s %s, %s mode, log %s/binary_runtime_measurements (%llu entries), "
+                 "PCR %u, TPM %s%s%s, policy %s\n",
+                 (*d)->kernel().reattached() ? "reattached to" : "loaded",
+                 cfg.pin_dir.empty() ? "(not pinned)" : cfg.pin_dir.c_str(), st.mode.c_str(),
+                 cfg.log_dir.c_str(), (unsigned long long)st.measurements, cfg.pcr,
+                 st.tpm_state.c_str(), st.tpm_message.empty() ? "" : ": ", st.tpm_message.c_str(),
+                 st.policy_serial ? ("serial " + std::to_string(st.policy_serial)).c_str()
+                                  : "none");
+    sd_notifyf(0, "READY=1\nSTATUS=measuring, %s mode, TPM %s", st.mode.c_str(),
+               st.tpm_state.c_str());
+    auto r = (*d)->run();
+    sd_notify(0, "STOPPING=1");
+    if (!r) {
+        std::fprintf(stderr, "vouchd: %s\n", r.error().message.c_str());
+        return 1;
     }
     return 0;
 }

@@ -9,6 +9,8 @@
 #include <fstream>
 #include <iterator>
 
+#include <openssl/evp.h>
+
 #include "agent/digest.h"
 
 namespace {
@@ -111,3 +113,80 @@ TEST(Replay, MatchesHandComputedExtends) {
 }
 
 } // namespace
+
+namespace {
+
+void write_bin(const std::string &path, const std::vector<vouch::ima::Entry> &entries) {
+    std::ofstream out(path, std::ios::binary);
+    for (const auto &e : entries) {
+        auto b = vouch::ima::encode_binary(e);
+        out.write(reinterpret_cast<const char *>(b.data()), static_cast<std::streamsize>(b.size()));
+    }
+}
+
+} // namespace
+
+TEST_F(LogDir, KernelBootAggregateSeedsTheLog) {
+    // The golden kernel log starts with boot_aggregate on PCR 10, then the
+    // files IMA measured there.
+    auto bytes = slurp("tests/agent/golden/kernel-6.1-ima.bin");
+    auto all =
+        vouch::ima::parse_binary({reinterpret_cast<const uint8_t *>(bytes.data()), bytes.size()});
+    ASSERT_TRUE(all.ok());
+    ASSERT_GT(all->size(), 1u);
+    ASSERT_EQ((*all)[0].path, "boot_aggregate");
+
+    std::string only_ba = dir + "/ba", more = dir + "/more";
+    write_bin(only_ba, {(*all)[0]});
+    write_bin(more, *all);
+    auto seed = vouch::kernel_ima_seed(only_ba, 10);
+    ASSERT_TRUE(seed.ok()) << seed.error().message;
+    ASSERT_EQ(seed->size(), 1u);
+    EXPECT_EQ((*seed)[0].template_data, (*all)[0].template_data);
+
+    auto refused = vouch::kernel_ima_seed(more, 10);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.error().code, EEXIST);
+    EXPECT_NE(refused.error().message.find("the kernel's IMA measures into PCR 10"),
+              std::string::npos)
+        << refused.error().message;
+    EXPECT_NE(refused.error().message.find((*all)[1].path), std::string::npos);
+
+    // Another PCR is free, and a kernel without an IMA log seeds nothing.
+    auto other = vouch::kernel_ima_seed(more, 11);
+    ASSERT_TRUE(other.ok());
+    EXPECT_TRUE(other->empty());
+    auto none = vouch::kernel_ima_seed(dir + "/absent", 10);
+    ASSERT_TRUE(none.ok());
+    EXPECT_TRUE(none->empty());
+}
+
+TEST(Replay, BootAggregateMayBeZeroPaddedSha1InWideBanks) {
+    auto ba = vouch::ima::make_entry(10, "ima-ng", "sha256", std::vector<uint8_t>(32, 7),
+                                     "boot_aggregate");
+    auto e1 = entry(1, "/bin/a");
+    std::vector<vouch::ima::Entry> log = {ba, e1};
+    // What the kernel does for a SHA-384 bank it cannot hash at boot:
+    // extend with the SHA-1 template hash padded to 48 bytes.
+    std::vector<uint8_t> padded(ba.template_sha1.begin(), ba.template_sha1.end());
+    padded.resize(48, 0);
+    std::vector<uint8_t> pcr(48, 0);
+    auto ext = [&](const std::vector<uint8_t> &v) {
+        std::vector<uint8_t> buf = pcr;
+        buf.insert(buf.end(), v.begin(), v.end());
+        unsigned int len = 0;
+        EVP_Digest(buf.data(), buf.size(), pcr.data(), &len, EVP_sha384(), nullptr);
+    };
+    ext(padded);
+    EXPECT_EQ(vouch::matching_prefix(log, 10, "sha384", pcr), 1);
+    ext(vouch::ima::bank_template_hash(e1, "sha384"));
+    EXPECT_EQ(vouch::matching_prefix(log, 10, "sha384", pcr), 2);
+    // Only the boot_aggregate may be padded: a PCR that also took a padded
+    // later entry matches no prefix of the log.
+    std::vector<uint8_t> p1(e1.template_sha1.begin(), e1.template_sha1.end());
+    p1.resize(48, 0);
+    pcr.assign(48, 0);
+    ext(padded);
+    ext(p1);
+    EXPECT_EQ(vouch::matching_prefix(log, 10, "sha384", pcr), -1);
+}

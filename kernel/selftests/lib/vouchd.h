@@ -1,0 +1,91 @@
+// vouchd run by a selftest the way systemd runs it: READY=1 arrives on
+// NOTIFY_SOCKET; its stdout and stderr go to a file the test can read.
+#pragma once
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace vouch::selftest {
+
+class Vouchd {
+  public:
+    explicit Vouchd(std::vector<std::string> base) : base_(std::move(base)) {}
+    pid_t pid = -1;
+    std::string out;
+    bool start(const std::vector<std::string> &extra, int timeout_ms = 60000) {
+        std::string sock = "/tmp/vouchd-notify-" + std::to_string(getpid());
+        unlink(sock.c_str());
+        int s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        sockaddr_un a{};
+        a.sun_family = AF_UNIX;
+        std::strncpy(a.sun_path, sock.c_str(), sizeof(a.sun_path) - 1);
+        if (s < 0 || bind(s, reinterpret_cast<sockaddr *>(&a), sizeof(a)))
+            return false;
+        out = "/tmp/vouchd-" + std::to_string(getpid()) + ".out";
+        pid = fork();
+        if (pid == 0) {
+            int fd = open(out.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+            dup2(fd, 1);
+            dup2(fd, 2);
+            setenv("NOTIFY_SOCKET", sock.c_str(), 1);
+            std::vector<std::string> args = {"/usr/bin/vouchd"};
+            args.insert(args.end(), base_.begin(), base_.end());
+            args.insert(args.end(), extra.begin(), extra.end());
+            std::vector<char *> argv;
+            for (auto &x : args)
+                argv.push_back(x.data());
+            argv.push_back(nullptr);
+            execv(argv[0], argv.data());
+            _exit(127);
+        }
+        bool ready = false;
+        auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+        while (!ready && std::chrono::steady_clock::now() < end) {
+            timeval tv{1, 0};
+            setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+            char buf[512];
+            ssize_t n = recv(s, buf, sizeof(buf) - 1, 0);
+            if (n > 0) {
+                buf[n] = 0;
+                ready = std::strstr(buf, "READY=1") != nullptr;
+            }
+            int st;
+            if (waitpid(pid, &st, WNOHANG) == pid) {
+                pid = -1;
+                break;
+            }
+        }
+        close(s);
+        unlink(sock.c_str());
+        return ready;
+    }
+    void kill_it(int sig) {
+        if (pid > 0) {
+            kill(pid, sig);
+            waitpid(pid, nullptr, 0);
+            pid = -1;
+        }
+    }
+    std::string output() const {
+        std::ifstream in(out);
+        std::stringstream ss;
+        ss << in.rdbuf();
+        return ss.str();
+    }
+
+  private:
+    std::vector<std::string> base_;
+};
+
+} // namespace vouch::selftest

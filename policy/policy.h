@@ -1,0 +1,63 @@
+// vouch's allow-list: a Keylime runtime policy (format in policy/README.md)
+// with vouch's fields in meta.vouch, signed in a DSSE envelope.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "abi.h"
+#include "dsse.h"
+#include "result.h"
+
+namespace vouch::policy {
+
+// The Keylime runtime-policy format version this parser understands
+// (Keylime's RUNTIME_POLICY_CURRENT_VERSION).
+inline constexpr int64_t kKeylimeVersion = 1;
+
+struct Policy {
+    uint64_t serial = 0;
+    vouch_mode mode = VOUCH_MODE_AUDIT;
+    // Every digest the policy allows, sorted and unique; the agent digests are
+    // among them (an agent must be allowed to run before it can manage vouch).
+    std::vector<vouch_digest> digests;
+    // Digests whose executables may manage vouch (VOUCH_ALLOW_AGENT), sorted, unique.
+    std::vector<vouch_digest> agents;
+    size_t entries = 0;  // digests.size()
+    size_t paths = 0;    // path keys in `digests` (informational)
+    size_t excludes = 0; // Keylime exclude regexes (vouch does not apply them)
+    uint64_t release = 0;
+    std::string timestamp; // meta.timestamp, if any
+    std::string keyid;     // of the trusted key that verified it; empty if unsigned
+    std::string digest;    // "sha256:<hex>" of the envelope bytes as received
+};
+
+// The payload alone, without any signature check: for the fuzzer, for
+// `policy sign` (to refuse signing a document vouchd would refuse) and tests.
+// EBADMSG names the offending field (and path, for a digest).
+Result<Policy> parse_payload(std::string_view json);
+
+// Verifies the envelope against the trusted keys first and parses the payload
+// only once a signature verified. Returns a new Policy and changes nothing
+// else, so a refusal leaves whatever the caller holds untouched.
+Result<Policy> verify_and_parse(std::string_view envelope, const TrustStore &keys);
+
+// What `policy make` writes.
+struct PolicyInput {
+    uint64_t serial = 0;
+    vouch_mode mode = VOUCH_MODE_AUDIT;
+    std::map<std::string, std::vector<std::string>> digests; // path -> hex SHA-256
+    std::map<std::string, std::vector<std::string>> agents;  // path -> hex SHA-256
+    std::string timestamp;                                   // ISO 8601, may be empty
+};
+// Keylime-complete document (every field Keylime's schema requires), one line.
+std::string serialize(const PolicyInput &in);
+
+bool parse_hex_digest(std::string_view hex, vouch_digest &out);
+std::string digest_hex(const vouch_digest &d);
+const char *mode_string(vouch_mode m);
+
+} // namespace vouch::policy

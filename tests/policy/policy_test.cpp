@@ -1,0 +1,213 @@
+#include "policy/policy.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "agent/digest.h"
+#include "tests/policy/helpers.h"
+
+namespace {
+
+using namespace vouch::policy;
+using namespace vouch::policy::test;
+
+TrustStore trusted() {
+    auto t = TrustStore::load(kTrusted);
+    EXPECT_TRUE(t.ok()) << t.error().message;
+    return t.ok() ? *t : TrustStore{};
+}
+
+std::string signed_by_p256(const std::string &payload) {
+    auto k = SigningKey::load_file(kKeys + "/ecdsa-p256.key");
+    EXPECT_TRUE(k.ok());
+    auto env = sign_envelope(payload, *k);
+    EXPECT_TRUE(env.ok());
+    return *env;
+}
+
+// The golden payload with one field replaced, as a signed envelope.
+std::string golden_with(const std::function<void(nlohmann::json &)> &edit) {
+    auto doc = nlohmann::json::parse(slurp(kGolden + "/policy.json"));
+    edit(doc);
+    return signed_by_p256(doc.dump());
+}
+
+vouch_digest d(char c) {
+    vouch_digest out{};
+    EXPECT_TRUE(parse_hex_digest(std::string(64, c), out));
+    return out;
+}
+
+void expect_refused(const std::string &envelope, const std::string &what) {
+    auto r = verify_and_parse(envelope, trusted());
+    ASSERT_FALSE(r.ok()) << what;
+    EXPECT_EQ(r.error().code, EBADMSG) << r.error().message;
+    EXPECT_TRUE(contains(r.error().message, what)) << r.error().message;
+}
+
+void expect_golden(const std::string &file, const std::string &pub) {
+    std::string env = slurp(kGolden + "/" + file);
+    auto p = verify_and_parse(env, trusted());
+    ASSERT_TRUE(p.ok()) << p.error().message;
+    EXPECT_EQ(p->serial, 42u);
+    EXPECT_EQ(p->mode, VOUCH_MODE_ENFORCE);
+    EXPECT_EQ(p->entries, 4u);
+    EXPECT_EQ(p->paths, 4u);
+    EXPECT_EQ(p->release, 3u);
+    EXPECT_EQ(p->excludes, 1u);
+    EXPECT_EQ(p->timestamp, "2026-11-25T09:00:00Z");
+    ASSERT_EQ(p->digests.size(), 4u);
+    for (int i = 0; i < 4; ++i)
+        EXPECT_EQ(digest_hex(p->digests[i]), std::string(64, static_cast<char>('1' + i)));
+    ASSERT_EQ(p->agents.size(), 1u);
+    EXPECT_EQ(digest_hex(p->agents[0]), std::string(64, '1'));
+    auto pem = slurp(kTrusted + "/" + pub);
+    EXPECT_EQ(p->keyid, vouch::to_hex(vouch::sha256_bytes(
+                            {reinterpret_cast<const uint8_t *>(pem.data()), pem.size()})));
+    EXPECT_EQ(p->digest,
+              "sha256:" + vouch::to_hex(vouch::sha256_bytes(
+                              {reinterpret_cast<const uint8_t *>(env.data()), env.size()})));
+}
+
+TEST(PolicyParse, GoldenEcdsaEnvelope) {
+    expect_golden("policy.p256.dsse", "ecdsa-p256.pem");
+}
+
+TEST(PolicyParse, GoldenEd25519Envelope) {
+    expect_golden("policy.ed25519.dsse", "ed25519.pem");
+}
+
+// Ed25519 is deterministic: signing the golden payload again must give the
+// checked-in bytes, which pins the envelope's exact text.
+TEST(PolicyParse, Ed25519EnvelopeIsReproducible) {
+    auto k = SigningKey::load_file(kKeys + "/ed25519.key");
+    ASSERT_TRUE(k.ok());
+    auto env = sign_envelope(slurp(kGolden + "/policy.json"), *k);
+    ASSERT_TRUE(env.ok());
+    EXPECT_EQ(*env, slurp(kGolden + "/policy.ed25519.dsse"));
+}
+
+TEST(PolicyParse, RefusesWrongLengthDigest) {
+    // SHA-1 and SHA-512 digests are valid Keylime, but can never match what the
+    // kernel side computes.
+    expect_refused(
+        golden_with([](auto &j) { j["digests"]["/usr/bin/sha1"] = {std::string(40, 'a')}; }),
+        "digests[\"/usr/bin/sha1\"][0] has 40 hex digits; vouch enforces SHA-256");
+    expect_refused(
+        golden_with([](auto &j) { j["meta"]["vouch"]["agents"]["/x"] = {std::string(128, 'a')}; }),
+        "meta.vouch.agents[\"/x\"][0] has 128 hex digits");
+}
+
+TEST(PolicyParse, RefusesNonHexDigest) {
+    expect_refused(
+        golden_with([](auto &j) { j["digests"]["/usr/bin/env"][1] = std::string(64, 'A'); }),
+        "digests[\"/usr/bin/env\"][1] '" + std::string(64, 'A') + "' is not lowercase hex");
+    expect_refused(golden_with([](auto &j) { j["digests"]["/a"] = {42}; }),
+                   "digests[\"/a\"][0] is not a string");
+    expect_refused(golden_with([](auto &j) { j["digests"]["/a"] = nlohmann::json::array(); }),
+                   "digests[\"/a\"] is not a non-empty array");
+}
+
+TEST(PolicyParse, RefusesBadVouchFields) {
+    expect_refused(golden_with([](auto &j) { j["meta"].erase("vouch"); }), "'meta.vouch' missing");
+    expect_refused(golden_with([](auto &j) { j["meta"]["vouch"]["mode"] = "permissive"; }),
+                   "'meta.vouch.mode' is \"permissive\"");
+    expect_refused(golden_with([](auto &j) { j["meta"]["vouch"]["serial"] = -1; }),
+                   "'meta.vouch.serial' missing or not a non-negative integer");
+    expect_refused(golden_with([](auto &j) { j["meta"]["vouch"]["serial"] = "42"; }),
+                   "'meta.vouch.serial'");
+    expect_refused(golden_with([](auto &j) { j["meta"]["vouch"]["serial"] = 1.5; }),
+                   "'meta.vouch.serial'");
+}
+
+TEST(PolicyParse, RefusesBadKeylimeFields) {
+    expect_refused(golden_with([](auto &j) { j["meta"]["version"] = 2; }),
+                   "'meta.version' is 2; vouch understands version 1");
+    expect_refused(golden_with([](auto &j) { j.erase("digests"); }), "'digests' missing");
+    expect_refused(golden_with([](auto &j) { j["digests"] = nlohmann::json::array(); }),
+                   "'digests' is not an object");
+    expect_refused(golden_with([](auto &j) { j["excludes"] = "x"; }),
+                   "'excludes' is not an array of strings");
+    expect_refused(golden_with([](auto &j) { j["release"] = -3; }), "'release'");
+    expect_refused(golden_with([](auto &j) { j["ima"] = 1; }), "'ima' is not an object");
+}
+
+TEST(PolicyParse, RefusesSignedNonJsonPayload) {
+    expect_refused(signed_by_p256("{\"meta\": "), "policy: not JSON");
+    expect_refused(signed_by_p256("[1,2]"), "policy: not a JSON object");
+}
+
+// Keylime accepts unknown fields; so does vouch, so newer Keylime fields pass.
+TEST(PolicyParse, AcceptsUnknownFields) {
+    auto p = verify_and_parse(golden_with([](auto &j) {
+                                  j["future-field"] = {1, 2};
+                                  j["meta"]["extra"] = true;
+                              }),
+                              trusted());
+    ASSERT_TRUE(p.ok()) << p.error().message;
+    EXPECT_EQ(p->entries, 4u);
+}
+
+TEST(PolicyParse, AgentsAreAlsoAllowed) {
+    auto p =
+        verify_and_parse(golden_with([](auto &j) {
+                             j["meta"]["vouch"]["agents"]["/opt/agent"] = {std::string(64, '9')};
+                         }),
+                         trusted());
+    ASSERT_TRUE(p.ok()) << p.error().message;
+    EXPECT_EQ(p->agents.size(), 2u);
+    EXPECT_EQ(p->entries, 5u);
+    EXPECT_TRUE(std::binary_search(p->digests.begin(), p->digests.end(), d('9'),
+                                   [](const vouch_digest &a, const vouch_digest &b) {
+                                       return std::memcmp(a.bytes, b.bytes, 32) < 0;
+                                   }));
+}
+
+// A refusal returns an error and nothing else: the caller's active policy
+// cannot have been touched, whatever the failure.
+TEST(PolicyParse, RefusalLeavesHeldPolicyAlone) {
+    auto active = verify_and_parse(slurp(kGolden + "/policy.p256.dsse"), trusted());
+    ASSERT_TRUE(active.ok());
+    Policy held = *active;
+    auto next = verify_and_parse(
+        golden_with([](auto &j) { j["digests"]["/x"] = {std::string(40, 'a')}; }), trusted());
+    ASSERT_FALSE(next.ok());
+    EXPECT_EQ(held.serial, 42u);
+    EXPECT_EQ(held.entries, 4u);
+}
+
+TEST(PolicyParse, SerializedDocumentIsKeylimeCompleteAndRoundTrips) {
+    PolicyInput in;
+    in.serial = 1234567890123ull;
+    in.mode = VOUCH_MODE_ENFORCE;
+    in.digests["/usr/bin/a b\"c"] = {std::string(64, 'a')};
+    in.digests["/usr/sbin/vouchd"] = {std::string(64, 'b')};
+    in.agents["/usr/sbin/vouchd"] = {std::string(64, 'b')};
+    in.timestamp = "2026-11-25T00:00:00Z";
+    std::string text = serialize(in);
+    auto doc = nlohmann::json::parse(text);
+    // Every field Keylime's RUNTIME_POLICY_SCHEMA requires, with its type.
+    EXPECT_EQ(doc["meta"]["version"], 1);
+    EXPECT_TRUE(doc["meta"]["generator"].is_number_integer());
+    EXPECT_TRUE(doc["release"].is_number_integer());
+    EXPECT_TRUE(doc["excludes"].is_array());
+    EXPECT_TRUE(doc["keyrings"].is_object());
+    EXPECT_TRUE(doc["ima-buf"].is_object());
+    EXPECT_TRUE(doc["verification-keys"].is_string());
+    EXPECT_TRUE(doc["ima"]["ignored_keyrings"].is_array());
+    EXPECT_EQ(doc["ima"]["log_hash_alg"], "sha1");
+    EXPECT_TRUE(doc["ima"]["dm_policy"].is_null());
+
+    auto p = parse_payload(text);
+    ASSERT_TRUE(p.ok()) << p.error().message;
+    EXPECT_EQ(p->serial, in.serial);
+    EXPECT_EQ(p->mode, VOUCH_MODE_ENFORCE);
+    EXPECT_EQ(p->entries, 2u);
+    EXPECT_EQ(p->paths, 2u);
+    ASSERT_EQ(p->agents.size(), 1u);
+    EXPECT_EQ(digest_hex(p->agents[0]), std::string(64, 'b'));
+    EXPECT_EQ(p->keyid, "");
+}
+
+} // namespace
