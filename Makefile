@@ -2,10 +2,15 @@
 #   make            build BPF objects, skeletons, vouchd, vouchctl, selftests
 #   make deps       install the Debian packages the build, tests and demo need
 #   make check      host tests + VM selftests, ends with "N passed, N failed"
-#   make demo       boot a throwaway VM with swtpm and show vouch measuring
+#   make demo       boot Debian with the vouch package (systemd, D-Bus, swtpm) and show it at work
 #   make vm-selftest T=NAME   run one VM selftest (kernel/selftests/NAME.cpp)
 #   make bench      exec-cost benchmark in an instruction-counted VM
+#   make deb        the Debian package (build/vouch_*.deb), checked by lintian
+#   make install    vouchd, vouchctl, unit, configs, man pages into $(DESTDIR)
+#   make system-test  the .deb in a full Debian VM (systemd, D-Bus, swtpm)
 # V=1 shows full commands. Everything generated goes to $(BUILD).
+# VMLINUX_BTF= the kernel whose types the BPF programs compile against: raw
+# BTF (default: the running kernel's), an ELF vmlinux or a /boot/vmlinuz-*.
 
 VERSION := 0.1.0
 BUILD ?= build
@@ -29,7 +34,8 @@ endif
 .SUFFIXES:
 # Skeletons and objects are intermediate to make, but kept for the build folder.
 .SECONDARY:
-.PHONY: all deps check demo bench bench-policy fuzz vm-selftest host-tests format clean
+.PHONY: all deps check demo bench bench-policy fuzz vm-selftest host-tests format clean programs \
+	install deb system-test demo-kernel
 
 PKG_LIBS := libbpf openssl tss2-esys tss2-tctildr tss2-rc libsystemd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKG_LIBS) 2>/dev/null)
@@ -66,7 +72,7 @@ $(O)/gen/vmlinux.h:
 	$(call msg,GEN,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)test -r $(VMLINUX_BTF) || { echo "no BTF at $(VMLINUX_BTF): set VMLINUX_BTF= to a kernel with CONFIG_DEBUG_INFO_BTF" >&2; exit 1; }
-	$(Q)$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > $@
+	$(Q)BPFTOOL=$(BPFTOOL) packaging/btf-dump-c $(VMLINUX_BTF) > $@
 
 $(O)/bpf/%.bpf.o: bpf/%.bpf.c $(O)/gen/vmlinux.h
 	$(call msg,BPF,$@)
@@ -89,7 +95,7 @@ $(O)/gen/kernel_config.inc: kernel/config
 $(O)/obj/%.o: %.cpp | $(SKELS) $(O)/gen/kernel_config.inc
 	$(call msg,CXX,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CXX) $(CXXFLAGS) -c $< -o $@
+	$(Q)$(CXX) $(CPPFLAGS) $(CXXFLAGS) -c $< -o $@
 
 $(O)/libvouch.a: $(AGENT_LIB_OBJS)
 	$(call msg,AR,$@)
@@ -97,7 +103,7 @@ $(O)/libvouch.a: $(AGENT_LIB_OBJS)
 
 $(O)/vouchd $(O)/vouchctl: $(O)/%: $(O)/obj/agent/%.o $(O)/libvouch.a
 	$(call msg,LD,$@)
-	$(Q)$(CXX) -o $@ $^ $(LDLIBS)
+	$(Q)$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(O)/selftests/%: $(O)/obj/kernel/selftests/%.o $(SELFTEST_LIB_OBJS) $(O)/libvouch.a
 	$(call msg,LD,$@)
@@ -170,6 +176,42 @@ $(O)/obj/kernel/selftests/%.o: CXXFLAGS += -Ikernel/selftests -Ikernel/selftests
 deps:
 	$(Q)packaging/deps.sh
 
+# --- installation and packages ----------------------------------------------
+# What the packages ship. The BPF object is not installed: bpftool's skeleton
+# embeds it in vouchd.
+programs: $(O)/vouchd $(O)/vouchctl
+
+prefix ?= /usr
+sbindir ?= $(prefix)/sbin
+bindir ?= $(prefix)/bin
+mandir ?= $(prefix)/share/man
+sysconfdir ?= /etc
+SYSTEMD_PC = $(shell pkg-config --variable=$(1) systemd 2>/dev/null)
+unitdir ?= $(or $(call SYSTEMD_PC,systemdsystemunitdir),$(prefix)/lib/systemd/system)
+tmpfilesdir ?= $(or $(call SYSTEMD_PC,tmpfilesdir),$(prefix)/lib/tmpfiles.d)
+sysusersdir ?= $(or $(call SYSTEMD_PC,sysusersdir),$(prefix)/lib/sysusers.d)
+dbussystemdir ?= $(prefix)/share/dbus-1/system.d
+DBUS_POLICY := packaging/dbus/org.vouch.Vouch1.conf
+
+install: programs
+	$(call msg,INSTALL,$(or $(DESTDIR),/))
+	$(Q)install -D -m 0755 $(O)/vouchd $(DESTDIR)$(sbindir)/vouchd
+	$(Q)install -D -m 0755 $(O)/vouchctl $(DESTDIR)$(bindir)/vouchctl
+	$(Q)install -D -m 0644 packaging/systemd/vouchd.service $(DESTDIR)$(unitdir)/vouchd.service
+	$(Q)install -D -m 0644 packaging/tmpfiles/vouch.conf $(DESTDIR)$(tmpfilesdir)/vouch.conf
+	$(Q)install -D -m 0644 packaging/sysusers/vouch.conf $(DESTDIR)$(sysusersdir)/vouch.conf
+	$(Q)install -D -m 0644 packaging/config/vouch.conf $(DESTDIR)$(sysconfdir)/vouch/vouch.conf
+	$(Q)install -d -m 0755 $(DESTDIR)$(sysconfdir)/vouch/keys
+	$(Q)if [ -f $(DBUS_POLICY) ]; then install -D -m 0644 $(DBUS_POLICY) $(DESTDIR)$(dbussystemdir)/org.vouch.Vouch1.conf; \
+		else echo "install: $(DBUS_POLICY) is not there yet: no D-Bus policy installed" >&2; fi
+	$(Q)for m in packaging/man/*.[0-9]; do install -D -m 0644 $$m $(DESTDIR)$(mandir)/man$${m##*.}/$${m##*/}; done
+
+deb:
+	$(Q)packaging/make-deb --build $(O) --version $(VERSION)
+
+system-test: deb
+	$(Q)tests/system/run --build $(O)
+
 host-tests: all
 	$(Q)tests/run-check --build $(O) --only host
 
@@ -186,7 +228,14 @@ bench-policy: $(O)/bench/policy_bench $(O)/vouchctl
 vm-selftest: all
 	$(Q)kernel/vm/run-vm --build $(O) --mode selftest $(if $(T),--only $(T))
 
+# The whole system: the .deb in a Debian VM with systemd, D-Bus and swtpm
+# (the first run builds the rootfs). demo-kernel: the busybox VM instead.
 demo:
+	$(Q)$(MAKE) --no-print-directory deps
+	$(Q)$(MAKE) --no-print-directory programs deb
+	$(Q)tests/system/run --build $(O) --demo
+
+demo-kernel:
 	$(Q)$(MAKE) --no-print-directory deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)kernel/vm/run-vm --build $(O) --mode demo

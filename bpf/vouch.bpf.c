@@ -132,6 +132,18 @@ struct inode___ts_mid {
 } __attribute__((preserve_access_index));
 
 /*
+ * Spelled out rather than taken from vmlinux.h, so that the program also
+ * compiles against an older kernel's types (the Debian package builds against
+ * its 6.1 Build-Depends kernel).
+ */
+struct inode___ts_new {
+	long long i_ctime_sec;
+	long long i_mtime_sec;
+	unsigned int i_ctime_nsec;
+	unsigned int i_mtime_nsec;
+} __attribute__((preserve_access_index));
+
+/*
  * Direct loads through the BTF-typed pointer (CO-RE relocated), not
  * BPF_CORE_READ: every exec and executable mmap passes here, and a probe-read
  * helper call per field would cost more than the whole cached check.
@@ -140,10 +152,11 @@ static __always_inline void read_stamp(struct inode *inode, struct file_stamp *s
 {
 	struct inode___ts_old *o = (void *)inode;
 	struct inode___ts_mid *m = (void *)inode;
+	struct inode___ts_new *n = (void *)inode;
 
-	if (bpf_core_field_exists(inode->i_ctime_sec)) {
-		s->ctime_sec = inode->i_ctime_sec;
-		s->ctime_nsec = inode->i_ctime_nsec;
+	if (bpf_core_field_exists(n->i_ctime_sec)) {
+		s->ctime_sec = n->i_ctime_sec;
+		s->ctime_nsec = n->i_ctime_nsec;
 	} else if (bpf_core_field_exists(m->__i_ctime)) {
 		s->ctime_sec = m->__i_ctime.tv_sec;
 		s->ctime_nsec = m->__i_ctime.tv_nsec;
@@ -151,9 +164,9 @@ static __always_inline void read_stamp(struct inode *inode, struct file_stamp *s
 		s->ctime_sec = o->i_ctime.tv_sec;
 		s->ctime_nsec = o->i_ctime.tv_nsec;
 	}
-	if (bpf_core_field_exists(inode->i_mtime_sec)) {
-		s->mtime_sec = inode->i_mtime_sec;
-		s->mtime_nsec = inode->i_mtime_nsec;
+	if (bpf_core_field_exists(n->i_mtime_sec)) {
+		s->mtime_sec = n->i_mtime_sec;
+		s->mtime_nsec = n->i_mtime_nsec;
 	} else if (bpf_core_field_exists(m->__i_mtime)) {
 		s->mtime_sec = m->__i_mtime.tv_sec;
 		s->mtime_nsec = m->__i_mtime.tv_nsec;

@@ -13,6 +13,9 @@ packages=(
 	qemu-system-x86 busybox-static swtpm swtpm-tools cpio gzip
 	# TPM and IMA log verification, system tests
 	tpm2-tools ima-evm-utils mmdebstrap dbus-daemon
+	# make deb (linux-image-amd64: the kernel whose BTF the package builds
+	# against), lintian, the RPM spec check, the system-test disk image
+	debhelper dpkg-dev lintian linux-image-amd64 xz-utils rpm e2fsprogs
 )
 
 missing=()
