@@ -101,6 +101,9 @@ Result<std::unique_ptr<KernelSide>> KernelSide::load(const KernelSideOptions &op
         struct stat st {};
         std::string probe = opts.pin_dir + "/vouch_config";
         if (stat(probe.c_str(), &st) == 0) {
+            // Before opening the pins: in enforce mode only a measured agent
+            // may, and a process that started before the hooks is not yet.
+            measure_self();
             if (auto r = ks->open_pins(opts.pin_dir); !r)
                 return r.error();
             if (auto r = ks->map_config(); !r)
@@ -113,7 +116,6 @@ Result<std::unique_ptr<KernelSide>> KernelSide::load(const KernelSideOptions &op
                                               std::to_string(VOUCH_ABI_VERSION) +
                                               "); remove the pins with `vouchctl unpin` first");
             ks->reattached_ = true;
-            measure_self();
             return ks;
         }
     }

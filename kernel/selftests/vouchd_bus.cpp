@@ -168,11 +168,8 @@ int main() {
 
     // Clean up as the agent: audit mode, unpin.
     d.kill_it(SIGTERM);
-    KernelSideOptions o;
-    o.pin_dir = kPins;
-    if (auto ks = KernelSide::load(o))
-        (void)(*ks)->clear_policy();
-    (void)KernelSide::unpin(kPins);
+    if (std::string why = switch_off(kPins); !why.empty())
+        std::printf("# cleanup: %s\n", why.c_str());
     kill(bus, SIGTERM);
     waitpid(bus, nullptr, 0);
     return t.finish();

@@ -16,7 +16,26 @@
 #include <string>
 #include <vector>
 
+#include "kernel_side.h"
+
 namespace vouch::selftest {
+
+// For a test process that is agent in the policies it had vouchd load: back
+// to audit without a policy, then unpin, so the tests after it run. Returns
+// what failed, empty on success.
+inline std::string switch_off(const std::string &pins) {
+    KernelSideOptions o;
+    o.pin_dir = pins;
+    auto ks = KernelSide::load(o);
+    if (!ks)
+        return "reattach: " + ks.error().message;
+    if (auto r = (*ks)->clear_policy(); !r)
+        return "clear policy: " + r.error().message;
+    ks = make_error(0, "");
+    if (auto r = KernelSide::unpin(pins); !r)
+        return "unpin: " + r.error().message;
+    return "";
+}
 
 class Vouchd {
   public:
