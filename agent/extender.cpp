@@ -25,25 +25,6 @@ const char *tpm_state_name(TpmState s) {
     return "unknown";
 }
 
-namespace {
-
-// OpenSSL's name for a bank's hash; null for one vouch cannot compute.
-const char *md_name(uint16_t alg) {
-    switch (alg) {
-    case kTpmAlgSha1:
-        return "sha1";
-    case kTpmAlgSha256:
-        return "sha256";
-    case kTpmAlgSha384:
-        return "sha384";
-    case kTpmAlgSha512:
-        return "sha512";
-    }
-    return nullptr;
-}
-
-} // namespace
-
 Extender::Extender(std::string tcti, uint32_t pcr, std::function<void()> on_change)
     : tcti_(std::move(tcti)), pcr_(pcr), on_change_(std::move(on_change)) {
     thread_ = std::thread([this] { run(); });
@@ -109,7 +90,7 @@ bool Extender::resync(Tpm &tpm, std::unique_lock<std::mutex> &lk) {
     std::string why;
     if (banks) {
         for (uint16_t b : *banks) {
-            if (!md_name(b))
+            if (!bank_md_name(b))
                 continue;
             auto value = tpm.read_pcr(pcr_, b);
             if (!value) {
@@ -117,7 +98,7 @@ bool Extender::resync(Tpm &tpm, std::unique_lock<std::mutex> &lk) {
                 prefix = -3;
                 break;
             }
-            long p = matching_prefix(snapshot, pcr_, md_name(b), *value);
+            long p = matching_prefix(snapshot, pcr_, bank_md_name(b), *value);
             if (p < 0 || (prefix != -2 && p != prefix)) {
                 why = "the log (" + std::to_string(snapshot.size()) +
                       " entries) does not replay to PCR " + std::to_string(pcr_) + " in the " +
@@ -205,8 +186,8 @@ void Extender::run() {
         lk.unlock();
         std::vector<BankDigest> digests;
         for (uint16_t b : banks)
-            if (md_name(b))
-                digests.emplace_back(b, ima::bank_template_hash(e, md_name(b)));
+            if (bank_md_name(b))
+                digests.emplace_back(b, ima::bank_template_hash(e, bank_md_name(b)));
         auto r = tpm->extend(pcr_, digests);
         lk.lock();
         if (r) {

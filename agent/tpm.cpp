@@ -100,6 +100,20 @@ size_t digest_size(uint16_t alg) {
     }
 }
 
+const char *bank_md_name(uint16_t alg) {
+    switch (alg) {
+    case kTpmAlgSha1:
+        return "sha1";
+    case kTpmAlgSha256:
+        return "sha256";
+    case kTpmAlgSha384:
+        return "sha384";
+    case kTpmAlgSha512:
+        return "sha512";
+    }
+    return nullptr;
+}
+
 const char *bank_name(uint16_t alg) {
     switch (alg) {
     case kTpmAlgSha1:

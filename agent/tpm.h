@@ -30,6 +30,9 @@ size_t digest_size(uint16_t alg);
 // "sha1", "sha256", "sha384", "sha512", "sm3_256"; "unknown" otherwise, so the
 // result is always safe to print.
 const char *bank_name(uint16_t alg);
+// OpenSSL's name for the bank's hash ("sha256"), null for one vouch cannot
+// compute (it then cannot replay or extend that bank).
+const char *bank_md_name(uint16_t alg);
 
 // One bank's digest for an extend: the bank's algorithm and a digest of
 // exactly digest_size(alg) bytes.

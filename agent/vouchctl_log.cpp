@@ -18,20 +18,6 @@ namespace {
 
 constexpr const char *kDefaultLog = "/run/vouch/binary_runtime_measurements";
 
-const char *md_for_bank(uint16_t alg) {
-    switch (alg) {
-    case vouch::kTpmAlgSha1:
-        return "sha1";
-    case vouch::kTpmAlgSha256:
-        return "sha256";
-    case vouch::kTpmAlgSha384:
-        return "sha384";
-    case vouch::kTpmAlgSha512:
-        return "sha512";
-    }
-    return nullptr;
-}
-
 vouch::Result<std::vector<vouch::ima::Entry>> read_log(const std::string &path) {
     vouch::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd)
@@ -118,7 +104,7 @@ int verify(const std::string &path, const std::string &tcti, long pcr_opt) {
     int bad = 0;
     std::string ok_banks;
     for (uint16_t b : *banks) {
-        const char *md = md_for_bank(b);
+        const char *md = vouch::bank_md_name(b);
         if (!md)
             continue;
         auto value = (*tpm)->read_pcr(pcr, b);

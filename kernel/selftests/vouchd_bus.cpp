@@ -18,9 +18,8 @@
 #include "io.h"
 #include "lib/tap.h"
 #include "lib/util.h"
+#include "lib/policy_env.h"
 #include "lib/vouchd.h"
-#include "make.h"
-#include "policy.h"
 
 using namespace vouch;
 using namespace vouch::selftest;
@@ -29,44 +28,6 @@ namespace {
 
 const std::string kPins = "/sys/fs/bpf/vouch-bus";
 const std::string kWork = "/run/vouch-bus-test";
-
-int exit_status(const ExecResult &r) {
-    return r.exec_errno == 0 && WIFEXITED(r.status) ? WEXITSTATUS(r.status) : -1;
-}
-
-std::string hex_of(Tap &t, const std::string &path) {
-    auto d = sha256_file(path);
-    if (!d)
-        t.bail(d.error().message);
-    return to_hex(*d);
-}
-
-// Signed: `allowed` plus vouchd, vouchctl and the libraries they map.
-std::string envelope(Tap &t, uint64_t serial, const std::vector<std::string> &allowed,
-                     const std::string &agent, const std::string &key) {
-    policy::PolicyInput in;
-    in.serial = serial;
-    in.mode = VOUCH_MODE_ENFORCE;
-    // /bin/busybox: the shell that runs vouchctl for this test.
-    std::vector<std::string> roots = {"/usr/bin/vouchd", "/usr/bin/vouchctl", "/bin/busybox"};
-    for (const char *d : {"/lib", "/lib64", "/usr/lib/x86_64-linux-gnu"}) {
-        struct stat st;
-        if (lstat(d, &st) == 0 && S_ISDIR(st.st_mode))
-            roots.push_back(d);
-    }
-    for (const auto &p : policy::collect_files(roots).files)
-        in.digests[p] = {hex_of(t, p)};
-    for (const auto &p : allowed)
-        in.digests[p] = {hex_of(t, p)};
-    in.agents[agent] = {hex_of(t, agent)};
-    auto k = policy::SigningKey::load_file(key);
-    if (!k)
-        t.bail(k.error().message);
-    auto env = policy::sign_envelope(policy::serialize(in), *k);
-    if (!env)
-        t.bail(env.error().message);
-    return *env;
-}
 
 // vouchctl with its output captured.
 int vouchctl(const std::vector<std::string> &args, std::string *out) {
@@ -140,9 +101,13 @@ int main() {
                 ++failures;
         }
     });
+    // /bin/busybox: the shell that runs vouchctl for this test.
+    std::vector<std::string> extra = {"/usr/bin/vouchctl", "/bin/busybox"};
     std::string p1 = kWork + "/p1.dsse", p2 = kWork + "/p2.dsse";
-    (void)policy::write_file_atomic(p1, envelope(t, 10, {listed}, exe, trusted), 0600);
-    (void)policy::write_file_atomic(p2, envelope(t, 11, {listed, other}, exe, trusted), 0600);
+    (void)policy::write_file_atomic(
+        p1, signed_policy(t, 10, VOUCH_MODE_ENFORCE, {listed}, exe, trusted, extra), 0600);
+    (void)policy::write_file_atomic(
+        p2, signed_policy(t, 11, VOUCH_MODE_ENFORCE, {listed, other}, exe, trusted, extra), 0600);
 
     rc = vouchctl({"policy", "update", "--user-bus", p1}, &out);
     bool denied = run({other}).exec_errno == EPERM;

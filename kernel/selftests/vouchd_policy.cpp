@@ -18,9 +18,8 @@
 #include "io.h"
 #include "lib/tap.h"
 #include "lib/util.h"
+#include "lib/policy_env.h"
 #include "lib/vouchd.h"
-#include "make.h"
-#include "policy.h"
 
 using namespace vouch;
 using namespace vouch::selftest;
@@ -29,49 +28,6 @@ namespace {
 
 const std::string kPins = "/sys/fs/bpf/vouch-policy";
 const std::string kWork = "/run/vouch-policy-test";
-
-int exit_status(const ExecResult &r) {
-    return r.exec_errno == 0 && WIFEXITED(r.status) ? WEXITSTATUS(r.status) : -1;
-}
-
-std::string hex_of(Tap &t, const std::string &path) {
-    auto d = sha256_file(path);
-    if (!d)
-        t.bail(d.error().message);
-    return to_hex(*d);
-}
-
-// A signed envelope listing `allowed` (path -> its file's digest).
-std::string envelope(Tap &t, uint64_t serial, vouch_mode mode,
-                     const std::vector<std::string> &allowed, const std::string &agent,
-                     const std::string &key) {
-    policy::PolicyInput in;
-    in.serial = serial;
-    in.mode = mode;
-    for (const auto &p : allowed)
-        in.digests[p] = {hex_of(t, p)};
-    // vouchd and every library it maps: a restarted vouchd must be allowed
-    // to start under the policy it enforces.
-    static std::vector<std::string> base = [] {
-        std::vector<std::string> roots = {"/usr/bin/vouchd"};
-        for (const char *d : {"/lib", "/lib64", "/usr/lib/x86_64-linux-gnu"}) {
-            struct stat st;
-            if (lstat(d, &st) == 0 && S_ISDIR(st.st_mode))
-                roots.push_back(d);
-        }
-        return policy::collect_files(roots).files;
-    }();
-    for (const auto &p : base)
-        in.digests[p] = {hex_of(t, p)};
-    in.agents[agent] = {hex_of(t, agent)};
-    auto k = policy::SigningKey::load_file(key);
-    if (!k)
-        t.bail(k.error().message);
-    auto env = policy::sign_envelope(policy::serialize(in), *k);
-    if (!env)
-        t.bail(env.error().message);
-    return *env;
-}
 
 bool wait_for_output(Vouchd &d, const std::string &needle, size_t from) {
     for (int i = 0; i < 100; ++i) {
@@ -108,7 +64,7 @@ int main() {
     if (readlink(self.c_str(), exe, sizeof(exe) - 1) <= 0)
         t.bail("readlink /proc/self/exe");
 
-    install(t, pol, envelope(t, 5, VOUCH_MODE_ENFORCE, {listed}, exe, trusted));
+    install(t, pol, signed_policy(t, 5, VOUCH_MODE_ENFORCE, {listed}, exe, trusted));
     Vouchd d({"--no-bus", "--no-tpm", "--pin-dir", kPins, "--log-dir", kWork + "/log",
               "--state-dir", kWork + "/state", "--policy", pol, "--keys-dir", keys + "/trusted"});
     if (!t.ok(d.start({}), "vouchd starts with a signed enforce policy (serial 5)"))
@@ -126,9 +82,9 @@ int main() {
         std::string bytes;
     } bad[] = {
         {"signed by an untrusted key", "no trusted key",
-         envelope(t, 9, VOUCH_MODE_AUDIT, {listed, other}, exe, untrusted)},
+         signed_policy(t, 9, VOUCH_MODE_AUDIT, {listed, other}, exe, untrusted)},
         {"a rolled-back serial", "serial 3",
-         envelope(t, 3, VOUCH_MODE_AUDIT, {listed, other}, exe, trusted)},
+         signed_policy(t, 3, VOUCH_MODE_AUDIT, {listed, other}, exe, trusted)},
         {"a malformed file", "reload refused", "{\"payload\": 42}"},
     };
     for (auto &b : bad) {
@@ -144,7 +100,7 @@ int main() {
     }
 
     size_t mark = d.output().size();
-    install(t, pol, envelope(t, 6, VOUCH_MODE_ENFORCE, {listed, other}, exe, trusted));
+    install(t, pol, signed_policy(t, 6, VOUCH_MODE_ENFORCE, {listed, other}, exe, trusted));
     kill(d.pid, SIGHUP);
     t.ok(wait_for_output(d, "policy serial 6 active", mark) && exit_status(run({other})) == 0,
          "SIGHUP with serial 6 listing both: the other program runs now");
@@ -161,7 +117,7 @@ int main() {
     t.ok(stored.find('6') != std::string::npos, "the accepted serial is kept in the state dir");
 
     // Restart with an older file in place: the stored serial refuses it.
-    install(t, pol, envelope(t, 4, VOUCH_MODE_AUDIT, {listed}, exe, trusted));
+    install(t, pol, signed_policy(t, 4, VOUCH_MODE_AUDIT, {listed}, exe, trusted));
     bool up = d.start({});
     t.ok(up && d.output().find("policy not loaded") != std::string::npos &&
              run({unlisted}).exec_errno == EPERM,
@@ -169,7 +125,7 @@ int main() {
 
     // Clean up: back to audit, then unpin.
     mark = d.output().size();
-    install(t, pol, envelope(t, 7, VOUCH_MODE_AUDIT, {listed}, exe, trusted));
+    install(t, pol, signed_policy(t, 7, VOUCH_MODE_AUDIT, {listed}, exe, trusted));
     kill(d.pid, SIGHUP);
     t.ok(wait_for_output(d, "policy serial 7 active", mark) && exit_status(run({unlisted})) == 0,
          "serial 7 in audit mode: unlisted programs run again");

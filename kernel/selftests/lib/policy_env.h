@@ -1,0 +1,62 @@
+// Signed policies for the vouchd selftests, made in the VM from the files
+// they name and signed with policy/test-keys.
+#pragma once
+
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <string>
+#include <vector>
+
+#include "digest.h"
+#include "dsse.h"
+#include "make.h"
+#include "policy.h"
+#include "tap.h"
+#include "util.h"
+
+namespace vouch::selftest {
+
+inline int exit_status(const ExecResult &r) {
+    return r.exec_errno == 0 && WIFEXITED(r.status) ? WEXITSTATUS(r.status) : -1;
+}
+
+inline std::string hex_of(Tap &t, const std::string &path) {
+    auto d = sha256_file(path);
+    if (!d)
+        t.bail(d.error().message);
+    return to_hex(*d);
+}
+
+// A signed envelope allowing `allowed`, plus vouchd, `extra` and every
+// library in the VM (a restarted vouchd must be allowed to start under the
+// policy it enforces), with `agent` (the test itself) as agent.
+inline std::string signed_policy(Tap &t, uint64_t serial, vouch_mode mode,
+                                 const std::vector<std::string> &allowed, const std::string &agent,
+                                 const std::string &key,
+                                 const std::vector<std::string> &extra = {}) {
+    policy::PolicyInput in;
+    in.serial = serial;
+    in.mode = mode;
+    std::vector<std::string> roots = {"/usr/bin/vouchd"};
+    roots.insert(roots.end(), extra.begin(), extra.end());
+    for (const char *d : {"/lib", "/lib64", "/usr/lib/x86_64-linux-gnu"}) {
+        struct stat st;
+        if (lstat(d, &st) == 0 && S_ISDIR(st.st_mode))
+            roots.push_back(d);
+    }
+    for (const auto &p : policy::collect_files(roots).files)
+        in.digests[p] = {hex_of(t, p)};
+    for (const auto &p : allowed)
+        in.digests[p] = {hex_of(t, p)};
+    in.agents[agent] = {hex_of(t, agent)};
+    auto k = policy::SigningKey::load_file(key);
+    if (!k)
+        t.bail(k.error().message);
+    auto env = policy::sign_envelope(policy::serialize(in), *k);
+    if (!env)
+        t.bail(env.error().message);
+    return *env;
+}
+
+} // namespace vouch::selftest
