@@ -61,7 +61,7 @@ SELFTEST_HELPERS := $(O)/selftests/helpers/true $(O)/selftests/helpers/tamper \
 	$(O)/selftests/helpers/dyn \
 	$(O)/selftests/helpers/libvouchtest.so
 BENCH_BINS := $(O)/bench/exec_bench $(O)/bench/helpers/dyn_true $(O)/bench/log_bench \
-	$(O)/bench/log_load $(O)/bench/policy_bench
+	$(O)/bench/log_load $(O)/bench/policy_bench $(O)/bench/policy_load
 TEST_SRCS := $(shell find tests -name '*_test.cpp' 2>/dev/null | sort)
 TEST_OBJS := $(TEST_SRCS:%.cpp=$(O)/obj/%.o)
 
@@ -129,7 +129,7 @@ $(O)/selftests/helpers/libvouchtest.so: kernel/selftests/helpers/libvouchtest.c
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) -O2 -Wall -Werror -shared -fPIC -o $@ $<
 
-$(O)/bench/exec_bench $(O)/bench/log_load: $(O)/bench/%: $(O)/obj/kernel/bench/%.o $(O)/libvouch.a
+$(O)/bench/exec_bench $(O)/bench/log_load $(O)/bench/policy_load: $(O)/bench/%: $(O)/obj/kernel/bench/%.o $(O)/libvouch.a
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CXX) -o $@ $^ $(LDLIBS)

@@ -1,5 +1,7 @@
 #include "kernel_side.h"
 
+#include <algorithm>
+
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
@@ -310,13 +312,54 @@ Result<vouch_stats> KernelSide::stats() const {
 
 namespace {
 
+// Batches of this many keys per syscall: a 100,000-digest policy is a few
+// dozen syscalls to clear and to fill instead of hundreds of thousands.
+constexpr uint32_t kBatch = 8192;
+
 Result<void> clear_map(int fd) {
-    vouch_digest first{};
+    std::vector<vouch_digest> keys(kBatch);
+    std::vector<uint32_t> values(kBatch);
+    uint32_t in = 0, out = 0;
+    bool first = true;
+    for (;;) {
+        uint32_t count = kBatch;
+        int r = bpf_map_lookup_and_delete_batch(fd, first ? nullptr : &in, &out, keys.data(),
+                                                values.data(), &count, nullptr);
+        if (r && errno == ENOENT) // the last batch, possibly partial
+            return {};
+        if (r && (errno == EINVAL || errno == ENOTSUP || errno == EOPNOTSUPP) && first)
+            break; // a kernel without batch ops for hash maps: one by one
+        if (r)
+            return make_error(errno, "clear allow-list: " + errstr(errno));
+        in = out;
+        first = false;
+    }
+    vouch_digest key{};
     // Delete the first key until none is left: a walk from a deleted key
     // would restart from the beginning anyway.
-    while (bpf_map_get_next_key(fd, nullptr, &first) == 0) {
-        if (bpf_map_delete_elem(fd, &first) && errno != ENOENT)
+    while (bpf_map_get_next_key(fd, nullptr, &key) == 0) {
+        if (bpf_map_delete_elem(fd, &key) && errno != ENOENT)
             return make_error(errno, "clear allow-list: " + errstr(errno));
+    }
+    return {};
+}
+
+Result<void> fill_map(int fd, const std::vector<vouch_digest> &keys,
+                      const std::vector<uint32_t> &values) {
+    size_t done = 0;
+    while (done < keys.size()) {
+        uint32_t count = static_cast<uint32_t>(std::min<size_t>(kBatch, keys.size() - done));
+        LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_ANY);
+        if (bpf_map_update_batch(fd, &keys[done], &values[done], &count, &opts)) {
+            if (done == 0 && (errno == EINVAL || errno == ENOTSUP || errno == EOPNOTSUPP))
+                break;
+            return make_error(errno, "fill allow-list: " + errstr(errno));
+        }
+        done += count;
+    }
+    for (; done < keys.size(); ++done) {
+        if (bpf_map_update_elem(fd, &keys[done], &values[done], BPF_ANY))
+            return make_error(errno, "fill allow-list: " + errstr(errno));
     }
     return {};
 }
@@ -337,15 +380,14 @@ Result<void> KernelSide::set_policy(const std::vector<vouch_digest> &allowed, vo
                                      std::to_string(allow_max_));
     if (auto r = clear_map(target); !r)
         return r;
-    uint32_t exec = VOUCH_ALLOW_EXEC, agent = VOUCH_ALLOW_EXEC | VOUCH_ALLOW_AGENT;
-    for (const auto &d : allowed) {
-        if (bpf_map_update_elem(target, &d, &exec, BPF_ANY))
-            return make_error(errno, "fill allow-list: " + errstr(errno));
-    }
-    for (const auto &d : agents) {
-        if (bpf_map_update_elem(target, &d, &agent, BPF_ANY))
-            return make_error(errno, "fill allow-list: " + errstr(errno));
-    }
+    // An agent digest listed as allowed too gets the agent flag: later
+    // entries of a batch overwrite earlier ones with the same key.
+    std::vector<vouch_digest> keys(allowed);
+    keys.insert(keys.end(), agents.begin(), agents.end());
+    std::vector<uint32_t> values(allowed.size(), VOUCH_ALLOW_EXEC);
+    values.resize(keys.size(), VOUCH_ALLOW_EXEC | VOUCH_ALLOW_AGENT);
+    if (auto r = fill_map(target, keys, values); !r)
+        return r;
     store_policy(mode, next);
     return {};
 }
