@@ -1,0 +1,92 @@
+// vouchd with `template = ima-sig`: a file whose security.ima is a signature
+// (type 3, EVM_IMA_XATTR_DIGSIG) has it in its entry's sig field, as the
+// kernel's ima-sig template records it; a file without one, or with a
+// security.ima that is only a digest, has an empty sig field.
+#include <signal.h>
+#include <sys/xattr.h>
+
+#include <chrono>
+#include <fstream>
+#include <thread>
+
+#include "digest.h"
+#include "ima_log.h"
+#include "lib/tap.h"
+#include "lib/util.h"
+#include "lib/vouchd.h"
+
+using namespace vouch;
+using namespace vouch::selftest;
+
+namespace {
+
+const std::string kPins = "/sys/fs/bpf/vouch-imasig";
+const std::string kLogDir = "/run/vouch-imasig";
+
+std::vector<ima::Entry> read_log() {
+    std::ifstream in(kLogDir + "/binary_runtime_measurements", std::ios::binary);
+    std::vector<uint8_t> b((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto e = ima::parse_binary(b);
+    return e ? *e : std::vector<ima::Entry>{};
+}
+
+const ima::Entry *wait_entry(const std::string &path, std::vector<ima::Entry> &log) {
+    for (int i = 0; i < 100; ++i) {
+        log = read_log();
+        for (const auto &e : log)
+            if (e.path == path)
+                return &e;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return nullptr;
+}
+
+} // namespace
+
+int main() {
+    Tap t("vouchd_imasig", 4);
+    (void)KernelSide::unpin(kPins);
+    TempDir dir;
+    std::string signed_file = dir.file("signed"), plain = dir.file("plain"),
+                digest_only = dir.file("digest-only");
+    for (const auto &f : {signed_file, plain, digest_only})
+        if (!copy_file(helper("true"), f, "imasig " + f))
+            t.bail("cannot create test files");
+    // A signature blob (type 3, version 2, sha256, keyid, size, bytes): the
+    // kernel does not check it without an appraise rule; the template
+    // records it as it is.
+    const std::vector<uint8_t> sig = {0x03, 0x02, 0x04, 0xaa, 0xbb, 0xcc, 0xdd, 0x00, 0x08,
+                                      0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08};
+    const std::vector<uint8_t> digest_xattr = {0x04, 0x04, 0x11, 0x22, 0x33};
+    if (setxattr(signed_file.c_str(), "security.ima", sig.data(), sig.size(), 0) ||
+        setxattr(digest_only.c_str(), "security.ima", digest_xattr.data(), digest_xattr.size(), 0))
+        t.bail("setxattr security.ima failed");
+
+    Vouchd d({"--no-bus", "--no-tpm", "--template", "ima-sig", "--pin-dir", kPins, "--log-dir",
+              kLogDir, "--policy", ""});
+    if (!t.ok(d.start({}), "vouchd starts with template ima-sig"))
+        t.bail(d.output());
+    for (const auto &f : {signed_file, plain, digest_only})
+        (void)run({f});
+
+    std::vector<ima::Entry> log;
+    const ima::Entry *e = wait_entry(signed_file, log);
+    auto want = sha256_file(signed_file);
+    bool ok = e && want && e->template_name == "ima-sig" && e->sig == sig;
+    if (ok) {
+        // The whole entry as the kernel would write it for these fields.
+        auto ref = ima::make_entry(10, "ima-sig", "sha256", *want, signed_file, sig);
+        ok = ref.template_data == e->template_data && ref.template_sha1 == e->template_sha1;
+    }
+    if (t.broken())
+        ok = !ok;
+    t.ok(ok, "a file signed in security.ima: ima-sig entry with that signature");
+    e = wait_entry(plain, log);
+    t.ok(e && e->template_name == "ima-sig" && e->sig.empty(),
+         "a file without security.ima: ima-sig entry with an empty sig field");
+    e = wait_entry(digest_only, log);
+    t.ok(e && e->sig.empty(), "a security.ima that is a digest, not a signature: empty sig field");
+    d.kill_it(SIGTERM);
+    (void)KernelSide::unpin(kPins);
+    return t.finish();
+}
