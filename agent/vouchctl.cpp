@@ -26,7 +26,8 @@ void usage(FILE *out) {
         "  unpin [DIR]    remove vouch's pins (default /sys/fs/bpf/vouch): the hooks\n"
         "                 detach once vouchd is stopped; refused while enforcing\n"
         "  policy make|sign|verify|show\n"
-        "                 build, sign and check signed allow-lists (vouchctl policy --help)\n",
+        "                 build, sign and check signed allow-lists\n"
+               "                 (vouchctl policy --help)\n",
         out);
     vouch::ctl::bus_usage(out);
 }
