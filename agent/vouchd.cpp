@@ -98,7 +98,7 @@ void usage(FILE *out) {
         "\n"
         "  -h, --help          show this help\n"
         "      --version       show the version\n"
-        "  -c, --config FILE   settings file (default /etc/vouch/vouch.conf; vouch.conf(5))\n"
+        "  -c, --config FILE   settings file (default /etc/vouch/vouch.conf)\n"
         "      --pin-dir DIR   pin hooks and maps there so enforcement outlives vouchd\n"
         "                      (pin_dir, default /sys/fs/bpf/vouch)\n"
         "      --no-pin        do not pin: the hooks detach when vouchd exits\n"
