@@ -19,8 +19,9 @@ struct EvpMdCtxDeleter {
 using EvpMdCtxPtr = std::unique_ptr<EVP_MD_CTX, EvpMdCtxDeleter>;
 } // namespace
 
-Result<Sha256> sha256_file(const std::string &path) {
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+Result<Sha256> sha256_file(const std::string &path, std::atomic<uint64_t> *bytes) {
+    // O_NONBLOCK: a FIFO put where a file was expected must not hang us.
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
     if (!fd)
         return make_error(errno, "open " + path + ": " + std::strerror(errno));
     EvpMdCtxPtr ctx(EVP_MD_CTX_new());
@@ -36,6 +37,8 @@ Result<Sha256> sha256_file(const std::string &path) {
         if (n == 0)
             break;
         EVP_DigestUpdate(ctx.get(), buf.data(), static_cast<size_t>(n));
+        if (bytes)
+            bytes->fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
     }
     Sha256 out{};
     unsigned int len = 0;

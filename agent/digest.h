@@ -2,6 +2,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -12,7 +13,9 @@ namespace vouch {
 
 using Sha256 = std::array<uint8_t, 32>;
 
-Result<Sha256> sha256_file(const std::string &path);
+// `bytes`, if given, counts what was read as it goes (progress from other
+// threads).
+Result<Sha256> sha256_file(const std::string &path, std::atomic<uint64_t> *bytes = nullptr);
 Sha256 sha256_bytes(std::span<const uint8_t> data);
 std::string to_hex(std::span<const uint8_t> bytes);
 

@@ -14,8 +14,6 @@
 #include <memory>
 #include <thread>
 
-#include <openssl/evp.h>
-
 #include "fd.h"
 #include "io.h"
 
@@ -24,10 +22,6 @@ namespace vouch::policy {
 namespace fs = std::filesystem;
 
 namespace {
-
-struct MdCtxDeleter {
-    void operator()(EVP_MD_CTX *c) const { EVP_MD_CTX_free(c); }
-};
 
 Result<std::string> canonical(const std::string &path) {
     std::unique_ptr<char, decltype(&std::free)> r(::realpath(path.c_str(), nullptr), std::free);
@@ -44,32 +38,6 @@ bool is_regular(const std::string &path) {
 void finish(Collected &c) {
     std::sort(c.files.begin(), c.files.end());
     c.files.erase(std::unique(c.files.begin(), c.files.end()), c.files.end());
-}
-
-// Like sha256_file, but counts bytes as it goes so progress can show MB/s.
-Result<Sha256> hash_one(const std::string &path, std::atomic<uint64_t> &bytes) {
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
-    if (!fd)
-        return make_error(errno, path + ": " + std::strerror(errno));
-    std::unique_ptr<EVP_MD_CTX, MdCtxDeleter> ctx(EVP_MD_CTX_new());
-    if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1)
-        return make_error(ENOMEM, "SHA-256 context");
-    std::vector<uint8_t> buf(1 << 17);
-    for (;;) {
-        ssize_t n = ::read(fd.get(), buf.data(), buf.size());
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return make_error(errno, "read " + path + ": " + std::strerror(errno));
-        if (n == 0)
-            break;
-        EVP_DigestUpdate(ctx.get(), buf.data(), static_cast<size_t>(n));
-        bytes.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
-    }
-    Sha256 out{};
-    unsigned len = 0;
-    EVP_DigestFinal_ex(ctx.get(), out.data(), &len);
-    return out;
 }
 
 } // namespace
@@ -175,7 +143,7 @@ std::vector<Hashed> hash_files(const std::vector<std::string> &files, unsigned t
     for (unsigned t = 0; t < threads; ++t)
         workers.emplace_back([&] {
             for (size_t i; (i = next.fetch_add(1)) < files.size();) {
-                out[i].digest = hash_one(files[i], bytes);
+                out[i].digest = sha256_file(files[i], &bytes);
                 done.fetch_add(1, std::memory_order_release);
             }
         });
