@@ -84,51 +84,44 @@ bool selected(const TPMS_PCR_SELECTION &s, uint32_t pcr) {
 
 } // namespace
 
-size_t digest_size(uint16_t alg) {
-    switch (alg) {
-    case kTpmAlgSha1:
-        return 20;
-    case kTpmAlgSha256:
-    case kTpmAlgSm3_256:
-        return 32;
-    case kTpmAlgSha384:
-        return 48;
-    case kTpmAlgSha512:
-        return 64;
-    default:
-        return 0;
-    }
-}
+namespace {
 
-const char *bank_md_name(uint16_t alg) {
-    switch (alg) {
-    case kTpmAlgSha1:
-        return "sha1";
-    case kTpmAlgSha256:
-        return "sha256";
-    case kTpmAlgSha384:
-        return "sha384";
-    case kTpmAlgSha512:
-        return "sha512";
-    }
+// The banks vouch knows: name, digest size, and OpenSSL's name for the hash
+// when vouch can compute it (it cannot for SM3).
+struct Bank {
+    uint16_t alg;
+    const char *name;
+    size_t size;
+    const char *md;
+};
+constexpr Bank kBanks[] = {
+    {kTpmAlgSha1, "sha1", 20, "sha1"},        {kTpmAlgSha256, "sha256", 32, "sha256"},
+    {kTpmAlgSha384, "sha384", 48, "sha384"},  {kTpmAlgSha512, "sha512", 64, "sha512"},
+    {kTpmAlgSm3_256, "sm3_256", 32, nullptr},
+};
+
+const Bank *find_bank(uint16_t alg) {
+    for (const auto &b : kBanks)
+        if (b.alg == alg)
+            return &b;
     return nullptr;
 }
 
+} // namespace
+
+size_t digest_size(uint16_t alg) {
+    const Bank *b = find_bank(alg);
+    return b ? b->size : 0;
+}
+
+const char *bank_md_name(uint16_t alg) {
+    const Bank *b = find_bank(alg);
+    return b ? b->md : nullptr;
+}
+
 const char *bank_name(uint16_t alg) {
-    switch (alg) {
-    case kTpmAlgSha1:
-        return "sha1";
-    case kTpmAlgSha256:
-        return "sha256";
-    case kTpmAlgSha384:
-        return "sha384";
-    case kTpmAlgSha512:
-        return "sha512";
-    case kTpmAlgSm3_256:
-        return "sm3_256";
-    default:
-        return "unknown";
-    }
+    const Bank *b = find_bank(alg);
+    return b ? b->name : "unknown";
 }
 
 // The ESAPI context owns no TCTI it did not create, so the TCTI must outlive
