@@ -171,19 +171,26 @@ long matching_prefix(const std::vector<ima::Entry> &entries, uint32_t pcr, const
 
 namespace vouch {
 
-Result<std::vector<ima::Entry>> kernel_ima_seed(const std::string &kernel_log, uint32_t pcr) {
-    UniqueFd fd(::open(kernel_log.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) {
-        if (errno == ENOENT)
-            return std::vector<ima::Entry>{};
-        return make_error(errno, "open " + kernel_log + ": " + errstr(errno));
-    }
-    auto bytes = read_all(fd.get(), kernel_log);
+Result<std::vector<ima::Entry>> read_binary_log(const std::string &path) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd)
+        return make_error(errno, "open " + path + ": " + errstr(errno));
+    auto bytes = read_all(fd.get(), path);
     if (!bytes)
         return bytes.error();
     auto all = ima::parse_binary(*bytes);
     if (!all)
-        return make_error(all.error().code, kernel_log + ": " + all.error().message);
+        return make_error(all.error().code, path + ": " + all.error().message);
+    return all;
+}
+
+Result<std::vector<ima::Entry>> kernel_ima_seed(const std::string &kernel_log, uint32_t pcr) {
+    auto all = read_binary_log(kernel_log);
+    if (!all) {
+        if (all.error().code == ENOENT)
+            return std::vector<ima::Entry>{};
+        return all.error();
+    }
     std::vector<ima::Entry> on_pcr;
     for (auto &e : *all)
         if (e.pcr == pcr)

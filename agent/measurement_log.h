@@ -53,6 +53,10 @@ long matching_prefix(const std::vector<ima::Entry> &entries, uint32_t pcr, const
 
 namespace vouch {
 
+// A whole binary log file (vouch's or the kernel's securityfs one), parsed;
+// errors name the file.
+Result<std::vector<ima::Entry>> read_binary_log(const std::string &path);
+
 // What vouch's log on `pcr` must start with, given the kernel IMA's binary
 // log at `kernel_log`: its boot_aggregate entry when that is the only thing
 // the kernel measured into `pcr` (so vouch's log replays from the PCR's reset

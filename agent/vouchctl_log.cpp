@@ -1,15 +1,12 @@
 // vouchctl log --file / log verify: the measurement log read from its file,
 // and replayed against the TPM. Works without vouchd running.
-#include <fcntl.h>
 #include <getopt.h>
-#include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
 #include <string>
 
 #include "digest.h"
-#include "fd.h"
 #include "ima_log.h"
 #include "measurement_log.h"
 #include "tpm.h"
@@ -19,20 +16,9 @@ namespace {
 constexpr const char *kDefaultLog = "/run/vouch/binary_runtime_measurements";
 
 vouch::Result<std::vector<vouch::ima::Entry>> read_log(const std::string &path) {
-    vouch::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd)
-        return vouch::make_error(errno, "cannot open " + path + ": " + std::strerror(errno) +
-                                            (errno == ENOENT ? " (is vouchd running?)" : ""));
-    std::vector<uint8_t> bytes;
-    uint8_t buf[65536];
-    ssize_t n;
-    while ((n = ::read(fd.get(), buf, sizeof(buf))) > 0)
-        bytes.insert(bytes.end(), buf, buf + n);
-    if (n < 0)
-        return vouch::make_error(errno, "read " + path + ": " + std::strerror(errno));
-    auto entries = vouch::ima::parse_binary(bytes);
-    if (!entries)
-        return vouch::make_error(entries.error().code, path + ": " + entries.error().message);
+    auto entries = vouch::read_binary_log(path);
+    if (!entries && entries.error().code == ENOENT)
+        return vouch::make_error(ENOENT, entries.error().message + " (is vouchd running?)");
     return entries;
 }
 

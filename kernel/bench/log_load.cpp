@@ -41,9 +41,7 @@ uint64_t now_ns() {
 }
 
 std::vector<vouch::ima::Entry> read_log() {
-    std::ifstream in(std::string(kLogDir) + "/binary_runtime_measurements", std::ios::binary);
-    std::vector<uint8_t> b((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    auto e = vouch::ima::parse_binary(b);
+    auto e = vouch::read_binary_log(std::string(kLogDir) + "/binary_runtime_measurements");
     return e ? *e : std::vector<vouch::ima::Entry>{};
 }
 

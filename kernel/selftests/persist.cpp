@@ -22,19 +22,6 @@ namespace {
 
 const std::string kPins = "/sys/fs/bpf/vouch-selftest";
 
-vouch_digest digest_of(Tap &t, const std::string &path) {
-    auto d = sha256_file(path);
-    if (!d)
-        t.bail(d.error().message);
-    vouch_digest out{};
-    std::memcpy(out.bytes, d->data(), sizeof(out.bytes));
-    return out;
-}
-
-int exit_status(const ExecResult &r) {
-    return r.exec_errno == 0 && WIFEXITED(r.status) ? WEXITSTATUS(r.status) : -1;
-}
-
 } // namespace
 
 int main() {

@@ -29,7 +29,7 @@ int main() {
         std::string f = dir.file("f" + std::to_string(i));
         copy_file(helper("true"), f, "ringbuf " + std::to_string(i));
         auto r = run({f});
-        ran += r.exec_errno == 0 && WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0;
+        ran += exit_status(r) == 0;
     }
     auto st = (*ks)->stats();
     if (!st)

@@ -20,15 +20,6 @@ using namespace vouch::selftest;
 
 namespace {
 
-vouch_digest digest_of(Tap &t, const std::string &path) {
-    auto d = sha256_file(path);
-    if (!d)
-        t.bail(d.error().message);
-    vouch_digest out{};
-    std::memcpy(out.bytes, d->data(), sizeof(out.bytes));
-    return out;
-}
-
 std::vector<vouch_digest> filler(size_t n, uint32_t seed) {
     std::mt19937 rng(seed);
     std::vector<vouch_digest> out(n);
@@ -36,10 +27,6 @@ std::vector<vouch_digest> filler(size_t n, uint32_t seed) {
         for (auto &b : d.bytes)
             b = static_cast<uint8_t>(rng());
     return out;
-}
-
-bool ran(const ExecResult &r) {
-    return r.exec_errno == 0 && WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0;
 }
 
 struct LoopResult {
@@ -67,7 +54,7 @@ int main() {
         with.push_back(digest_of(t, listed));
         if (auto r = (*ks)->set_policy(with, VOUCH_MODE_ENFORCE); !r)
             t.bail(r.error().message);
-        bool warm = ran(run({listed})) && ran(run({listed}));
+        bool warm = exit_status(run({listed})) == 0 && exit_status(run({listed})) == 0;
         auto s0 = (*ks)->stats();
         if (auto r = (*ks)->set_policy(without, VOUCH_MODE_ENFORCE); !r)
             t.bail(r.error().message);
@@ -84,7 +71,7 @@ int main() {
                   "a cached, allowed file is denied right after a swap to a list without it"))
             t.diag("warm %d, exec errno after swap %d, %d", warm, denied.exec_errno,
                    denied2.exec_errno);
-        t.ok(ran(again), "and runs again right after a swap back to a list with it");
+        t.ok(exit_status(again) == 0, "and runs again right after a swap back to a list with it");
         uint64_t hashes = s0 && s1 ? s1->hashes - s0->hashes : ~0ull;
         uint64_t hits = s0 && s1 ? s1->cache_hits - s0->cache_hits : 0;
         if (!t.ok(hashes == 0 && hits >= 3,

@@ -11,6 +11,7 @@
 
 #include "digest.h"
 #include "ima_log.h"
+#include "measurement_log.h"
 #include "lib/tap.h"
 #include "lib/util.h"
 #include "lib/vouchd.h"
@@ -24,9 +25,7 @@ const std::string kPins = "/sys/fs/bpf/vouch-imasig";
 const std::string kLogDir = "/run/vouch-imasig";
 
 std::vector<ima::Entry> read_log() {
-    std::ifstream in(kLogDir + "/binary_runtime_measurements", std::ios::binary);
-    std::vector<uint8_t> b((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    auto e = ima::parse_binary(b);
+    auto e = read_binary_log(kLogDir + "/binary_runtime_measurements");
     return e ? *e : std::vector<ima::Entry>{};
 }
 

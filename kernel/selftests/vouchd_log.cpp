@@ -21,6 +21,7 @@
 
 #include "digest.h"
 #include "ima_log.h"
+#include "measurement_log.h"
 #include "lib/tap.h"
 #include "lib/util.h"
 #include "lib/vouchd.h"
@@ -39,9 +40,7 @@ const std::string kTcti = "device:/dev/tpmrm0";
 constexpr uint32_t kPcr = 10;
 
 std::vector<ima::Entry> read_log(const std::string &path) {
-    std::ifstream in(path, std::ios::binary);
-    std::vector<uint8_t> b((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    auto e = ima::parse_binary(b);
+    auto e = read_binary_log(path);
     return e ? *e : std::vector<ima::Entry>{};
 }
 
@@ -67,10 +66,6 @@ bool wait_until(const std::function<bool()> &pred, int timeout_ms) {
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     return pred();
-}
-
-int exit_status(const ExecResult &r) {
-    return r.exec_errno == 0 && WIFEXITED(r.status) ? WEXITSTATUS(r.status) : -1;
 }
 
 // evmctl ima_measurement against the TPM's current PCR values (it reads all

@@ -17,15 +17,8 @@
 
 namespace vouch::selftest {
 
-inline int exit_status(const ExecResult &r) {
-    return r.exec_errno == 0 && WIFEXITED(r.status) ? WEXITSTATUS(r.status) : -1;
-}
-
 inline std::string hex_of(Tap &t, const std::string &path) {
-    auto d = sha256_file(path);
-    if (!d)
-        t.bail(d.error().message);
-    return to_hex(*d);
+    return to_hex(digest_of(t, path).bytes);
 }
 
 // A signed envelope allowing `allowed`, plus vouchd, `extra` and every

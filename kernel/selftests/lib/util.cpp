@@ -13,6 +13,8 @@
 #include <iterator>
 #include <sstream>
 
+#include "digest.h"
+
 namespace vouch::selftest {
 
 std::string self_dir() {
@@ -59,24 +61,17 @@ bool copy_file(const std::string &src, const std::string &dst, const std::string
     return close(fd) == 0 && ok;
 }
 
-ExecResult run(const std::vector<std::string> &argv, const std::vector<std::string> &env) {
+ExecResult spawn(const std::function<void()> &exec) {
     ExecResult r;
     int pipefd[2];
     if (pipe2(pipefd, O_CLOEXEC) != 0) {
         r.exec_errno = errno;
         return r;
     }
-    std::vector<char *> av, ev;
-    for (const auto &a : argv)
-        av.push_back(const_cast<char *>(a.c_str()));
-    av.push_back(nullptr);
-    for (const auto &e : env)
-        ev.push_back(const_cast<char *>(e.c_str()));
-    ev.push_back(nullptr);
     pid_t pid = fork();
     if (pid == 0) {
         close(pipefd[0]);
-        execve(av[0], av.data(), ev.data());
+        exec();
         int e = errno;
         (void)!write(pipefd[1], &e, sizeof(e));
         _exit(127);
@@ -89,6 +84,30 @@ ExecResult run(const std::vector<std::string> &argv, const std::vector<std::stri
     close(pipefd[0]);
     waitpid(pid, &r.status, 0);
     return r;
+}
+
+ExecResult run(const std::vector<std::string> &argv, const std::vector<std::string> &env) {
+    std::vector<char *> av, ev;
+    for (const auto &a : argv)
+        av.push_back(const_cast<char *>(a.c_str()));
+    av.push_back(nullptr);
+    for (const auto &e : env)
+        ev.push_back(const_cast<char *>(e.c_str()));
+    ev.push_back(nullptr);
+    return spawn([&] { execve(av[0], av.data(), ev.data()); });
+}
+
+int exit_status(const ExecResult &r) {
+    return r.exec_errno == 0 && WIFEXITED(r.status) ? WEXITSTATUS(r.status) : -1;
+}
+
+vouch_digest digest_of(Tap &t, const std::string &path) {
+    auto d = sha256_file(path);
+    if (!d)
+        t.bail(d.error().message);
+    vouch_digest out{};
+    std::memcpy(out.bytes, d->data(), sizeof(out.bytes));
+    return out;
 }
 
 EventLog::EventLog(KernelSide &ks) : ks_(ks) {

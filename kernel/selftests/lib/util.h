@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kernel_side.h"
+#include "tap.h"
 
 namespace vouch::selftest {
 
@@ -40,6 +41,14 @@ struct ExecResult {
     int status = 0;     // waitpid status when exec succeeded
 };
 ExecResult run(const std::vector<std::string> &argv, const std::vector<std::string> &env = {});
+// The same around `exec`, which runs in the child and must call an exec
+// function (returning only when it failed, with errno set).
+ExecResult spawn(const std::function<void()> &exec);
+// The exit code of a program that ran, -1 if it did not run or did not exit.
+int exit_status(const ExecResult &r);
+
+// SHA-256 of a file as the kernel side's key; bails the test if unreadable.
+vouch_digest digest_of(Tap &t, const std::string &path);
 
 // Collects events from the kernel side.
 class EventLog {
