@@ -97,6 +97,9 @@ Result<std::unique_ptr<Daemon>> Daemon::create(const DaemonConfig &cfg) {
     if (!ks)
         return ks.error();
     d->ks_ = std::move(*ks);
+    // What is attached does not change while vouchd runs; reading it takes
+    // the kernel's whole BTF, so once.
+    d->hooks_ = attached_hooks(d->ks_->prog_ids());
 
     if (mkdir(cfg.log_dir.c_str(), 0700) && errno != EEXIST)
         return make_error(errno, "create " + cfg.log_dir + ": " + errstr(errno));
@@ -132,16 +135,17 @@ Result<std::unique_ptr<Daemon>> Daemon::create(const DaemonConfig &cfg) {
         return make_error(errno, "eventfd: " + errstr(errno));
     if (cfg.tpm) {
         int wfd = d->wake_.get();
-        d->extender_ = std::make_unique<Extender>(cfg.tcti, cfg.pcr, [wfd] {
-            uint64_t one = 1;
-            (void)!::write(wfd, &one, sizeof(one));
-        });
-        for (const auto &e : d->log_->entries())
-            d->extender_->push(e);
+        d->extender_ = std::make_unique<Extender>(
+            cfg.tcti, cfg.pcr,
+            [wfd] {
+                uint64_t one = 1;
+                (void)!::write(wfd, &one, sizeof(one));
+            },
+            d->log_->entries());
         // A continued log is checked against the PCR before anything new is
         // appended: the extender replays it on connect. A TPM that does not
         // answer quickly is not waited for (the exec path never waits).
-        (void)d->extender_->wait_idle(2000);
+        (void)d->extender_->wait_checked(2000);
     }
     // The ring buffer's descriptor exists once events are started.
     if (auto r =
@@ -340,7 +344,7 @@ ServiceStatus Daemon::status() const {
         s.tpm_state = tpm_state_name(TpmState::Disabled);
         s.tpm_message = "vouchd runs without a TPM (tpm = no)";
     }
-    s.kernel_support = attached_hooks(ks_->prog_ids());
+    s.kernel_support = hooks_;
     return s;
 }
 
@@ -350,43 +354,52 @@ Result<uint64_t> Daemon::update_policy(std::string_view envelope) {
     return r;
 }
 
-Result<uint64_t> Daemon::apply_policy(std::string_view envelope, bool persist) {
-    // Keys and serial are read anew each time: an operator may have rotated
-    // a key, and nothing but the file says what the highest serial is.
+Result<policy::Policy> Daemon::verify_policy(std::string_view envelope) const {
+    // Keys are read anew each time: an operator may have rotated one.
     auto keys = policy::TrustStore::load(cfg_.keys_dir);
     if (!keys)
         return keys.error();
-    auto pol = policy::verify_and_parse(envelope, *keys);
+    return policy::verify_and_parse(envelope, *keys);
+}
+
+Result<uint64_t> Daemon::apply_policy(std::string_view envelope, bool persist) {
+    auto pol = verify_policy(envelope);
     if (!pol)
         return pol.error();
+    return activate_policy(*pol, envelope, persist);
+}
+
+Result<uint64_t> Daemon::activate_policy(const policy::Policy &pol, std::string_view envelope,
+                                         bool persist) {
+    // Nothing but the file says what the highest serial is: read it anew.
     auto serials = policy::SerialStore::open(cfg_.state_dir);
     if (!serials)
         return serials.error();
-    if (auto r = serials->check(pol->serial); !r)
+    if (auto r = serials->check(pol.serial); !r)
         return r.error();
     // vouchd itself must stay able to manage what it enforces: its own
     // running executable is allowed and marked agent in every policy.
-    std::vector<vouch_digest> allowed = pol->digests, agents = pol->agents;
+    std::vector<vouch_digest> allowed = pol.digests, agents = pol.agents;
     allowed.push_back(self_digest_);
     agents.push_back(self_digest_);
     // The serial is raised before the swap: if the swap then fails, the
     // same envelope can be applied again, but an older one never can.
-    if (auto r = serials->commit(pol->serial); !r)
+    if (auto r = serials->commit(pol.serial); !r)
         return r.error();
-    if (auto r = ks_->set_policy(allowed, pol->mode, agents); !r)
+    if (auto r = ks_->set_policy(allowed, pol.mode, agents); !r)
         return r.error();
     if (persist) {
         if (auto r = policy::write_file_atomic(accepted_policy_path(), envelope, 0600); !r)
-            return make_error(r.error().code, "policy " + std::to_string(pol->serial) +
+            return make_error(r.error().code, "policy " + std::to_string(pol.serial) +
                                                   " is active, but keeping it for restarts "
                                                   "failed: " +
                                                   r.error().message);
     }
-    policy_.serial = pol->serial;
-    policy_.digest = pol->digest;
-    policy_.keyid = pol->keyid;
-    policy_.entries = pol->entries;
-    return pol->serial;
+    policy_.serial = pol.serial;
+    policy_.digest = pol.digest;
+    policy_.keyid = pol.keyid;
+    policy_.entries = pol.entries;
+    return pol.serial;
 }
 
 Result<uint64_t> Daemon::reload_policy() {
@@ -408,44 +421,33 @@ Result<void> Daemon::load_policy_at_start() {
     if (!cfg_.policy.empty())
         paths.push_back(cfg_.policy);
     paths.push_back(accepted_policy_path());
-    auto keys = policy::TrustStore::load(cfg_.keys_dir);
+    std::optional<policy::Policy> best;
     std::string best_bytes, best_path;
-    uint64_t best_serial = 0;
-    bool found = false;
-    Error first_error;
-    bool failed = false;
+    std::optional<Error> first_error;
     for (const auto &p : paths) {
         auto bytes = policy::read_file(p, policy::kMaxEnvelopeBytes);
+        if (!bytes && bytes.error().code == ENOENT)
+            continue;
         if (!bytes) {
-            if (bytes.error().code == ENOENT)
-                continue;
-            if (!failed)
-                first_error = bytes.error();
-            failed = true;
+            if (!first_error)
+                first_error = bytes.error(); // names the file already
             continue;
         }
-        if (!keys)
-            return make_error(keys.error().code, p + ": " + keys.error().message);
-        auto pol = policy::verify_and_parse(*bytes, *keys);
+        auto pol = verify_policy(*bytes);
         if (!pol) {
-            if (!failed)
+            if (!first_error)
                 first_error = make_error(pol.error().code, p + ": " + pol.error().message);
-            failed = true;
             continue;
         }
-        if (!found || pol->serial > best_serial) {
-            best_serial = pol->serial;
+        if (!best || pol->serial > best->serial) {
+            best = std::move(*pol);
             best_bytes = std::move(*bytes);
             best_path = p;
-            found = true;
         }
     }
-    if (!found) {
-        if (failed)
-            return first_error;
-        return {};
-    }
-    auto r = apply_policy(best_bytes, false);
+    if (!best)
+        return first_error ? Result<void>(*first_error) : Result<void>();
+    auto r = activate_policy(*best, best_bytes, false);
     if (!r)
         return make_error(r.error().code, best_path + ": " + r.error().message);
     return {};

@@ -15,6 +15,7 @@
 #include "extender.h"
 #include "kernel_side.h"
 #include "measurement_log.h"
+#include "policy.h"
 #include "service.h"
 
 namespace vouch {
@@ -63,6 +64,9 @@ class Daemon : public ServiceBackend {
     // policy is unchanged. `persist` keeps the envelope in the state
     // directory, so the policy survives a restart (D-Bus updates).
     Result<uint64_t> apply_policy(std::string_view envelope, bool persist);
+    // The serial check and the swap, for a policy already verified.
+    Result<uint64_t> activate_policy(const policy::Policy &pol, std::string_view envelope,
+                                     bool persist);
     std::string accepted_policy_path() const { return cfg_.state_dir + "/accepted-policy.dsse"; }
 
     KernelSide &kernel() { return *ks_; }
@@ -76,6 +80,7 @@ class Daemon : public ServiceBackend {
 
   private:
     Daemon() = default;
+    Result<policy::Policy> verify_policy(std::string_view envelope) const;
     Result<void> setup_loop();
     void handle_event(const vouch_event &ev);
     void append(ima::Entry e);
@@ -105,6 +110,7 @@ class Daemon : public ServiceBackend {
     bool failed_ = false;
     PolicyInfo policy_;
     vouch_digest self_digest_{};
+    std::vector<std::string> hooks_; // the LSM hooks attached, for status()
     std::function<void()> changed_;
     std::function<void(const Result<uint64_t> &)> reload_;
     std::function<void(const Denial &)> denied_;

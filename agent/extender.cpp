@@ -25,8 +25,13 @@ const char *tpm_state_name(TpmState s) {
     return "unknown";
 }
 
-Extender::Extender(std::string tcti, uint32_t pcr, std::function<void()> on_change)
+Extender::Extender(std::string tcti, uint32_t pcr, std::function<void()> on_change,
+                   const std::vector<ima::Entry> &log)
     : tcti_(std::move(tcti)), pcr_(pcr), on_change_(std::move(on_change)) {
+    for (const auto &e : log)
+        if (e.pcr == pcr_)
+            entries_.push_back(e);
+    st_.logged = entries_.size();
     thread_ = std::thread([this] { run(); });
 }
 
@@ -68,6 +73,12 @@ bool Extender::wait_idle(int timeout_ms) const {
                (st_.state == TpmState::Ok && st_.extended == entries_.size());
     });
     return st_.state == TpmState::Ok && st_.extended == entries_.size();
+}
+
+bool Extender::wait_checked(int timeout_ms) const {
+    std::unique_lock lk(mu_);
+    return cv_.wait_for(lk, std::chrono::milliseconds(timeout_ms),
+                        [&] { return st_.state != TpmState::Connecting; });
 }
 
 void Extender::set_retry_ms(int ms) {

@@ -42,7 +42,10 @@ class Extender {
   public:
     // `on_change` runs on the extender's thread after every state change or
     // progress; it must be cheap and thread-safe (e.g. write an eventfd).
-    Extender(std::string tcti, uint32_t pcr, std::function<void()> on_change = {});
+    // `log` is what is already logged (a continued log): it is in place
+    // before the thread first replays against the PCR, so that replay sees it.
+    Extender(std::string tcti, uint32_t pcr, std::function<void()> on_change = {},
+             const std::vector<ima::Entry> &log = {});
     ~Extender();
     Extender(const Extender &) = delete;
     Extender &operator=(const Extender &) = delete;
@@ -53,6 +56,10 @@ class Extender {
     // Waits until the TPM holds every entry (true), the log turned out not to
     // match the PCR, or the timeout passed (false).
     bool wait_idle(int timeout_ms) const;
+    // Waits until the first connection attempt has an outcome: the log was
+    // replayed against the PCR (Ok or Mismatch) or the TPM is missing or
+    // failing. False on timeout.
+    bool wait_checked(int timeout_ms) const;
     // Retry intervals (tests shorten them).
     void set_retry_ms(int ms);
 

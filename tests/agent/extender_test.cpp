@@ -153,9 +153,9 @@ TEST_F(ExtenderTest, RestartedExtenderContinuesWithoutExtendingTwice) {
     }
     // Logged but not yet extended when the daemon stopped.
     log->append(entry(3)).ok();
-    Extender y(tpm.tcti(), kPcr);
-    for (const auto &e : log->entries())
-        y.push(e);
+    // As vouchd starts one: with the continued log in place before the
+    // thread first replays it against the PCR.
+    Extender y(tpm.tcti(), kPcr, {}, log->entries());
     append(y, entry(4));
     ASSERT_TRUE(y.wait_idle(10000));
     EXPECT_EQ(y.status().extended, 5u);
