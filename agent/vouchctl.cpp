@@ -14,21 +14,20 @@ int vouchctl_policy(int argc, char **argv); // agent/vouchctl_policy.cpp
 namespace {
 
 void usage(FILE *out) {
-    std::fputs(
-        "Usage: vouchctl [--help] [--version] COMMAND\n"
-        "\n"
-        "Commands:\n"
-        "  check-kernel   compare the running kernel with what vouch needs\n"
-        "                 (kernel options, `bpf` in the active LSM list, BTF, IMA)\n"
-        "  log [--json]   print the measurement log (--file PATH: another log file)\n"
-        "  log verify     replay the log against the TPM's PCRs; names the first entry\n"
-        "                 that disagrees (--tcti SPEC, default device:/dev/tpmrm0)\n"
-        "  unpin [DIR]    remove vouch's pins (default /sys/fs/bpf/vouch): the hooks\n"
-        "                 detach once vouchd is stopped; refused while enforcing\n"
-        "  policy make|sign|verify|show\n"
-        "                 build, sign and check signed allow-lists\n"
+    std::fputs("Usage: vouchctl [--help] [--version] COMMAND\n"
+               "\n"
+               "Commands:\n"
+               "  check-kernel   compare the running kernel with what vouch needs\n"
+               "                 (kernel options, `bpf` in the active LSM list, BTF, IMA)\n"
+               "  log [--json]   print the measurement log (--file PATH: another log file)\n"
+               "  log verify     replay the log against the TPM's PCRs; names the first entry\n"
+               "                 that disagrees (--tcti SPEC, default device:/dev/tpmrm0)\n"
+               "  unpin [DIR]    remove vouch's pins (default /sys/fs/bpf/vouch): the hooks\n"
+               "                 detach once vouchd is stopped; refused while enforcing\n"
+               "  policy make|sign|verify|show\n"
+               "                 build, sign and check signed allow-lists\n"
                "                 (vouchctl policy --help)\n",
-        out);
+               out);
     vouch::ctl::bus_usage(out);
 }
 

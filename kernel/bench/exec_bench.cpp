@@ -189,7 +189,9 @@ class Runner {
 
 Runner runner;
 
-Result<uint64_t> timed_exec(const std::string &path) { return runner.exec(path); }
+Result<uint64_t> timed_exec(const std::string &path) {
+    return runner.exec(path);
+}
 
 // A new inode holding a template's bytes with a unique salt in the last 8
 // bytes (inside the padding), removed on destruction: neither vouch's nor
