@@ -1,6 +1,10 @@
 // make bench's driver, run inside the instruction-counted VM by
 // kernel/vm/guest-bench: the cost of vfork+execve+waitpid with no vouch, with
 // vouch (audit, enforce) and with the kernel's IMA measuring, in one boot.
+// Two more configurations split vouch's cost: its object loaded but not
+// attached (nothing on the exec path: what this boot's noise looks like) and
+// empty programs on vouch's hooks (what the kernel charges for calling BPF
+// LSM programs at all, the floor under any of them).
 //
 // Under QEMU's `-icount shift=0,sleep=off` the guest clock advances one
 // nanosecond per guest instruction, so every figure printed is a count of
@@ -29,9 +33,11 @@
 #include <string>
 #include <vector>
 
+#include "bench_hooks.skel.h"
 #include "digest.h"
 #include "fd.h"
 #include "kernel_side.h"
+#include "vouch.skel.h"
 
 using namespace vouch;
 
@@ -40,13 +46,22 @@ namespace {
 constexpr const char *kImaPolicy = "/sys/kernel/security/ima/policy";
 constexpr const char *kImaLog = "/sys/kernel/security/ima/ascii_runtime_measurements";
 
-enum class Config { Base, Audit, Enforce, Ima };
-constexpr Config kConfigs[] = {Config::Base, Config::Audit, Config::Enforce, Config::Ima};
+enum class Config { Base, Detached, Hooks, Audit, Enforce, Ima };
+constexpr Config kConfigs[] = {Config::Base,  Config::Detached, Config::Hooks,
+                               Config::Audit, Config::Enforce,  Config::Ima};
+// Interleaved in every round, in rotating order.
+constexpr Config kRoundConfigs[] = {Config::Base, Config::Detached, Config::Hooks, Config::Audit,
+                                    Config::Enforce};
+constexpr int kRoundConfigCount = sizeof(kRoundConfigs) / sizeof(kRoundConfigs[0]);
 
 const char *config_name(Config c) {
     switch (c) {
     case Config::Base:
         return "no vouch";
+    case Config::Detached:
+        return "vouch loaded, not attached";
+    case Config::Hooks:
+        return "vouch's hooks, empty programs";
     case Config::Audit:
         return "vouch audit";
     case Config::Enforce:
@@ -309,9 +324,9 @@ class Bench {
         for (int round = 0; round < opts_.rounds; ++round) {
             std::fprintf(stderr, "# exec_bench: round %d/%d\n", round + 1, opts_.rounds);
             // Rotating the order spreads any drift across the configurations.
-            const Config order[] = {Config::Base, Config::Audit, Config::Enforce};
-            for (int i = 0; i < 3; ++i) {
-                if (auto r = run_config(order[(round + i) % 3], true, round < opts_.big_rounds); !r)
+            for (int i = 0; i < kRoundConfigCount; ++i) {
+                const Config c = kRoundConfigs[(round + i) % kRoundConfigCount];
+                if (auto r = run_config(c, true, round < opts_.big_rounds); !r)
                     return r;
             }
         }
@@ -369,7 +384,8 @@ class Bench {
             if (auto r = cached_row(rows_[1], c, opts_.dyn_prog); !r)
                 return r;
         }
-        if (with_big && c != Config::Enforce) {
+        // First execs: vouch measures the same way in both modes.
+        if (with_big && (c == Config::Base || c == Config::Audit || c == Config::Ima)) {
             for (size_t i = 0; i < opts_.big.size(); ++i) {
                 if (auto r = first_exec_row(rows_[2 + i], c, opts_.big[i]); !r)
                     return r;
@@ -380,7 +396,17 @@ class Bench {
     }
 
     Result<void> enter(Config c) {
-        if (c == Config::Audit || c == Config::Enforce) {
+        if (c == Config::Detached) {
+            detached_.reset(vouch_bpf__open_and_load());
+            if (!detached_)
+                return errno_error("load vouch.bpf.o");
+        } else if (c == Config::Hooks) {
+            hooks_.reset(bench_hooks_bpf__open_and_load());
+            if (!hooks_)
+                return errno_error("load bench_hooks.bpf.o");
+            if (bench_hooks_bpf__attach(hooks_.get()))
+                return errno_error("attach bench_hooks.bpf.o");
+        } else if (c == Config::Audit || c == Config::Enforce) {
             auto ks = KernelSide::load({});
             if (!ks)
                 return ks.error();
@@ -398,6 +424,8 @@ class Bench {
 
     void leave() {
         ks_.reset();
+        detached_.reset();
+        hooks_.reset();
         settle();
     }
 
@@ -586,10 +614,10 @@ class Bench {
                     "1 ns per guest instruction, so clock_gettime(CLOCK_MONOTONIC) around\n"
                     "vfork+execve+waitpid counts the instructions executed (plus virtual time\n"
                     "the guest spends waiting for a device, e.g. the TPM).\n");
-        std::printf("cached rows: %d rounds x %d execs per configuration, no vouch / audit /\n"
-                    "enforce interleaved (order rotated per round), each after one untimed exec\n"
-                    "that measures; first-exec rows: %d fresh files per size and configuration,\n"
-                    "vouch in audit mode.%s\n",
+        std::printf("cached rows: %d rounds x %d execs per configuration, the five\n"
+                    "configurations above IMA interleaved (order rotated per round), each after\n"
+                    "one untimed exec that measures; first-exec rows: %d fresh files per size\n"
+                    "and configuration, vouch in audit mode.%s\n",
                     opts_.rounds, opts_.execs, opts_.big_rounds,
                     opts_.aslr ? "" : " ASLR off for the exec'd programs in every configuration.");
         if (opts_.ima)
@@ -617,6 +645,7 @@ class Bench {
             }
         }
         print_targets();
+        print_split();
         print_profile();
         if (opts_.raw) {
             std::printf("\nsamples:\n");
@@ -671,6 +700,34 @@ class Bench {
                         ima_fresh_.size(), kImaLog);
     }
 
+    // Differences of medians from this boot, in instructions and in percent of
+    // the no-vouch median.
+    void print_split() const {
+        std::printf("\nwhere a cached exec's cost goes (differences of medians, this boot):\n\n"
+                    "| exec | loaded, not attached - no vouch (noise) | empty programs - no vouch "
+                    "(kernel's BPF LSM calls) | audit - empty programs (vouch's programs) | "
+                    "enforce - empty programs (vouch's programs) |\n|---|---:|---:|---:|---:|\n");
+        for (size_t i = 0; i < 2; ++i) {
+            const Row &row = rows_[i];
+            const uint64_t base = median(row, Config::Base);
+            const uint64_t hooks = median(row, Config::Hooks);
+            if (!base || !hooks)
+                continue;
+            auto cell = [&](Config c, uint64_t from) {
+                const uint64_t m = median(row, c);
+                if (!m)
+                    return std::string("-");
+                char pct[32];
+                std::snprintf(pct, sizeof(pct), " (%+.2f%%)",
+                              (double(m) - double(from)) / double(base) * 100.0);
+                return signed_grouped(m, from) + pct;
+            };
+            std::printf("| %s | %s | %s | %s | %s |\n", row.name.c_str(),
+                        cell(Config::Detached, base).c_str(), cell(Config::Hooks, base).c_str(),
+                        cell(Config::Audit, hooks).c_str(), cell(Config::Enforce, hooks).c_str());
+        }
+    }
+
     void print_profile() const {
         if (profile_.empty())
             return;
@@ -701,8 +758,9 @@ class Bench {
                 std::printf("%s: vouch audit - no vouch = %s instructions (medians)\n",
                             rows_[i].name.c_str(), signed_grouped(audit, base).c_str());
         }
-        std::printf("What the programs do not account for is outside them: the trampolines and\n"
-                    "LSM plumbing that call them, and the loaded object itself.\n");
+        std::printf("The run-time statistics add their own clock reads to every run, so these\n"
+                    "read higher than the programs cost with statistics off (compare the audit -\n"
+                    "empty programs column above).\n");
     }
 
     static uint64_t median(const Row &row, Config c) {
@@ -714,6 +772,14 @@ class Bench {
     std::vector<Row> rows_;
     std::vector<vouch_digest> allow_;
     std::unique_ptr<KernelSide> ks_;
+    struct VouchSkelDeleter {
+        void operator()(vouch_bpf *s) const { vouch_bpf__destroy(s); }
+    };
+    struct HooksSkelDeleter {
+        void operator()(bench_hooks_bpf *s) const { bench_hooks_bpf__destroy(s); }
+    };
+    std::unique_ptr<vouch_bpf, VouchSkelDeleter> detached_;
+    std::unique_ptr<bench_hooks_bpf, HooksSkelDeleter> hooks_;
     uint64_t events_ = 0;
     uint64_t fresh_ = 0;
     CachedCheck check_;
