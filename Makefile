@@ -57,7 +57,7 @@ SELFTEST_SRCS := $(wildcard kernel/selftests/*.cpp)
 SELFTESTS := $(SELFTEST_SRCS:kernel/selftests/%.cpp=$(O)/selftests/%)
 SELFTEST_LIB_OBJS := $(patsubst %.cpp,$(O)/obj/%.o,$(wildcard kernel/selftests/lib/*.cpp))
 SELFTEST_HELPERS := $(O)/selftests/helpers/true $(O)/selftests/helpers/tamper \
-	$(O)/selftests/helpers/setxattr \
+	$(O)/selftests/helpers/setxattr $(O)/selftests/helpers/fusefile \
 	$(O)/selftests/helpers/dyn \
 	$(O)/selftests/helpers/libvouchtest.so
 BENCH_BINS := $(O)/bench/exec_bench $(O)/bench/helpers/dyn_true $(O)/bench/log_bench \
@@ -112,7 +112,8 @@ $(O)/selftests/%: $(O)/obj/kernel/selftests/%.o $(SELFTEST_LIB_OBJS) $(O)/libvou
 
 # Programs and a library that selftests exec or map. `true` is static, so
 # exec'ing it maps no library.
-$(O)/selftests/helpers/true $(O)/selftests/helpers/tamper $(O)/selftests/helpers/setxattr: \
+$(O)/selftests/helpers/true $(O)/selftests/helpers/tamper $(O)/selftests/helpers/setxattr \
+		$(O)/selftests/helpers/fusefile: \
 		$(O)/selftests/helpers/%: \
 		kernel/selftests/helpers/%.c
 	$(call msg,CC,$@)

@@ -310,13 +310,22 @@ static __always_inline int verdict_ret(__u16 verdict)
 	return verdict == VOUCH_VERDICT_DENY ? -EPERM : 0;
 }
 
+/*
+ * Set by file systems whose content can change without the kernel seeing it
+ * (FUSE and virtiofs: the daemon answers every read); IMA re-measures their
+ * files at every access. A #define, so not in BTF; its value has not changed
+ * since it was introduced.
+ */
+#define SB_I_IMA_UNVERIFIABLE_SIGNATURE 0x00000020
+
 static __always_inline bool may_cache(struct inode *inode)
 {
 	/*
 	 * A file open for write can change under us without a new stamp being
 	 * visible yet (IMA's open-writers case); exec holds i_writecount at -1.
 	 */
-	return cache_enabled && inode->i_writecount.counter <= 0;
+	return cache_enabled && inode->i_writecount.counter <= 0 &&
+	       !(inode->i_sb->s_iflags & SB_I_IMA_UNVERIFIABLE_SIGNATURE);
 }
 
 /*
