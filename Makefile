@@ -163,7 +163,7 @@ $(TEST_OBJS): CXXFLAGS += -I.
 # The policy parser's libFuzzer target, built with clang and sanitizers from
 # the sources (libvouch.a is g++-built and uninstrumented).
 FUZZ_SRCS := policy/policy_fuzzer.cpp $(filter-out %_fuzzer.cpp,$(wildcard policy/*.cpp)) \
-	agent/digest.cpp
+	agent/digest.cpp agent/fd_io.cpp
 $(O)/fuzz/policy_fuzzer: $(FUZZ_SRCS) $(wildcard policy/*.h agent/*.h bpf/vouch_abi.h)
 	$(call msg,FUZZ-LD,$@)
 	$(Q)mkdir -p $(@D)

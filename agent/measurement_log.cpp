@@ -10,6 +10,8 @@
 
 #include <openssl/evp.h>
 
+#include "fd_io.h"
+
 namespace vouch {
 
 namespace {
@@ -18,33 +20,8 @@ std::string errstr(int e) {
     return std::strerror(e);
 }
 
-Result<void> write_all(int fd, const void *data, size_t len, const std::string &what) {
-    const char *p = static_cast<const char *>(data);
-    while (len) {
-        ssize_t n = ::write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return make_error(errno, "write " + what + ": " + errstr(errno));
-        p += n;
-        len -= static_cast<size_t>(n);
-    }
-    return {};
-}
-
-Result<std::vector<uint8_t>> read_all(int fd, const std::string &what) {
-    std::vector<uint8_t> out;
-    uint8_t buf[65536];
-    for (;;) {
-        ssize_t n = ::read(fd, buf, sizeof(buf));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return make_error(errno, "read " + what + ": " + errstr(errno));
-        if (n == 0)
-            return out;
-        out.insert(out.end(), buf, buf + n);
-    }
+std::span<const uint8_t> as_bytes(const std::string &s) {
+    return {reinterpret_cast<const uint8_t *>(s.data()), s.size()};
 }
 
 } // namespace
@@ -61,7 +38,7 @@ Result<MeasurementLog> MeasurementLog::open(const std::string &dir, mode_t mode)
     auto existing = read_all(log.bin_.get(), bin);
     if (!existing)
         return existing.error();
-    auto parsed = ima::parse_binary(*existing);
+    auto parsed = ima::parse_binary(as_bytes(*existing));
     if (!parsed)
         return make_error(parsed.error().code,
                           bin + " cannot be continued: " + parsed.error().message);
@@ -76,7 +53,7 @@ Result<MeasurementLog> MeasurementLog::open(const std::string &dir, mode_t mode)
             log.seen_.insert({e.pcr, e.template_sha1});
         log.entries_.push_back(std::move(e));
     }
-    if (auto r = write_all(log.ascii_.get(), text.data(), text.size(), ascii); !r)
+    if (auto r = write_all(log.ascii_.get(), text, ascii); !r)
         return r.error();
     return log;
 }
@@ -87,10 +64,10 @@ Result<bool> MeasurementLog::append(const ima::Entry &e) {
     auto b = ima::encode_binary(e);
     // One write per entry with O_APPEND: a reader never sees half an entry
     // boundary misplaced, and a crash loses at most the entry being written.
-    if (auto r = write_all(bin_.get(), b.data(), b.size(), binary_path()); !r)
+    if (auto r = write_all(bin_.get(), b, binary_path()); !r)
         return r.error();
     auto a = ima::encode_ascii(e);
-    if (auto r = write_all(ascii_.get(), a.data(), a.size(), ascii_path()); !r)
+    if (auto r = write_all(ascii_.get(), a, ascii_path()); !r)
         return r.error();
     if (!e.violation)
         seen_.insert({e.pcr, e.template_sha1});
@@ -178,7 +155,7 @@ Result<std::vector<ima::Entry>> read_binary_log(const std::string &path) {
     auto bytes = read_all(fd.get(), path);
     if (!bytes)
         return bytes.error();
-    auto all = ima::parse_binary(*bytes);
+    auto all = ima::parse_binary(as_bytes(*bytes));
     if (!all)
         return make_error(all.error().code, path + ": " + all.error().message);
     return all;

@@ -20,6 +20,7 @@
 #include "bus.h"
 #include "digest.h"
 #include "fd.h"
+#include "fd_io.h"
 #include "sd_bus_ptr.h"
 
 namespace vouch::ctl {
@@ -463,20 +464,13 @@ int read_envelope(const std::string &path, std::string *data, UniqueFd *fd) {
         *fd = std::move(own);
         return kExitOk;
     }
-    char buf[65536];
-    for (;;) {
-        ssize_t n = ::read(in, buf, sizeof(buf));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            std::fprintf(stderr, "vouchctl: cannot read %s: %s\n", path.c_str(),
-                         std::strerror(errno));
-            return kExitBadInput;
-        }
-        if (n == 0)
-            break;
-        data->append(buf, size_t(n));
+    auto all = read_all(in, path);
+    if (!all) {
+        std::fprintf(stderr, "vouchctl: cannot read %s: %s\n", path.c_str(),
+                     std::strerror(all.error().code));
+        return kExitBadInput;
     }
+    *data = std::move(*all);
     if (data->empty()) {
         std::fprintf(stderr, "vouchctl: %s is empty\n", path.c_str());
         return kExitBadInput;

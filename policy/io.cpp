@@ -7,22 +7,9 @@
 #include <cstring>
 
 #include "fd.h"
+#include "fd_io.h"
 
 namespace vouch::policy {
-
-namespace {
-Result<void> write_all(int fd, std::string_view data, const std::string &path) {
-    while (!data.empty()) {
-        ssize_t n = ::write(fd, data.data(), data.size());
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return make_error(errno, "write " + path + ": " + std::strerror(errno));
-        data.remove_prefix(static_cast<size_t>(n));
-    }
-    return {};
-}
-} // namespace
 
 Result<std::string> read_file(const std::string &path, size_t limit) {
     UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
@@ -31,31 +18,15 @@ Result<std::string> read_file(const std::string &path, size_t limit) {
     struct stat st {};
     if (::fstat(fd.get(), &st) == 0 && S_ISDIR(st.st_mode))
         return make_error(EISDIR, path + ": is a directory");
-    std::string s;
-    if (st.st_size > 0 && static_cast<uint64_t>(st.st_size) <= limit)
-        s.reserve(static_cast<size_t>(st.st_size));
-    char buf[1 << 16];
-    for (;;) {
-        ssize_t n = ::read(fd.get(), buf, sizeof(buf));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return make_error(errno, "read " + path + ": " + std::strerror(errno));
-        if (n == 0)
-            break;
-        if (s.size() + static_cast<size_t>(n) > limit)
-            return make_error(EFBIG, path + ": larger than the limit of " + std::to_string(limit) +
-                                         " bytes");
-        s.append(buf, static_cast<size_t>(n));
-    }
-    return s;
+    return read_all(fd.get(), path, limit);
 }
 
 Result<void> write_file_atomic(const std::string &path, std::string_view data, unsigned mode) {
     std::string tmp = path + ".tmp";
-    std::string dir = path.find('/') == std::string::npos ? "." : path.substr(0, path.rfind('/'));
-    if (dir.empty())
-        dir = "/";
+    const size_t slash = path.rfind('/');
+    const std::string dir = slash == std::string::npos ? "."
+                            : slash == 0               ? "/"
+                                                       : path.substr(0, slash);
     {
         UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
         if (!fd)
