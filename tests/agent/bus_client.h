@@ -360,6 +360,16 @@ struct Captured {
     std::string out, err;
 };
 
+// In a forked child: execvp(args), or exit 127 if it fails.
+[[noreturn]] inline void exec_args(const std::vector<std::string> &args) {
+    std::vector<char *> argv;
+    for (auto &a : args)
+        argv.push_back(const_cast<char *>(a.c_str()));
+    argv.push_back(nullptr);
+    ::execvp(argv[0], argv.data());
+    ::_exit(127);
+}
+
 // Runs a program with stdout and stderr captured; with `uid` set, as that
 // user (and its group of the same number, no supplementary groups).
 inline Captured run_capture(const std::vector<std::string> &args, int uid = -1,
@@ -380,12 +390,7 @@ inline Captured run_capture(const std::vector<std::string> &args, int uid = -1,
         if (uid >= 0 &&
             (::setgroups(0, nullptr) < 0 || ::setgid(gid_t(uid)) < 0 || ::setuid(uid_t(uid)) < 0))
             ::_exit(126);
-        std::vector<char *> argv;
-        for (auto &a : args)
-            argv.push_back(const_cast<char *>(a.c_str()));
-        argv.push_back(nullptr);
-        ::execvp(argv[0], argv.data());
-        ::_exit(127);
+        exec_args(args);
     }
     int st = 0;
     ::waitpid(pid, &st, 0);
@@ -418,12 +423,7 @@ class Spawned {
         if (pid_ == 0) {
             ::dup2(ofd, 1);
             ::dup2(efd, 2);
-            std::vector<char *> argv;
-            for (auto &a : args)
-                argv.push_back(const_cast<char *>(a.c_str()));
-            argv.push_back(nullptr);
-            ::execvp(argv[0], argv.data());
-            ::_exit(127);
+            exec_args(args);
         }
         ::close(ofd);
         ::close(efd);
