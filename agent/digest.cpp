@@ -12,13 +12,6 @@
 
 namespace vouch {
 
-namespace {
-struct EvpMdCtxDeleter {
-    void operator()(EVP_MD_CTX *c) const { EVP_MD_CTX_free(c); }
-};
-using EvpMdCtxPtr = std::unique_ptr<EVP_MD_CTX, EvpMdCtxDeleter>;
-} // namespace
-
 Result<Sha256> sha256_file(const std::string &path, std::atomic<uint64_t> *bytes) {
     // O_NONBLOCK: a FIFO put where a file was expected must not hang us.
     UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));

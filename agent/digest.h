@@ -4,14 +4,22 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
+
+#include <openssl/evp.h>
 
 #include "result.h"
 
 namespace vouch {
 
 using Sha256 = std::array<uint8_t, 32>;
+
+struct EvpMdCtxDeleter {
+    void operator()(EVP_MD_CTX *c) const { EVP_MD_CTX_free(c); }
+};
+using EvpMdCtxPtr = std::unique_ptr<EVP_MD_CTX, EvpMdCtxDeleter>;
 
 // `bytes`, if given, counts what was read as it goes (progress from other
 // threads).

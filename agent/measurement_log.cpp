@@ -10,6 +10,7 @@
 
 #include <openssl/evp.h>
 
+#include "digest.h"
 #include "fd_io.h"
 
 namespace vouch {
@@ -77,12 +78,8 @@ Result<bool> MeasurementLog::append(const ima::Entry &e) {
 
 namespace {
 
-struct MdCtxDeleter {
-    void operator()(EVP_MD_CTX *c) const { EVP_MD_CTX_free(c); }
-};
-
 void extend(std::vector<uint8_t> &pcr, const std::vector<uint8_t> &value, const EVP_MD *md) {
-    std::unique_ptr<EVP_MD_CTX, MdCtxDeleter> ctx(EVP_MD_CTX_new());
+    EvpMdCtxPtr ctx(EVP_MD_CTX_new());
     EVP_DigestInit_ex(ctx.get(), md, nullptr);
     EVP_DigestUpdate(ctx.get(), pcr.data(), pcr.size());
     EVP_DigestUpdate(ctx.get(), value.data(), value.size());
