@@ -189,6 +189,17 @@ static __always_inline bool stamp_equal(const struct file_stamp *a, const struct
 	       a->size == b->size && a->iversion == b->iversion;
 }
 
+/* @c holds @inode's digest: measured, and nothing the stamp covers changed since. */
+static __always_inline bool cache_current(const struct inode_cache *c, struct inode *inode)
+{
+	struct file_stamp now;
+
+	if (!(c->state & CACHE_VALID))
+		return false;
+	read_stamp(inode, &now);
+	return stamp_equal(&c->stamp, &now);
+}
+
 static __always_inline struct vouch_stats *get_stats(void)
 {
 	__u32 zero = 0;
@@ -247,6 +258,12 @@ static __always_inline struct policy current_policy(void)
 	return policy_of(get_config());
 }
 
+/* Was the verdict word @seen taken under @p's policy generation? */
+static __always_inline bool verdict_current(__u64 seen, struct policy p)
+{
+	return p.gen && (seen >> VERDICT_GEN_SHIFT) == p.gen;
+}
+
 /* Retires @c's verdict word for a digest store; returns the word stored. */
 static __always_inline __u64 verdict_reset(struct inode_cache *c, __u64 busy)
 {
@@ -282,7 +299,7 @@ static __always_inline __u32 cached_allow(struct inode_cache *c, struct policy p
 	__u64 seen = *(volatile __u64 *)&c->verdict;
 	__u32 flags;
 
-	if (p.gen && (seen >> VERDICT_GEN_SHIFT) == p.gen)
+	if (verdict_current(seen, p))
 		return seen & VERDICT_FLAGS;
 	/* the digest must be read after the word it is checked against */
 	asm volatile("" ::: "memory");
@@ -336,14 +353,10 @@ static __always_inline bool may_cache(struct inode *inode)
  */
 static __always_inline bool cached_and_allowed(struct inode_cache *c, struct inode *inode)
 {
-	struct file_stamp now;
 	struct policy pol;
 	__u64 seen;
 
-	if ((c->state & (CACHE_VALID | CACHE_REPORTED)) != (CACHE_VALID | CACHE_REPORTED))
-		return false;
-	read_stamp(inode, &now);
-	if (!stamp_equal(&c->stamp, &now) || !may_cache(inode))
+	if (!(c->state & CACHE_REPORTED) || !cache_current(c, inode) || !may_cache(inode))
 		return false;
 	pol = current_policy();
 	if (pol.active == VOUCH_ACTIVE_NONE) {
@@ -351,8 +364,7 @@ static __always_inline bool cached_and_allowed(struct inode_cache *c, struct ino
 			return false;
 	} else {
 		seen = *(volatile __u64 *)&c->verdict;
-		if (!pol.gen || (seen >> VERDICT_GEN_SHIFT) != pol.gen ||
-		    !(seen & VOUCH_ALLOW_EXEC))
+		if (!verdict_current(seen, pol) || !(seen & VOUCH_ALLOW_EXEC))
 			return false;
 	}
 	STAT_INC(cache_hits);
@@ -514,7 +526,6 @@ int BPF_PROG(vouch_file_mprotect, struct vm_area_struct *vma, unsigned long reqp
 	     unsigned long prot, int ret)
 {
 	struct inode_cache *c;
-	struct file_stamp now = {};
 	struct vouch_digest d = {};
 	struct inode *inode;
 	struct file *file;
@@ -533,13 +544,10 @@ int BPF_PROG(vouch_file_mprotect, struct vm_area_struct *vma, unsigned long reqp
 	inode = file->f_inode;
 	pol = current_policy();
 	c = bpf_inode_storage_get(&inode_cache, inode, 0, 0);
-	if (c && (c->state & CACHE_VALID)) {
-		read_stamp(inode, &now);
-		if (stamp_equal(&c->stamp, &now)) {
-			known = true;
-			if (pol.active != VOUCH_ACTIVE_NONE)
-				allow = cached_allow(c, pol, &d, &have_d);
-		}
+	if (c && cache_current(c, inode)) {
+		known = true;
+		if (pol.active != VOUCH_ACTIVE_NONE)
+			allow = cached_allow(c, pol, &d, &have_d);
 	}
 	verdict = judge(pol, allow, known);
 	if (!known && pol.mode == VOUCH_MODE_ENFORCE)
@@ -613,7 +621,6 @@ static __always_inline bool is_agent(void)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct policy pol = current_policy();
-	struct file_stamp now = {};
 	struct vouch_digest d = {};
 	struct inode_cache *c;
 	struct inode *inode;
@@ -629,10 +636,7 @@ static __always_inline bool is_agent(void)
 		return false;
 	inode = exe->f_inode;
 	c = bpf_inode_storage_get(&inode_cache, inode, 0, 0);
-	if (!c || !(c->state & CACHE_VALID))
-		return false;
-	read_stamp(inode, &now);
-	if (!stamp_equal(&c->stamp, &now))
+	if (!c || !cache_current(c, inode))
 		return false;
 	if (pol.active == VOUCH_ACTIVE_NONE)
 		return false;
