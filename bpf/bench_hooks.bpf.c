@@ -9,81 +9,82 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include "lsm_ret.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
 SEC("lsm.s/bprm_check_security")
-int BPF_PROG(empty_bprm_check, struct linux_binprm *bprm, int ret)
+long BPF_PROG(empty_bprm_check, struct linux_binprm *bprm, int ret)
 {
-	return ret;
+	return lsm_errno(ret);
 }
 
 SEC("lsm.s/mmap_file")
-int BPF_PROG(empty_mmap_file, struct file *file, unsigned long reqprot, unsigned long prot,
+long BPF_PROG(empty_mmap_file, struct file *file, unsigned long reqprot, unsigned long prot,
 	     unsigned long flags, int ret)
 {
-	return ret;
+	return lsm_errno(ret);
 }
 
 SEC("lsm/file_mprotect")
-int BPF_PROG(empty_file_mprotect, struct vm_area_struct *vma, unsigned long reqprot,
+long BPF_PROG(empty_file_mprotect, struct vm_area_struct *vma, unsigned long reqprot,
 	     unsigned long prot, int ret)
 {
-	return ret;
+	return lsm_errno(ret);
 }
 
 SEC("lsm/file_open")
-int BPF_PROG(empty_file_open, struct file *file, int ret)
+long BPF_PROG(empty_file_open, struct file *file, int ret)
 {
-	return ret;
+	return lsm_errno(ret);
 }
 
 SEC("lsm.s/kernel_read_file")
-int BPF_PROG(empty_kernel_read_file, struct file *file, enum kernel_read_file_id id,
+long BPF_PROG(empty_kernel_read_file, struct file *file, enum kernel_read_file_id id,
 	     bool contents, int ret)
 {
-	return ret;
+	return lsm_errno(ret);
 }
 
 SEC("lsm/kernel_load_data")
-int BPF_PROG(empty_kernel_load_data, enum kernel_load_data_id id, bool contents, int ret)
+long BPF_PROG(empty_kernel_load_data, enum kernel_load_data_id id, bool contents, int ret)
 {
-	return ret;
+	return lsm_errno(ret);
 }
 
 SEC("lsm/bpf_map")
-int BPF_PROG(empty_bpf_map, struct bpf_map *map, fmode_t fmode, int ret)
+long BPF_PROG(empty_bpf_map, struct bpf_map *map, fmode_t fmode, int ret)
 {
-	return ret;
+	return lsm_errno(ret);
 }
 
 SEC("lsm/bpf")
-int BPF_PROG(empty_bpf, int cmd, union bpf_attr *attr, unsigned int size, int ret)
+long BPF_PROG(empty_bpf, int cmd, union bpf_attr *attr, unsigned int size, int ret)
 {
-	return ret;
+	return lsm_errno(ret);
 }
 
 SEC("lsm/inode_unlink")
-int BPF_PROG(empty_inode_unlink, struct inode *dir, struct dentry *dentry, int ret)
+long BPF_PROG(empty_inode_unlink, struct inode *dir, struct dentry *dentry, int ret)
 {
-	return ret;
+	return lsm_errno(ret);
 }
 
 SEC("lsm/inode_rename")
-int BPF_PROG(empty_inode_rename, struct inode *old_dir, struct dentry *old_dentry,
+long BPF_PROG(empty_inode_rename, struct inode *old_dir, struct dentry *old_dentry,
 	     struct inode *new_dir, struct dentry *new_dentry, int ret)
 {
-	return ret;
+	return lsm_errno(ret);
 }
 
 SEC("lsm/sb_umount")
-int BPF_PROG(empty_sb_umount, struct vfsmount *mnt, int flags, int ret)
+long BPF_PROG(empty_sb_umount, struct vfsmount *mnt, int flags, int ret)
 {
-	return ret;
+	return lsm_errno(ret);
 }
 
 SEC("lsm/ptrace_access_check")
-int BPF_PROG(empty_ptrace_access_check, struct task_struct *child, unsigned int mode, int ret)
+long BPF_PROG(empty_ptrace_access_check, struct task_struct *child, unsigned int mode, int ret)
 {
-	return ret;
+	return lsm_errno(ret);
 }

@@ -13,6 +13,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include "lsm_ret.h"
 #include <bpf/bpf_core_read.h>
 #include "vouch_abi.h"
 
@@ -322,9 +323,9 @@ static __always_inline __u16 judge(struct policy p, __u32 allow, bool have_diges
 	return p.mode == VOUCH_MODE_ENFORCE ? VOUCH_VERDICT_DENY : VOUCH_VERDICT_AUDIT_DENY;
 }
 
-static __always_inline int verdict_ret(__u16 verdict)
+static __always_inline long verdict_ret(__u16 verdict)
 {
-	return verdict == VOUCH_VERDICT_DENY ? -EPERM : 0;
+	return lsm_errno(verdict == VOUCH_VERDICT_DENY ? -EPERM : 0);
 }
 
 /*
@@ -375,7 +376,7 @@ static __always_inline bool cached_and_allowed(struct inode_cache *c, struct ino
  * Measure @file for @hook and decide. Runs in sleepable context: the hash may
  * read the whole file.
  */
-static __noinline int measure_slow(struct file *file, struct inode_cache *c, __u16 hook)
+static __noinline long measure_slow(struct file *file, struct inode_cache *c, __u16 hook)
 {
 	struct inode *inode = file->f_inode;
 	struct file_stamp now = {};
@@ -486,7 +487,7 @@ static __noinline int measure_slow(struct file *file, struct inode_cache *c, __u
  * The cached case inline, the rest in its own function: the fast path then
  * spends no instructions setting up an event it does not send.
  */
-static __always_inline int measure(struct file *file, __u16 hook)
+static __always_inline long measure(struct file *file, __u16 hook)
 {
 	struct inode *inode = file->f_inode;
 	struct inode_cache *c;
@@ -498,19 +499,19 @@ static __always_inline int measure(struct file *file, __u16 hook)
 }
 
 SEC("lsm.s/bprm_check_security")
-int BPF_PROG(vouch_bprm_check, struct linux_binprm *bprm, int ret)
+long BPF_PROG(vouch_bprm_check, struct linux_binprm *bprm, int ret)
 {
 	if (ret)
-		return ret;
+		return lsm_errno(ret);
 	return measure(bprm->file, VOUCH_HOOK_BPRM_CHECK);
 }
 
 SEC("lsm.s/mmap_file")
-int BPF_PROG(vouch_mmap_file, struct file *file, unsigned long reqprot, unsigned long prot,
+long BPF_PROG(vouch_mmap_file, struct file *file, unsigned long reqprot, unsigned long prot,
 	     unsigned long flags, int ret)
 {
 	if (ret)
-		return ret;
+		return lsm_errno(ret);
 	if (!file || !(prot & PROT_EXEC))
 		return 0;
 	return measure(file, VOUCH_HOOK_MMAP_FILE);
@@ -522,7 +523,7 @@ int BPF_PROG(vouch_mmap_file, struct file *file, unsigned long reqprot, unsigned
  * it cannot hash: an unmeasured file is treated as not allowed.
  */
 SEC("lsm/file_mprotect")
-int BPF_PROG(vouch_file_mprotect, struct vm_area_struct *vma, unsigned long reqprot,
+long BPF_PROG(vouch_file_mprotect, struct vm_area_struct *vma, unsigned long reqprot,
 	     unsigned long prot, int ret)
 {
 	struct inode_cache *c;
@@ -535,7 +536,7 @@ int BPF_PROG(vouch_file_mprotect, struct vm_area_struct *vma, unsigned long reqp
 	__u16 verdict;
 
 	if (ret)
-		return ret;
+		return lsm_errno(ret);
 	if (!(prot & PROT_EXEC) || (vma->vm_flags & VM_EXEC))
 		return 0;
 	file = vma->vm_file;
@@ -559,12 +560,12 @@ int BPF_PROG(vouch_file_mprotect, struct vm_area_struct *vma, unsigned long reqp
 
 /* Any open for write may change the file: forget its digest. */
 SEC("lsm/file_open")
-int BPF_PROG(vouch_file_open, struct file *file, int ret)
+long BPF_PROG(vouch_file_open, struct file *file, int ret)
 {
 	struct inode_cache *c;
 
 	if (ret)
-		return ret;
+		return lsm_errno(ret);
 	if (!(file->f_mode & FMODE_WRITE))
 		return 0;
 	c = bpf_inode_storage_get(&inode_cache, file->f_inode, 0, 0);
@@ -576,11 +577,11 @@ int BPF_PROG(vouch_file_open, struct file *file, int ret)
 }
 
 SEC("lsm.s/kernel_read_file")
-int BPF_PROG(vouch_kernel_read_file, struct file *file, enum kernel_read_file_id id, bool contents,
+long BPF_PROG(vouch_kernel_read_file, struct file *file, enum kernel_read_file_id id, bool contents,
 	     int ret)
 {
 	if (ret)
-		return ret;
+		return lsm_errno(ret);
 	if (!file)
 		return 0;
 	return measure(file, VOUCH_HOOK_KERNEL_READ_FILE);
@@ -591,10 +592,10 @@ int BPF_PROG(vouch_kernel_read_file, struct file *file, enum kernel_read_file_id
  * file to measure: refused while enforcing, as IMA's appraisal does.
  */
 SEC("lsm/kernel_load_data")
-int BPF_PROG(vouch_kernel_load_data, enum kernel_load_data_id id, bool contents, int ret)
+long BPF_PROG(vouch_kernel_load_data, enum kernel_load_data_id id, bool contents, int ret)
 {
 	if (ret)
-		return ret;
+		return lsm_errno(ret);
 	if (current_policy().mode != VOUCH_MODE_ENFORCE)
 		return 0;
 	if (id == LOADING_MODULE || id == LOADING_KEXEC_IMAGE || id == LOADING_KEXEC_INITRAMFS) {
@@ -643,7 +644,7 @@ static __always_inline bool is_agent(void)
 	return cached_allow(c, pol, &d, &have_d) & VOUCH_ALLOW_AGENT;
 }
 
-static __always_inline int tamper_denied(void)
+static __always_inline long tamper_denied(void)
 {
 	STAT_INC(tamper_denied);
 	return -EPERM;
@@ -658,10 +659,10 @@ static __always_inline bool is_vouch_map(struct bpf_map *map)
 
 /* A writable file descriptor for one of vouch's maps: only for the agent. */
 SEC("lsm/bpf_map")
-int BPF_PROG(vouch_bpf_map, struct bpf_map *map, fmode_t fmode, int ret)
+long BPF_PROG(vouch_bpf_map, struct bpf_map *map, fmode_t fmode, int ret)
 {
 	if (ret)
-		return ret;
+		return lsm_errno(ret);
 	if (!(fmode & FMODE_WRITE) || !is_vouch_map(map) || !enforcing() || is_agent())
 		return 0;
 	return tamper_denied();
@@ -669,10 +670,10 @@ int BPF_PROG(vouch_bpf_map, struct bpf_map *map, fmode_t fmode, int ret)
 
 /* Detaching programs while enforcing: only the agent. */
 SEC("lsm/bpf")
-int BPF_PROG(vouch_bpf, int cmd, union bpf_attr *attr, unsigned int size, int ret)
+long BPF_PROG(vouch_bpf, int cmd, union bpf_attr *attr, unsigned int size, int ret)
 {
 	if (ret)
-		return ret;
+		return lsm_errno(ret);
 	if (cmd != BPF_LINK_DETACH && cmd != BPF_PROG_DETACH)
 		return 0;
 	if (!enforcing() || is_agent())
@@ -690,21 +691,21 @@ static __always_inline bool is_pin_dir(struct inode *dir)
 
 /* Removing a pin would detach vouch while vouchd is down. */
 SEC("lsm/inode_unlink")
-int BPF_PROG(vouch_inode_unlink, struct inode *dir, struct dentry *dentry, int ret)
+long BPF_PROG(vouch_inode_unlink, struct inode *dir, struct dentry *dentry, int ret)
 {
 	if (ret)
-		return ret;
+		return lsm_errno(ret);
 	if (!is_pin_dir(dir) || !enforcing() || is_agent())
 		return 0;
 	return tamper_denied();
 }
 
 SEC("lsm/inode_rename")
-int BPF_PROG(vouch_inode_rename, struct inode *old_dir, struct dentry *old_dentry,
+long BPF_PROG(vouch_inode_rename, struct inode *old_dir, struct dentry *old_dentry,
 	     struct inode *new_dir, struct dentry *new_dentry, int ret)
 {
 	if (ret)
-		return ret;
+		return lsm_errno(ret);
 	if (!(is_pin_dir(old_dir) || is_pin_dir(old_dentry->d_inode)) || !enforcing() ||
 	    is_agent())
 		return 0;
@@ -713,10 +714,10 @@ int BPF_PROG(vouch_inode_rename, struct inode *old_dir, struct dentry *old_dentr
 
 /* Unmounting bpffs drops the pins with it. */
 SEC("lsm/sb_umount")
-int BPF_PROG(vouch_sb_umount, struct vfsmount *mnt, int flags, int ret)
+long BPF_PROG(vouch_sb_umount, struct vfsmount *mnt, int flags, int ret)
 {
 	if (ret)
-		return ret;
+		return lsm_errno(ret);
 	if (BPF_CORE_READ(mnt, mnt_sb, s_magic) != BPF_FS_MAGIC || !enforcing() || is_agent())
 		return 0;
 	return tamper_denied();
@@ -724,7 +725,7 @@ int BPF_PROG(vouch_sb_umount, struct vfsmount *mnt, int flags, int ret)
 
 /* Attaching to the agent (ptrace, /proc/pid/mem) would let anyone act as it. */
 SEC("lsm/ptrace_access_check")
-int BPF_PROG(vouch_ptrace_access_check, struct task_struct *child, unsigned int mode, int ret)
+long BPF_PROG(vouch_ptrace_access_check, struct task_struct *child, unsigned int mode, int ret)
 {
 	struct policy pol = current_policy();
 	struct vouch_digest d = {};
@@ -734,7 +735,7 @@ int BPF_PROG(vouch_ptrace_access_check, struct task_struct *child, unsigned int 
 	bool have_d = false;
 
 	if (ret)
-		return ret;
+		return lsm_errno(ret);
 	if (pol.mode != VOUCH_MODE_ENFORCE || pol.active == VOUCH_ACTIVE_NONE)
 		return 0;
 	mm = child->mm;
