@@ -4,6 +4,8 @@
 #   make check      host tests + VM selftests, ends with "N passed, N failed"
 #   make demo       boot Debian with the vouch package (systemd, D-Bus, swtpm) and show it at work
 #   make vm-selftest T=NAME   run one VM selftest (kernel/selftests/NAME.cpp)
+# KERNELS="6.1 6.12 sid" (the default) is the kernel matrix that check and
+# vm-selftest run on; KERNELS=6.12 for one.
 #   make bench      exec-cost benchmark in an instruction-counted VM
 #   make deb        the Debian package (build/vouch_*.deb), checked by lintian
 #   make install    vouchd, vouchctl, unit, configs, man pages into $(DESTDIR)
@@ -55,6 +57,8 @@ BPF_OBJS := $(BPF_SRCS:bpf/%.bpf.c=$(O)/bpf/%.bpf.o)
 SKELS := $(BPF_SRCS:bpf/%.bpf.c=$(O)/gen/%.skel.h)
 SELFTEST_SRCS := $(wildcard kernel/selftests/*.cpp)
 SELFTESTS := $(SELFTEST_SRCS:kernel/selftests/%.cpp=$(O)/selftests/%)
+# Objects the load_errors selftest expects the verifier to reject.
+SELFTEST_BPF_OBJS := $(patsubst kernel/selftests/bpf/%.bpf.c,$(O)/selftests/bpf/%.bpf.o,$(wildcard kernel/selftests/bpf/*.bpf.c))
 SELFTEST_LIB_OBJS := $(patsubst %.cpp,$(O)/obj/%.o,$(wildcard kernel/selftests/lib/*.cpp))
 SELFTEST_HELPERS := $(O)/selftests/helpers/true $(O)/selftests/helpers/tamper \
 	$(O)/selftests/helpers/setxattr $(O)/selftests/helpers/fusefile \
@@ -65,7 +69,8 @@ BENCH_BINS := $(O)/bench/exec_bench $(O)/bench/helpers/dyn_true $(O)/bench/log_b
 TEST_SRCS := $(shell find tests -name '*_test.cpp' 2>/dev/null | sort)
 TEST_OBJS := $(TEST_SRCS:%.cpp=$(O)/obj/%.o)
 
-all: $(O)/vouchd $(O)/vouchctl $(BPF_OBJS) $(SELFTESTS) $(SELFTEST_HELPERS) $(O)/tests/vouch-tests \
+all: $(O)/vouchd $(O)/vouchctl $(BPF_OBJS) $(SELFTESTS) $(SELFTEST_HELPERS) $(SELFTEST_BPF_OBJS) \
+	$(O)/tests/vouch-tests \
 	$(BENCH_BINS)
 
 $(O)/gen/vmlinux.h:
@@ -80,6 +85,11 @@ $(O)/bpf/%.bpf.o: bpf/%.bpf.c $(O)/gen/vmlinux.h
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@.tmp
 	$(Q)$(BPFTOOL) gen object $@ $@.tmp
 	$(Q)rm -f $@.tmp
+
+$(O)/selftests/bpf/%.bpf.o: kernel/selftests/bpf/%.bpf.c $(O)/gen/vmlinux.h
+	$(call msg,BPF,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
 $(O)/gen/%.skel.h: $(O)/bpf/%.bpf.o
 	$(call msg,GEN-SKEL,$@)
@@ -219,7 +229,7 @@ host-tests: all
 check:
 	$(Q)$(MAKE) --no-print-directory deps
 	$(Q)$(MAKE) --no-print-directory all fuzz
-	$(Q)tests/run-check --build $(O)
+	$(Q)tests/run-check --build $(O) --kernels "$(KERNELS)"
 
 # The host half of the policy benchmark (100,000-digest policy; policy make
 # against sha256sum); POLICY_BENCH_DIRS= picks the directories hashed.
@@ -227,7 +237,8 @@ bench-policy: $(O)/bench/policy_bench $(O)/vouchctl
 	$(Q)$(O)/bench/policy_bench --vouchctl $(O)/vouchctl $(if $(POLICY_BENCH_DIRS),--dirs "$(POLICY_BENCH_DIRS)")
 
 vm-selftest: all
-	$(Q)kernel/vm/run-vm --build $(O) --mode selftest $(if $(T),--only $(T))
+	$(Q)for k in $(or $(KERNELS),$(shell kernel/vm/kernels list)); do \
+		kernel/vm/run-vm --build $(O) --mode selftest --kernel $$k $(if $(T),--only $(T)) || exit 1; done
 
 # The whole system: the .deb in a Debian VM with systemd, D-Bus and swtpm
 # (the first run builds the rootfs). demo-kernel: the busybox VM instead.
@@ -257,4 +268,4 @@ clean:
 	$(call msg,CLEAN,$(O))
 	$(Q)rm -rf $(O)
 
--include $(shell find $(O)/obj $(O)/bpf -name '*.d' 2>/dev/null)
+-include $(shell find $(O)/obj $(O)/bpf $(O)/selftests/bpf -name '*.d' 2>/dev/null)

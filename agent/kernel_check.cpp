@@ -76,20 +76,34 @@ bool list_has(std::string_view csv, std::string_view item) {
     return false;
 }
 
-// The active list plus bpf. securityfs does not list "integrity", but IMA
-// needs it in lsm=, so the suggestion keeps it.
-std::string suggested_lsm(std::string_view active) {
-    std::string out(trim(active));
-    if (!list_has(out, "integrity"))
-        out += ",integrity";
-    return out + ",bpf";
-}
-
 // "6.1.0-56-amd64" -> {6, 1}
 std::pair<int, int> version_of(const std::string &release) {
     int major = 0, minor = 0;
     std::sscanf(release.c_str(), "%d.%d", &major, &minor);
     return {major, minor};
+}
+
+// Since 6.9, IMA and EVM are LSMs of their own ("ima", "evm") and show in
+// the active list; before, IMA came with "integrity", which the list does not
+// show but lsm= must keep.
+bool ima_is_lsm(const std::string &release) {
+    auto [major, minor] = version_of(release);
+    return major > 6 || (major == 6 && minor >= 9);
+}
+
+// The active list plus what vouch needs (IMA and bpf), keeping every LSM the
+// machine already runs (AppArmor, SELinux, ...).
+std::string suggested_lsm(std::string_view active, const std::string &release) {
+    std::string out(trim(active));
+    if (ima_is_lsm(release)) {
+        if (!list_has(out, "ima"))
+            out += ",ima";
+    } else if (!list_has(out, "integrity")) {
+        out += ",integrity";
+    }
+    if (!list_has(out, "bpf"))
+        out += ",bpf";
+    return out;
 }
 
 } // namespace
@@ -172,14 +186,21 @@ std::vector<KernelFinding> live_kernel_findings(const KernelFacts &facts) {
     else if (!list_has(*facts.lsm_list, "bpf"))
         out.push_back(
             {"`bpf` is not in the active LSM list (" + std::string(trim(*facts.lsm_list)) + ")",
-             "boot with lsm=" + suggested_lsm(*facts.lsm_list) +
+             "boot with lsm=" + suggested_lsm(*facts.lsm_list, facts.release) +
                  " (append it to GRUB_CMDLINE_LINUX and run update-grub)"});
     if (!facts.btf)
         out.push_back({"no kernel BTF at /sys/kernel/btf/vmlinux",
                        "build the kernel with CONFIG_DEBUG_INFO_BTF=y"});
-    if (facts.lsm_list && !facts.ima_securityfs)
-        out.push_back({"IMA is not active (no /sys/kernel/security/ima)",
-                       "build the kernel with CONFIG_IMA=y"});
+    if (facts.lsm_list && !facts.ima_securityfs) {
+        if (ima_is_lsm(facts.release) && !list_has(*facts.lsm_list, "ima"))
+            out.push_back({"IMA is not active: `ima` is not in the active LSM list (" +
+                               std::string(trim(*facts.lsm_list)) + ")",
+                           "boot with lsm=" + suggested_lsm(*facts.lsm_list, facts.release) +
+                               " (since Linux 6.9 IMA is an LSM of its own)"});
+        else
+            out.push_back({"IMA is not active (no /sys/kernel/security/ima)",
+                           "build the kernel with CONFIG_IMA=y"});
+    }
     return out;
 }
 

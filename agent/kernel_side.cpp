@@ -7,8 +7,11 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
+#include <cstdarg>
+#include <cstdio>
 #include <cstring>
 #include <string>
 
@@ -31,15 +34,6 @@ namespace {
 
 std::string errstr(int err) {
     return std::strerror(err < 0 ? -err : err);
-}
-
-Error load_error(int err) {
-    std::string msg = "cannot load the BPF LSM programs: " + errstr(err);
-    if (err == -EPERM || err == -EACCES)
-        msg += " (root with CAP_BPF and CAP_SYS_ADMIN is required; run `vouchctl check-kernel`)";
-    else if (err == -EINVAL || err == -524 /* ENOTSUPP */ || err == -ESRCH || err == -ENOENT)
-        msg += " (the kernel may lack CONFIG_BPF_LSM, BTF or IMA; run `vouchctl check-kernel`)";
-    return make_error(err, msg);
 }
 
 // Pinned names, one per object; a rename here is an incompatible change.
@@ -91,7 +85,86 @@ Result<void> preflight() {
     return make_error(EOPNOTSUPP, msg);
 }
 
+std::string *libbpf_sink = nullptr;
+
+int collect_libbpf(libbpf_print_level level, const char *fmt, va_list ap) {
+    if (level == LIBBPF_DEBUG || !libbpf_sink)
+        return 0;
+    va_list again;
+    va_copy(again, ap);
+    int n = vsnprintf(nullptr, 0, fmt, ap);
+    if (n > 0) {
+        size_t at = libbpf_sink->size();
+        libbpf_sink->resize(at + n + 1);
+        vsnprintf(libbpf_sink->data() + at, n + 1, fmt, again);
+        libbpf_sink->resize(at + n);
+    }
+    va_end(again);
+    return n;
+}
+
+// The last @n non-empty lines of @text, each indented.
+std::string last_lines(std::string_view text, size_t n) {
+    std::vector<std::string_view> lines;
+    size_t pos = 0;
+    while (pos < text.size()) {
+        size_t nl = text.find('\n', pos);
+        if (nl == std::string_view::npos)
+            nl = text.size();
+        std::string_view line = text.substr(pos, nl - pos);
+        if (line.find_first_not_of(" \t") != std::string_view::npos)
+            lines.push_back(line);
+        pos = nl + 1;
+    }
+    std::string out;
+    for (size_t i = lines.size() > n ? lines.size() - n : 0; i < lines.size(); ++i)
+        out += "\n    " + std::string(lines[i]);
+    return out;
+}
+
+std::string kernel_release() {
+    struct utsname u {};
+    return uname(&u) == 0 ? u.release : "unknown";
+}
+
 } // namespace
+
+LibbpfMessages::LibbpfMessages() {
+    libbpf_sink = &text_;
+    previous_ = reinterpret_cast<void *>(libbpf_set_print(collect_libbpf));
+}
+
+LibbpfMessages::~LibbpfMessages() {
+    libbpf_set_print(reinterpret_cast<libbpf_print_fn_t>(previous_));
+    libbpf_sink = nullptr;
+}
+
+Error bpf_load_error(int err, const std::string &messages) {
+    // libbpf: "prog 'NAME': -- BEGIN PROG LOAD LOG --\n<log>-- END PROG LOAD LOG --"
+    constexpr std::string_view begin = "-- BEGIN PROG LOAD LOG --", end = "-- END PROG LOAD LOG --";
+    size_t b = messages.find(begin);
+    if (b != std::string::npos) {
+        size_t q2 = messages.rfind("':", b), q1 = q2 == std::string::npos ? q2 : messages.rfind("'", q2 - 1);
+        std::string prog = q1 == std::string::npos ? "?" : messages.substr(q1 + 1, q2 - q1 - 1);
+        size_t from = b + begin.size();
+        size_t e = messages.find(end, from);
+        std::string_view log = std::string_view(messages).substr(
+            from, e == std::string::npos ? std::string::npos : e - from);
+        return make_error(err, "the kernel's BPF verifier rejected program '" + prog +
+                                   "' on Linux " + kernel_release() +
+                                   " (a kernel this build of vouch does not support; report it "
+                                   "with this message); the verifier's last lines:" +
+                                   last_lines(log, 8));
+    }
+    std::string msg = "cannot load the BPF LSM programs: " + errstr(err);
+    if (err == -EPERM || err == -EACCES)
+        msg += " (root with CAP_BPF and CAP_SYS_ADMIN is required; run `vouchctl check-kernel`)";
+    else if (err == -EINVAL || err == -524 /* ENOTSUPP */ || err == -ESRCH || err == -ENOENT)
+        msg += " (the kernel may lack CONFIG_BPF_LSM, BTF or IMA; run `vouchctl check-kernel`)";
+    if (std::string last = last_lines(messages, 3); !last.empty())
+        msg += "; libbpf said:" + last;
+    return make_error(err, msg);
+}
 
 Result<std::unique_ptr<KernelSide>> KernelSide::load(const KernelSideOptions &opts) {
     if (!opts.skip_preflight) {
@@ -134,9 +207,12 @@ Result<std::unique_ptr<KernelSide>> KernelSide::load(const KernelSideOptions &op
         err = bpf_map__set_max_entries(s->maps.allow_b, opts.allow_max);
     if (err)
         return make_error(err, "cannot size the BPF maps: " + errstr(err));
-    err = vouch_bpf__load(s);
-    if (err)
-        return load_error(err);
+    {
+        LibbpfMessages messages;
+        err = vouch_bpf__load(s);
+        if (err)
+            return bpf_load_error(err, messages.text());
+    }
     err = vouch_bpf__attach(s);
     if (err) {
         std::string msg = "cannot attach the BPF LSM hooks: " + errstr(err);

@@ -19,6 +19,29 @@ namespace vouch {
 
 inline constexpr const char *kDefaultPinDir = "/sys/fs/bpf/vouch";
 
+// libbpf's messages (warnings and the verifier's log) for as long as this
+// object lives, collected instead of printed: library code does not log, and
+// the load's error quotes what matters. One at a time: libbpf's print hook is
+// process-wide.
+class LibbpfMessages {
+  public:
+    LibbpfMessages();
+    ~LibbpfMessages();
+    LibbpfMessages(const LibbpfMessages &) = delete;
+    LibbpfMessages &operator=(const LibbpfMessages &) = delete;
+    const std::string &text() const { return text_; }
+
+  private:
+    std::string text_;
+    void *previous_;
+};
+
+// The error of a failed BPF object load (err: libbpf's negative errno). When
+// the verifier rejected a program, it says so, names the program and the
+// running kernel, and quotes the verifier's last lines; otherwise it names
+// the likely cause (privileges, kernel options).
+Error bpf_load_error(int err, const std::string &libbpf_messages);
+
 struct KernelSideOptions {
     bool cache = true;                 // per-inode digest cache
     uint32_t ringbuf_bytes = 4u << 20; // power of two, multiple of the page size

@@ -96,6 +96,34 @@ TEST_F(CheckKernel, NamesBpfAbsentFromActiveLsmList) {
         << fs[0].fix;
 }
 
+// Since 6.9 IMA is an LSM of its own: the active list shows "ima" and "evm",
+// and lsm= needs "ima" (not "integrity") for IMA to run at all.
+TEST_F(CheckKernel, SuggestsImaNotIntegrityOnSixNineAndNewer) {
+    auto f = good_facts(contract);
+    f.release = "6.12.117+deb13-amd64";
+    f.lsm_list = "lockdown,capability,landlock,yama,apparmor,ima,evm";
+    auto fs = vouch::check_kernel(contract, f);
+    ASSERT_EQ(fs.size(), 1u);
+    EXPECT_NE(fs[0].fix.find("lsm=lockdown,capability,landlock,yama,apparmor,ima,evm,bpf "),
+              std::string::npos)
+        << fs[0].fix;
+    EXPECT_EQ(fs[0].fix.find("integrity"), std::string::npos) << fs[0].fix;
+}
+
+TEST_F(CheckKernel, NamesImaAbsentFromActiveLsmListOnSixNineAndNewer) {
+    auto f = good_facts(contract);
+    f.release = "7.2.13+deb14-amd64";
+    f.lsm_list = "lockdown,capability,landlock,yama,selinux,bpf";
+    f.ima_securityfs = false;
+    auto fs = vouch::check_kernel(contract, f);
+    ASSERT_EQ(fs.size(), 1u);
+    EXPECT_NE(fs[0].what.find("`ima` is not in the active LSM list"), std::string::npos)
+        << fs[0].what;
+    EXPECT_NE(fs[0].fix.find("lsm=lockdown,capability,landlock,yama,selinux,bpf,ima "),
+              std::string::npos)
+        << fs[0].fix;
+}
+
 TEST_F(CheckKernel, LsmNameMustMatchWholeEntry) {
     auto f = good_facts(contract);
     f.lsm_list = "lockdown,bpfx";
