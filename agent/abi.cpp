@@ -12,6 +12,8 @@ const char *hook_name(unsigned hook) {
         return "file_mprotect";
     case VOUCH_HOOK_KERNEL_READ_FILE:
         return "kernel_read_file";
+    case VOUCH_HOOK_EXECVE_CHECK:
+        return "execve_check";
     }
     return "unknown";
 }

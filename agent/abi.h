@@ -39,7 +39,8 @@ static_assert(VOUCH_ALLOW_EXEC == 1 && VOUCH_ALLOW_AGENT == 2);
 static_assert(sizeof(struct vouch_digest) == VOUCH_DIGEST_SIZE);
 
 static_assert(VOUCH_HOOK_BPRM_CHECK == 1 && VOUCH_HOOK_MMAP_FILE == 2 &&
-              VOUCH_HOOK_FILE_MPROTECT == 3 && VOUCH_HOOK_KERNEL_READ_FILE == 4);
+              VOUCH_HOOK_FILE_MPROTECT == 3 && VOUCH_HOOK_KERNEL_READ_FILE == 4 &&
+              VOUCH_HOOK_EXECVE_CHECK == 5);
 static_assert(VOUCH_VERDICT_ALLOW == 0 && VOUCH_VERDICT_DENY == 1 && VOUCH_VERDICT_AUDIT_DENY == 2);
 static_assert(VOUCH_MODE_AUDIT == 0 && VOUCH_MODE_ENFORCE == 1);
 

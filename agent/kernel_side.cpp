@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -129,6 +130,21 @@ std::string kernel_release() {
 
 } // namespace
 
+bool kernel_has_execve_check() {
+    std::unique_ptr<btf, decltype(&btf__free)> vmlinux(btf__load_vmlinux_btf(), btf__free);
+    if (!vmlinux)
+        return false;
+    int id = btf__find_by_name_kind(vmlinux.get(), "linux_binprm", BTF_KIND_STRUCT);
+    if (id < 0)
+        return false;
+    const btf_type *t = btf__type_by_id(vmlinux.get(), id);
+    const btf_member *m = btf_members(t);
+    for (unsigned i = 0; i < btf_vlen(t); ++i, ++m)
+        if (std::strcmp(btf__name_by_offset(vmlinux.get(), m->name_off), "is_check") == 0)
+            return true;
+    return false;
+}
+
 LibbpfMessages::LibbpfMessages() {
     libbpf_sink = &text_;
     previous_ = reinterpret_cast<void *>(libbpf_set_print(collect_libbpf));
@@ -200,6 +216,7 @@ Result<std::unique_ptr<KernelSide>> KernelSide::load(const KernelSideOptions &op
         return make_error(errno, "cannot open the BPF object: " + errstr(errno));
     vouch_bpf *s = ks->skel_.get();
     s->rodata->cache_enabled = opts.cache;
+    bpf_program__set_autoload(s->progs.vouch_execve_check, kernel_has_execve_check());
     int err = bpf_map__set_max_entries(s->maps.events, opts.ringbuf_bytes);
     if (!err)
         err = bpf_map__set_max_entries(s->maps.allow_a, opts.allow_max);

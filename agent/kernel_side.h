@@ -36,6 +36,11 @@ class LibbpfMessages {
     void *previous_;
 };
 
+// Does the running kernel's linux_binprm have is_check, i.e. does it know
+// execveat(AT_EXECVE_CHECK) (6.14+)? vouch attaches its bprm_creds_for_exec
+// program only then.
+bool kernel_has_execve_check();
+
 // The error of a failed BPF object load (err: libbpf's negative errno). When
 // the verifier rejected a program, it says so, names the program and the
 // running kernel, and quotes the verifier's last lines; otherwise it names

@@ -19,6 +19,12 @@ long BPF_PROG(empty_bprm_check, struct linux_binprm *bprm, int ret)
 	return lsm_errno(ret);
 }
 
+SEC("lsm.s/bprm_creds_for_exec")
+long BPF_PROG(empty_execve_check, struct linux_binprm *bprm, int ret)
+{
+	return lsm_errno(ret);
+}
+
 SEC("lsm.s/mmap_file")
 long BPF_PROG(empty_mmap_file, struct file *file, unsigned long reqprot, unsigned long prot,
 	     unsigned long flags, int ret)

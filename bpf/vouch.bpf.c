@@ -506,6 +506,31 @@ long BPF_PROG(vouch_bprm_check, struct linux_binprm *bprm, int ret)
 	return measure(bprm->file, VOUCH_HOOK_BPRM_CHECK);
 }
 
+/*
+ * execveat(fd, "", ..., AT_EMPTY_PATH | AT_EXECVE_CHECK) (6.14+): an
+ * interpreter asks whether the kernel would run a script before it reads it.
+ * The kernel makes the exec checks and stops before exec_binprm(), so
+ * bprm_check_security never sees such a check; bprm_creds_for_exec does,
+ * with bprm->is_check set. The bit is read through CO-RE, and the loader
+ * attaches this program only on kernels whose linux_binprm has it, so other
+ * kernels pay nothing per exec for it.
+ */
+struct linux_binprm___check {
+	unsigned int is_check : 1;
+} __attribute__((preserve_access_index));
+
+SEC("lsm.s/bprm_creds_for_exec")
+long BPF_PROG(vouch_execve_check, struct linux_binprm *bprm, int ret)
+{
+	struct linux_binprm___check *b = (void *)bprm;
+
+	if (ret)
+		return lsm_errno(ret);
+	if (!bpf_core_field_exists(b->is_check) || !BPF_CORE_READ_BITFIELD(b, is_check))
+		return 0;
+	return measure(bprm->file, VOUCH_HOOK_EXECVE_CHECK);
+}
+
 SEC("lsm.s/mmap_file")
 long BPF_PROG(vouch_mmap_file, struct file *file, unsigned long reqprot, unsigned long prot,
 	     unsigned long flags, int ret)

@@ -26,6 +26,8 @@ enum vouch_hook {
 	VOUCH_HOOK_MMAP_FILE = 2,
 	VOUCH_HOOK_FILE_MPROTECT = 3,
 	VOUCH_HOOK_KERNEL_READ_FILE = 4,
+	/* execveat(AT_EXECVE_CHECK), 6.14+: an interpreter asks about a script */
+	VOUCH_HOOK_EXECVE_CHECK = 5,
 };
 
 enum vouch_verdict {

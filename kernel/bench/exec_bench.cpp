@@ -397,12 +397,20 @@ class Bench {
 
     Result<void> enter(Config c) {
         if (c == Config::Detached) {
-            detached_.reset(vouch_bpf__open_and_load());
+            // Both objects attach what KernelSide::load() attaches on this kernel.
+            detached_.reset(vouch_bpf__open());
             if (!detached_)
+                return errno_error("open vouch.bpf.o");
+            bpf_program__set_autoload(detached_->progs.vouch_execve_check,
+                                      kernel_has_execve_check());
+            if (vouch_bpf__load(detached_.get()))
                 return errno_error("load vouch.bpf.o");
         } else if (c == Config::Hooks) {
-            hooks_.reset(bench_hooks_bpf__open_and_load());
+            hooks_.reset(bench_hooks_bpf__open());
             if (!hooks_)
+                return errno_error("open bench_hooks.bpf.o");
+            bpf_program__set_autoload(hooks_->progs.empty_execve_check, kernel_has_execve_check());
+            if (bench_hooks_bpf__load(hooks_.get()))
                 return errno_error("load bench_hooks.bpf.o");
             if (bench_hooks_bpf__attach(hooks_.get()))
                 return errno_error("attach bench_hooks.bpf.o");
