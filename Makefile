@@ -252,14 +252,15 @@ demo-kernel:
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)kernel/vm/run-vm --build $(O) --mode demo
 
-# One instruction-counted boot (1 vCPU); VOUCH_BENCH_ARGS="--rounds 2 ..."
+# One instruction-counted boot (1 vCPU) per kernel of KERNELS; VOUCH_BENCH_ARGS="--rounds 2 ..."
 # passes options to kernel/bench/exec_bench.
 bench:
 	$(Q)$(MAKE) --no-print-directory deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(O)/bench/log_bench
 	$(Q)$(O)/bench/policy_bench --vouchctl $(O)/vouchctl
-	$(Q)kernel/vm/run-vm --build $(O) --mode bench --icount --timeout 1800
+	$(Q)for k in $(or $(KERNELS),$(shell kernel/vm/kernels list)); do \
+		kernel/vm/run-vm --build $(O) --mode bench --kernel $$k --icount --timeout 1800 || exit 1; done
 
 format:
 	$(Q)clang-format -i $(shell find agent kernel tests policy -name '*.cpp' -o -name '*.h')

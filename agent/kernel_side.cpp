@@ -58,6 +58,13 @@ std::vector<bpf_program *> programs(vouch_bpf *s) {
     return out;
 }
 
+// The programs this kernel gets: each loaded, attached and pinned, and so
+// expected by a reattach. The bprm_creds_for_exec program only matters where
+// AT_EXECVE_CHECK exists; elsewhere it would cost every exec a call for nothing.
+void choose_programs(vouch_bpf *s) {
+    bpf_program__set_autoload(s->progs.vouch_execve_check, kernel_has_execve_check());
+}
+
 UniqueFd dup_fd(int fd) {
     return UniqueFd(fcntl(fd, F_DUPFD_CLOEXEC, 3));
 }
@@ -216,7 +223,7 @@ Result<std::unique_ptr<KernelSide>> KernelSide::load(const KernelSideOptions &op
         return make_error(errno, "cannot open the BPF object: " + errstr(errno));
     vouch_bpf *s = ks->skel_.get();
     s->rodata->cache_enabled = opts.cache;
-    bpf_program__set_autoload(s->progs.vouch_execve_check, kernel_has_execve_check());
+    choose_programs(s);
     int err = bpf_map__set_max_entries(s->maps.events, opts.ringbuf_bytes);
     if (!err)
         err = bpf_map__set_max_entries(s->maps.allow_a, opts.allow_max);
@@ -343,7 +350,10 @@ Result<void> KernelSide::open_pins(const std::string &dir) {
     if (!probe)
         return make_error(errno, "open BPF object: " + errstr(errno));
     std::unique_ptr<vouch_bpf, SkelDeleter> guard(probe);
+    choose_programs(probe);
     for (int i = 0; i < probe->skeleton->prog_cnt; ++i) {
+        if (!bpf_program__autoload(*probe->skeleton->progs[i].prog))
+            continue;
         std::string path = dir + "/link_" + probe->skeleton->progs[i].name;
         UniqueFd fd(bpf_obj_get(path.c_str()));
         if (!fd)
