@@ -137,6 +137,12 @@ std::string kernel_release() {
 
 } // namespace
 
+bool kernel_has_fsverity_kfunc() {
+    std::unique_ptr<btf, decltype(&btf__free)> vmlinux(btf__load_vmlinux_btf(), btf__free);
+    return vmlinux &&
+           btf__find_by_name_kind(vmlinux.get(), "bpf_get_fsverity_digest", BTF_KIND_FUNC) > 0;
+}
+
 bool kernel_has_execve_check() {
     std::unique_ptr<btf, decltype(&btf__free)> vmlinux(btf__load_vmlinux_btf(), btf__free);
     if (!vmlinux)
@@ -223,6 +229,7 @@ Result<std::unique_ptr<KernelSide>> KernelSide::load(const KernelSideOptions &op
         return make_error(errno, "cannot open the BPF object: " + errstr(errno));
     vouch_bpf *s = ks->skel_.get();
     s->rodata->cache_enabled = opts.cache;
+    s->rodata->use_verity = opts.verity && kernel_has_fsverity_kfunc();
     choose_programs(s);
     int err = bpf_map__set_max_entries(s->maps.events, opts.ringbuf_bytes);
     if (!err)
@@ -470,25 +477,43 @@ Result<void> fill_map(int fd, const std::vector<vouch_digest> &keys,
 } // namespace
 
 Result<void> KernelSide::set_policy(const std::vector<vouch_digest> &allowed, vouch_mode mode,
-                                    const std::vector<vouch_digest> &agents) {
+                                    const std::vector<vouch_digest> &agents,
+                                    const std::vector<vouch_digest> &verity) {
     auto cur = config();
     if (!cur)
         return cur.error();
     uint32_t next =
         VOUCH_POLICY_ACTIVE(cur->policy) == VOUCH_ACTIVE_A ? VOUCH_ACTIVE_B : VOUCH_ACTIVE_A;
     int target = allow_[next == VOUCH_ACTIVE_A ? 0 : 1].get();
-    if (allowed.size() + agents.size() > allow_max_)
-        return make_error(E2BIG, "policy has " + std::to_string(allowed.size() + agents.size()) +
+    // One entry per digest, with the flags of every list that names it.
+    std::vector<std::pair<vouch_digest, uint32_t>> entries;
+    entries.reserve(allowed.size() + agents.size() + verity.size());
+    for (const auto &d : allowed)
+        entries.emplace_back(d, VOUCH_ALLOW_EXEC);
+    for (const auto &d : agents)
+        entries.emplace_back(d, VOUCH_ALLOW_EXEC | VOUCH_ALLOW_AGENT);
+    for (const auto &d : verity)
+        entries.emplace_back(d, VOUCH_ALLOW_VERITY);
+    auto less = [](const auto &a, const auto &b) {
+        return std::memcmp(a.first.bytes, b.first.bytes, sizeof(a.first.bytes)) < 0;
+    };
+    std::sort(entries.begin(), entries.end(), less);
+    std::vector<vouch_digest> keys;
+    std::vector<uint32_t> values;
+    for (const auto &[d, f] : entries) {
+        if (!keys.empty() && std::memcmp(keys.back().bytes, d.bytes, sizeof(d.bytes)) == 0) {
+            values.back() |= f;
+        } else {
+            keys.push_back(d);
+            values.push_back(f);
+        }
+    }
+    if (keys.size() > allow_max_)
+        return make_error(E2BIG, "policy has " + std::to_string(keys.size()) +
                                      " digests, the kernel allow-list holds at most " +
                                      std::to_string(allow_max_));
     if (auto r = clear_map(target); !r)
         return r;
-    // An agent digest listed as allowed too gets the agent flag: later
-    // entries of a batch overwrite earlier ones with the same key.
-    std::vector<vouch_digest> keys(allowed);
-    keys.insert(keys.end(), agents.begin(), agents.end());
-    std::vector<uint32_t> values(allowed.size(), VOUCH_ALLOW_EXEC);
-    values.resize(keys.size(), VOUCH_ALLOW_EXEC | VOUCH_ALLOW_AGENT);
     if (auto r = fill_map(target, keys, values); !r)
         return r;
     store_policy(mode, next);

@@ -40,6 +40,8 @@ class LibbpfMessages {
 // execveat(AT_EXECVE_CHECK) (6.14+)? vouch attaches its bprm_creds_for_exec
 // program only then.
 bool kernel_has_execve_check();
+// Does the running kernel have the bpf_get_fsverity_digest kfunc (6.8+)?
+bool kernel_has_fsverity_kfunc();
 
 // The error of a failed BPF object load (err: libbpf's negative errno). When
 // the verifier rejected a program, it says so, names the program and the
@@ -54,6 +56,9 @@ struct KernelSideOptions {
     // Where maps and links are pinned, so enforcement outlives this process.
     // Empty: nothing is pinned; the hooks detach when this object goes away.
     std::string pin_dir;
+    // Identify files with fs-verity by their fs-verity digest, on kernels
+    // with bpf_get_fsverity_digest (6.8+); otherwise their content is hashed.
+    bool verity = true;
     // Skip the running-kernel preflight (tests that probe failure paths).
     bool skip_preflight = false;
 };
@@ -74,9 +79,12 @@ class KernelSide {
 
     // Replaces the allow-list and mode in one step: the inactive buffer is
     // filled, then a single config update makes it the one execs see.
-    // Agents are allowed to run and may change vouch's objects.
+    // Agents are allowed to run and may change vouch's objects. verity:
+    // fs-verity digests, which allow only files the kernel side identified by
+    // fs-verity (and allowed/agents only files it hashed).
     Result<void> set_policy(const std::vector<vouch_digest> &allowed, vouch_mode mode,
-                            const std::vector<vouch_digest> &agents = {});
+                            const std::vector<vouch_digest> &agents = {},
+                            const std::vector<vouch_digest> &verity = {});
     // Back to measuring only: no policy, audit mode.
     Result<void> clear_policy();
     Result<vouch_config> config() const;

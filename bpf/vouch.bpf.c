@@ -29,6 +29,15 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile bool cache_enabled = true;
 /* Deny, in enforce mode, an access whose event cannot be queued. */
 const volatile bool deny_on_lost_event = true;
+/*
+ * Identify files with fs-verity by their fs-verity digest (O(1): the kernel
+ * verifies every page read against it) instead of hashing their content. Set
+ * by the loader only where the kfunc exists (6.8+): elsewhere the verifier
+ * drops the call as dead code, which is what lets one object load on 6.1.
+ */
+const volatile bool use_verity = false;
+
+extern int bpf_get_fsverity_digest(struct file *file, struct bpf_dynptr *digest_p) __ksym __weak;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -63,6 +72,7 @@ struct allow_map allow_b SEC(".maps");
 enum cache_state {
 	CACHE_VALID = 1u << 0,    /* digest matches the file as of the stamp */
 	CACHE_REPORTED = 1u << 1, /* its event reached the ring buffer */
+	CACHE_VERITY = 1u << 2,   /* digest is the fs-verity digest */
 };
 
 /* What IMA uses to decide that a file may have changed since it was measured. */
@@ -243,15 +253,26 @@ static __always_inline struct policy policy_of(const struct vouch_config *cfg)
 	return p;
 }
 
-static __always_inline __u32 allow_flags(struct policy p, const struct vouch_digest *d)
+/*
+ * Allow-list flags of @d, with VOUCH_ALLOW_EXEC meaning "allowed as the kind
+ * of digest @d is": a listed fs-verity digest allows only a file identified
+ * by fs-verity (@verity), a listed content digest only a hashed file.
+ */
+static __always_inline __u32 allow_flags(struct policy p, const struct vouch_digest *d,
+					 bool verity)
 {
-	__u32 *v = NULL;
+	__u32 *v = NULL, f;
 
 	if (p.active == VOUCH_ACTIVE_A)
 		v = bpf_map_lookup_elem(&allow_a, d);
 	else if (p.active == VOUCH_ACTIVE_B)
 		v = bpf_map_lookup_elem(&allow_b, d);
-	return v ? *v : 0;
+	if (!v)
+		return 0;
+	f = *v;
+	if (verity)
+		return (f & VOUCH_ALLOW_VERITY) ? VOUCH_ALLOW_EXEC : 0;
+	return f & ~(__u32)VOUCH_ALLOW_VERITY;
 }
 
 static __always_inline struct policy current_policy(void)
@@ -306,7 +327,7 @@ static __always_inline __u32 cached_allow(struct inode_cache *c, struct policy p
 	asm volatile("" ::: "memory");
 	__builtin_memcpy(d, &c->digest, sizeof(*d));
 	*have_d = true;
-	flags = allow_flags(p, d);
+	flags = allow_flags(p, d, c->state & CACHE_VERITY);
 	verdict_store(c, seen, p, flags);
 	return flags;
 }
@@ -372,6 +393,44 @@ static __always_inline bool cached_and_allowed(struct inode_cache *c, struct ino
 	return true;
 }
 
+#define S_VERITY (1 << 16) /* include/linux/fs.h; unchanged since 5.4 */
+#define FS_VERITY_HASH_ALG_SHA256 1
+
+/* struct fsverity_digest with room for the largest digest (SHA-512) */
+struct verity_buf {
+	__u16 algorithm;
+	__u16 size;
+	__u8 digest[64];
+};
+
+/*
+ * @file's fs-verity digest into @d, when it has one and it is SHA-256. The
+ * kfunc writes through a dynptr, and the verifier takes no stack memory for
+ * one; a ring-buffer record (discarded, never seen by vouchd) is writable
+ * and belongs to this call alone, where a per-CPU buffer could be rewritten
+ * by another sleepable program preempting this one on the same CPU.
+ */
+static __always_inline bool verity_digest(struct file *file, struct inode *inode,
+					  struct vouch_digest *d)
+{
+	struct verity_buf buf = {};
+	struct bpf_dynptr ptr;
+	bool ok = false;
+
+	if (!use_verity || !(inode->i_flags & S_VERITY))
+		return false;
+	if (!bpf_ringbuf_reserve_dynptr(&events, sizeof(buf), 0, &ptr) &&
+	    bpf_get_fsverity_digest(file, &ptr) >= 0 &&
+	    !bpf_dynptr_read(&buf, sizeof(buf), &ptr, 0, 0))
+		ok = true;
+	bpf_ringbuf_discard_dynptr(&ptr, 0);
+	/* a SHA-512 tree: no SHA-256 digest to match, so hash the content */
+	if (!ok || buf.algorithm != FS_VERITY_HASH_ALG_SHA256 || buf.size != sizeof(d->bytes))
+		return false;
+	__builtin_memcpy(d->bytes, buf.digest, sizeof(d->bytes));
+	return true;
+}
+
 /*
  * Measure @file for @hook and decide. Runs in sleepable context: the hash may
  * read the whole file.
@@ -384,7 +443,7 @@ static __noinline long measure_slow(struct file *file, struct inode_cache *c, __
 	struct vouch_event *ev;
 	__u32 seq = 0, flags = 0, allow = 0;
 	struct policy pol;
-	bool cached = false, stored = false, have_d = false, have_digest;
+	bool cached = false, stored = false, have_d = false, have_digest, verity = false;
 	__s32 algo = VOUCH_IMA_HASH_ALGO_SHA256;
 	__u64 fresh = 0;
 	__u16 verdict;
@@ -401,9 +460,14 @@ static __noinline long measure_slow(struct file *file, struct inode_cache *c, __
 
 	if (cached) {
 		STAT_INC(cache_hits);
+		verity = c->state & CACHE_VERITY;
 	} else {
-		STAT_INC(hashes);
-		algo = bpf_ima_file_hash(file, d.bytes, sizeof(d.bytes));
+		/* fs-verity: the digest without reading the file */
+		verity = verity_digest(file, inode, &d);
+		if (!verity) {
+			STAT_INC(hashes);
+			algo = bpf_ima_file_hash(file, d.bytes, sizeof(d.bytes));
+		}
 		have_d = true;
 		if (algo != VOUCH_IMA_HASH_ALGO_SHA256) {
 			STAT_INC(hash_errors);
@@ -415,7 +479,7 @@ static __noinline long measure_slow(struct file *file, struct inode_cache *c, __
 			__builtin_memcpy(&c->digest, &d, sizeof(d));
 			c->stamp = now;
 			fresh = verdict_reset(c, 0);
-			c->state = CACHE_VALID;
+			c->state = verity ? CACHE_VALID | CACHE_VERITY : CACHE_VALID;
 			stored = true;
 		} else if (c) {
 			c->state = 0;
@@ -427,7 +491,7 @@ static __noinline long measure_slow(struct file *file, struct inode_cache *c, __
 		if (cached && c) {
 			allow = cached_allow(c, pol, &d, &have_d);
 		} else {
-			allow = allow_flags(pol, &d);
+			allow = allow_flags(pol, &d, verity);
 			if (stored && c)
 				verdict_store(c, fresh, pol, allow);
 		}
@@ -470,6 +534,8 @@ static __noinline long measure_slow(struct file *file, struct inode_cache *c, __
 	}
 	if (cached)
 		flags |= VOUCH_EVF_CACHED;
+	if (verity)
+		flags |= VOUCH_EVF_VERITY;
 	ev->flags = flags;
 	bpf_ringbuf_submit(ev, 0);
 

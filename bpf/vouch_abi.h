@@ -46,6 +46,11 @@ enum vouch_event_flags {
 	VOUCH_EVF_HASH_ERROR = 1u << 0, /* no digest: bpf_ima_file_hash failed */
 	VOUCH_EVF_PATH_ERROR = 1u << 1, /* bpf_d_path failed, path is empty */
 	VOUCH_EVF_CACHED = 1u << 2,     /* digest came from vouch's inode cache */
+	/*
+	 * digest is the file's fs-verity digest (SHA-256 fs-verity file digest,
+	 * what `fsverity measure` prints), not the SHA-256 of its content
+	 */
+	VOUCH_EVF_VERITY = 1u << 3,
 };
 
 /* One measurement, written by the kernel side into the ring buffer. */
@@ -135,6 +140,13 @@ enum vouch_allow_flags {
 	 * vouch's BPF objects while enforcing (vouchd, and the selftests).
 	 */
 	VOUCH_ALLOW_AGENT = 1u << 1,
+	/*
+	 * The digest is listed as an fs-verity digest. A file identified by its
+	 * fs-verity digest is allowed by this flag only, a file identified by
+	 * its content's SHA-256 by VOUCH_ALLOW_EXEC only, so the one kind of
+	 * digest can never stand in for the other.
+	 */
+	VOUCH_ALLOW_VERITY = 1u << 2,
 };
 
 struct vouch_digest {

@@ -49,7 +49,14 @@ class Tap {
 
     // Stop here: the remaining planned tests are reported as failed.
     [[noreturn]] void bail(const std::string &why) {
-        std::printf("Bail out! %s: %s\n", suite_, why.c_str());
+        // TAP has one line for the reason; the rest (a verifier's log) as diagnostics.
+        size_t nl = why.find('\n');
+        std::printf("Bail out! %s: %s\n", suite_, why.substr(0, nl).c_str());
+        while (nl != std::string::npos) {
+            size_t next = why.find('\n', nl + 1);
+            std::printf("# %s\n", why.substr(nl + 1, next == std::string::npos ? next : next - nl - 1).c_str());
+            nl = next;
+        }
         std::fflush(stdout);
         std::exit(1);
     }
