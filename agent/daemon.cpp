@@ -263,8 +263,12 @@ void Daemon::handle_event(const vouch_event &ev) {
         std::vector<uint8_t> sig;
         if (tmpl == ima::kImaSig && !path.empty())
             sig = ima_signature(path);
-        append(
-            ima::make_entry(cfg_.pcr, tmpl, "sha256", {ev.digest, sizeof(ev.digest)}, path, sig));
+        // An fs-verity digest is logged as the kernel's IMA logs one
+        // (digest_type=verity): a v2 template, "verity:sha256:" digests.
+        bool verity = ev.flags & VOUCH_EVF_VERITY;
+        append(ima::make_entry(cfg_.pcr, verity ? ima::v2_template(tmpl) : tmpl,
+                               verity ? ima::kVeritySha256 : "sha256",
+                               {ev.digest, sizeof(ev.digest)}, path, sig));
     }
     if (ev.verdict == VOUCH_VERDICT_DENY && denied_) {
         Denial dn;
@@ -386,7 +390,7 @@ Result<uint64_t> Daemon::activate_policy(const policy::Policy &pol, std::string_
     // same envelope can be applied again, but an older one never can.
     if (auto r = serials->commit(pol.serial); !r)
         return r.error();
-    if (auto r = ks_->set_policy(allowed, pol.mode, agents); !r)
+    if (auto r = ks_->set_policy(allowed, pol.mode, agents, pol.verity); !r)
         return r.error();
     if (persist) {
         if (auto r = policy::write_file_atomic(accepted_policy_path(), envelope, 0600); !r)

@@ -63,21 +63,23 @@ bool is_zero(std::span<const uint8_t> b) {
     return true;
 }
 
-// Splits d-ng / n-ng / sig out of ima-ng or ima-sig template data.
+// Splits d-ng (or d-ngv2) / n-ng / sig out of the template data of ima-ng,
+// ima-sig and their v2 forms.
 bool parse_fields(Entry &e) {
     Reader r(e.template_data);
     std::span<const uint8_t> d, n, s;
     uint32_t len;
     if (!r.u32(len) || !r.take(len, d) || !r.u32(len) || !r.take(len, n))
         return false;
-    if (e.template_name == kImaSig && (!r.u32(len) || !r.take(len, s)))
+    if (has_sig(e.template_name) && (!r.u32(len) || !r.take(len, s)))
         return false;
     if (!r.done())
         return false;
-    // d-ng: "algo" ':' NUL digest
-    const uint8_t *colon = static_cast<const uint8_t *>(std::memchr(d.data(), ':', d.size()));
-    if (!colon || colon + 1 >= d.data() + d.size() || colon[1] != 0)
+    // d-ng: "algo" ':' NUL digest; d-ngv2: "type" ':' "algo" ':' NUL digest
+    const uint8_t *nul = static_cast<const uint8_t *>(std::memchr(d.data(), 0, d.size()));
+    if (!nul || nul == d.data() || nul[-1] != ':')
         return false;
+    const uint8_t *colon = nul - 1;
     e.algo.assign(reinterpret_cast<const char *>(d.data()), colon - d.data());
     size_t off = colon - d.data() + 2;
     if (d.size() - off > kMaxDigestLen)
@@ -93,6 +95,14 @@ bool parse_fields(Entry &e) {
 
 } // namespace
 
+bool has_sig(const std::string &template_name) {
+    return template_name == kImaSig || template_name == kImaSigV2;
+}
+
+std::string v2_template(const std::string &template_name) {
+    return has_sig(template_name) ? kImaSigV2 : kImaNgV2;
+}
+
 std::vector<uint8_t> template_data(const std::string &template_name, const std::string &algo,
                                    std::span<const uint8_t> file_digest, const std::string &path,
                                    std::span<const uint8_t> sig) {
@@ -104,7 +114,7 @@ std::vector<uint8_t> template_data(const std::string &template_name, const std::
     std::vector<uint8_t> out;
     put_field(out, d);
     put_field(out, bytes_of(path, true));
-    if (template_name == kImaSig)
+    if (has_sig(template_name))
         put_field(out, sig);
     return out;
 }
@@ -118,7 +128,7 @@ Entry make_entry(uint32_t pcr, const std::string &template_name, const std::stri
     e.algo = algo;
     e.file_digest.assign(file_digest.begin(), file_digest.end());
     e.path = path;
-    if (template_name == kImaSig)
+    if (has_sig(template_name))
         e.sig.assign(sig.begin(), sig.end());
     e.template_data = template_data(template_name, algo, file_digest, path, e.sig);
     unsigned int len = 0;
@@ -172,7 +182,7 @@ std::string encode_ascii(const Entry &e) {
     s += e.algo + ":" + to_hex(e.file_digest);
     s += ' ';
     s += e.path;
-    if (e.template_name == kImaSig) {
+    if (has_sig(e.template_name)) {
         s += ' ';
         s += to_hex(e.sig);
     }
@@ -202,7 +212,8 @@ Result<std::vector<Entry>> parse_binary(std::span<const uint8_t> bytes) {
             return bad("bad template data length");
         e.template_data.assign(data.begin(), data.end());
         e.violation = is_zero(e.template_sha1);
-        if ((e.template_name == kImaNg || e.template_name == kImaSig) && !parse_fields(e))
+        if ((e.template_name == kImaNg || e.template_name == kImaNgV2 || has_sig(e.template_name)) &&
+            !parse_fields(e))
             return bad(("malformed " + e.template_name + " template data").c_str());
         out.push_back(std::move(e));
     }

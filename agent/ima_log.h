@@ -7,6 +7,9 @@
 // Template data is a sequence of fields, each u32 len | bytes:
 //   ima-ng:  d-ng ("sha256" ':' NUL digest), n-ng (path NUL)
 //   ima-sig: d-ng, n-ng, sig (security.ima signature, possibly empty)
+//   ima-ngv2, ima-sigv2: the same with d-ngv2 ("type" ':' "algo" ':' NUL
+//   digest) for d-ng; vouch writes them, as the kernel's IMA does, for a file
+//   identified by its fs-verity digest ("verity:sha256").
 // A violation (a measurement that was lost) has an all-zero file digest and
 // an all-zero template hash; the TPM is extended with all-ones instead.
 #pragma once
@@ -23,11 +26,21 @@ namespace vouch::ima {
 
 inline constexpr const char *kImaNg = "ima-ng";
 inline constexpr const char *kImaSig = "ima-sig";
+inline constexpr const char *kImaNgV2 = "ima-ngv2";
+inline constexpr const char *kImaSigV2 = "ima-sigv2";
+// The d-ngv2 "type:algo" of an fs-verity digest.
+inline constexpr const char *kVeritySha256 = "verity:sha256";
+
+// Does the template carry a sig field (ima-sig, ima-sigv2)?
+bool has_sig(const std::string &template_name);
+// The v2 template (d-ngv2 digest field) of a v1 one: ima-ng -> ima-ngv2,
+// ima-sig -> ima-sigv2.
+std::string v2_template(const std::string &template_name);
 
 struct Entry {
     uint32_t pcr = 10;
     std::string template_name = kImaNg;
-    std::string algo = "sha256";      // of the file digest
+    std::string algo = "sha256";      // of the file digest; "verity:sha256" in d-ngv2
     std::vector<uint8_t> file_digest; // empty: parsed from an unknown template
     std::string path;
     std::vector<uint8_t> sig; // ima-sig only

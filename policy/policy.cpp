@@ -256,6 +256,11 @@ Result<Policy> from_json(PayloadSax &sax) {
         if (!n)
             return n.error();
     }
+    if (auto a = v->find("verity"); a != v->end()) {
+        auto n = parse_digests(*a, "meta.vouch.verity", p.verity);
+        if (!n)
+            return n.error();
+    }
 
     if (auto r = doc.find("release"); r != doc.end()) {
         if (!r->is_number_unsigned())
@@ -285,7 +290,8 @@ Result<Policy> from_json(PayloadSax &sax) {
     p.digests.insert(p.digests.end(), p.agents.begin(), p.agents.end());
     sort_unique(p.digests);
     sort_unique(p.agents);
-    p.entries = p.digests.size();
+    sort_unique(p.verity);
+    p.entries = p.digests.size() + p.verity.size();
     return p;
 }
 
@@ -339,6 +345,8 @@ std::string serialize(const PolicyInput &in) {
     json vouch = {{"serial", in.serial}, {"mode", mode_string(in.mode)}};
     if (!in.agents.empty())
         vouch["agents"] = in.agents;
+    if (!in.verity.empty())
+        vouch["verity"] = in.verity;
     // generator 0 is Keylime's "Unknown": vouch is none of its generators.
     json meta = {{"version", kKeylimeVersion}, {"generator", 0}, {"vouch", std::move(vouch)}};
     if (!in.timestamp.empty())

@@ -26,6 +26,9 @@ struct Policy {
     std::vector<vouch_digest> digests;
     // Digests whose executables may manage vouch (VOUCH_ALLOW_AGENT), sorted, unique.
     std::vector<vouch_digest> agents;
+    // fs-verity digests (meta.vouch.verity): they allow a file the kernel
+    // side identified by fs-verity, and nothing else; sorted, unique.
+    std::vector<vouch_digest> verity;
     size_t entries = 0;  // digests.size()
     size_t paths = 0;    // path keys in `digests` (informational)
     size_t excludes = 0; // Keylime exclude regexes (vouch does not apply them)
@@ -51,6 +54,7 @@ struct PolicyInput {
     vouch_mode mode = VOUCH_MODE_AUDIT;
     std::map<std::string, std::vector<std::string>> digests; // path -> hex SHA-256
     std::map<std::string, std::vector<std::string>> agents;  // path -> hex SHA-256
+    std::map<std::string, std::vector<std::string>> verity;  // path -> hex fs-verity digest
     std::string timestamp;                                   // ISO 8601, may be empty
 };
 // Keylime-complete document (every field Keylime's schema requires), one line.

@@ -113,3 +113,37 @@ TEST(ImaLog, RejectsTruncatedAndOversizedInput) {
 }
 
 } // namespace
+
+// A file identified by its fs-verity digest is logged as the kernel's IMA
+// logs one under digest_type=verity: template ima-ngv2 (ima-sigv2 with a sig
+// field), d-ngv2 = "verity:sha256:" NUL digest, printed "verity:sha256:<hex>".
+TEST(ImaLog, VerityDigestUsesTheV2Template) {
+    EXPECT_EQ(vouch::ima::v2_template("ima-ng"), "ima-ngv2");
+    EXPECT_EQ(vouch::ima::v2_template("ima-sig"), "ima-sigv2");
+    std::vector<uint8_t> d(32, 0xab);
+    auto e = vouch::ima::make_entry(10, "ima-ngv2", vouch::ima::kVeritySha256, d, "/v/prog");
+    const std::string field = std::string("verity:sha256:") + '\0' + std::string(32, '\xab');
+    std::vector<uint8_t> want;
+    auto put = [&](const std::string &s) {
+        uint32_t n = s.size();
+        want.insert(want.end(), reinterpret_cast<uint8_t *>(&n), reinterpret_cast<uint8_t *>(&n) + 4);
+        want.insert(want.end(), s.begin(), s.end());
+    };
+    put(field);
+    put(std::string("/v/prog") + '\0');
+    EXPECT_EQ(e.template_data, want);
+    EXPECT_EQ(vouch::ima::encode_ascii(e),
+              "10 " + vouch::to_hex(e.template_sha1) + " ima-ngv2 verity:sha256:" +
+                  vouch::to_hex(d) + " /v/prog\n");
+    auto parsed = vouch::ima::parse_binary(vouch::ima::encode_binary(e));
+    ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+    EXPECT_EQ((*parsed)[0].algo, "verity:sha256");
+    EXPECT_EQ((*parsed)[0].file_digest, d);
+    EXPECT_EQ((*parsed)[0].path, "/v/prog");
+
+    auto s = vouch::ima::make_entry(10, "ima-sigv2", vouch::ima::kVeritySha256, d, "/v/prog",
+                                    std::vector<uint8_t>{3, 2});
+    auto ps = vouch::ima::parse_binary(vouch::ima::encode_binary(s));
+    ASSERT_TRUE(ps.ok()) << ps.error().message;
+    EXPECT_EQ((*ps)[0].sig, (std::vector<uint8_t>{3, 2}));
+}

@@ -225,3 +225,25 @@ TEST(PolicyParse, SerializedDocumentIsKeylimeCompleteAndRoundTrips) {
 }
 
 } // namespace
+
+// fs-verity digests live in meta.vouch.verity, apart from the content
+// digests: the kernel side allows a file by the kind of digest it found.
+TEST(PolicyParse, VerityDigestsAreTheirOwnList) {
+    auto p = verify_and_parse(golden_with([](auto &j) {
+                                  j["meta"]["vouch"]["verity"]["/opt/v"] = {std::string(64, '7')};
+                              }),
+                              trusted());
+    ASSERT_TRUE(p.ok()) << p.error().message;
+    ASSERT_EQ(p->verity.size(), 1u);
+    EXPECT_EQ(std::memcmp(p->verity[0].bytes, d('7').bytes, 32), 0);
+    EXPECT_FALSE(std::binary_search(p->digests.begin(), p->digests.end(), d('7'),
+                                    [](const vouch_digest &a, const vouch_digest &b) {
+                                        return std::memcmp(a.bytes, b.bytes, 32) < 0;
+                                    }));
+    auto bad = verify_and_parse(golden_with([](auto &j) {
+                                    j["meta"]["vouch"]["verity"]["/opt/v"] = {"xyz"};
+                                }),
+                                trusted());
+    ASSERT_FALSE(bad.ok());
+    EXPECT_NE(bad.error().message.find("meta.vouch.verity"), std::string::npos) << bad.error().message;
+}
