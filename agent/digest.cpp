@@ -1,6 +1,8 @@
 #include "digest.h"
 
 #include <fcntl.h>
+#include <linux/fsverity.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -55,6 +57,22 @@ std::string to_hex(std::span<const uint8_t> bytes) {
         s.push_back(digits[b & 0xf]);
     }
     return s;
+}
+
+std::optional<Sha256> fsverity_sha256(const std::string &path) {
+    UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+    if (!fd)
+        return std::nullopt;
+    // struct fsverity_digest ends in a flexible array: room for SHA-512.
+    alignas(fsverity_digest) uint8_t buf[sizeof(fsverity_digest) + 64] = {};
+    auto *d = reinterpret_cast<fsverity_digest *>(buf);
+    d->digest_size = 64;
+    if (ioctl(fd.get(), FS_IOC_MEASURE_VERITY, d) != 0 ||
+        d->digest_algorithm != FS_VERITY_HASH_ALG_SHA256 || d->digest_size != 32)
+        return std::nullopt;
+    Sha256 out;
+    std::memcpy(out.data(), buf + sizeof(fsverity_digest), out.size());
+    return out;
 }
 
 } // namespace vouch

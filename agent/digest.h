@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -25,6 +26,9 @@ using EvpMdCtxPtr = std::unique_ptr<EVP_MD_CTX, EvpMdCtxDeleter>;
 // threads).
 Result<Sha256> sha256_file(const std::string &path, std::atomic<uint64_t> *bytes = nullptr);
 Sha256 sha256_bytes(std::span<const uint8_t> data);
+// The file's fs-verity digest (FS_IOC_MEASURE_VERITY, what `fsverity
+// measure` prints) when it has fs-verity with SHA-256; nullopt otherwise.
+std::optional<Sha256> fsverity_sha256(const std::string &path);
 std::string to_hex(std::span<const uint8_t> bytes);
 
 } // namespace vouch

@@ -183,6 +183,10 @@ int cmd_make(int argc, char **argv) {
             list.push_back(hex);
         if (is_agent)
             in.agents[h.path] = {hex};
+        // The kernel side knows a file with fs-verity by that digest (6.8+):
+        // list it too, so the policy holds on every kernel.
+        if (h.verity)
+            in.verity[h.path] = {vouch::to_hex(*h.verity)};
     }
     if (failed > 20)
         std::fprintf(stderr, "vouchctl policy: warning: %zu more files skipped\n", failed - 20);

@@ -10,7 +10,7 @@ packages=(
 	# the statically linked selftest helpers
 	libc6-dev
 	# VM tests and the demo
-	qemu-system-x86 busybox-static swtpm swtpm-tools cpio gzip
+	qemu-system-x86 busybox-static swtpm swtpm-tools cpio gzip kmod
 	# TPM and IMA log verification, system tests
 	tpm2-tools ima-evm-utils mmdebstrap dbus-daemon
 	# make deb (linux-image-amd64: the kernel whose BTF the package builds

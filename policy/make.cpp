@@ -135,7 +135,7 @@ std::vector<Hashed> hash_files(const std::vector<std::string> &files, unsigned t
     std::vector<Hashed> out;
     out.reserve(files.size());
     for (const auto &f : files)
-        out.push_back({f, make_error(EINPROGRESS, f + ": not hashed")});
+        out.push_back({f, make_error(EINPROGRESS, f + ": not hashed"), std::nullopt});
 
     std::atomic<size_t> next{0}, done{0};
     std::atomic<uint64_t> bytes{0};
@@ -144,6 +144,7 @@ std::vector<Hashed> hash_files(const std::vector<std::string> &files, unsigned t
         workers.emplace_back([&] {
             for (size_t i; (i = next.fetch_add(1)) < files.size();) {
                 out[i].digest = sha256_file(files[i], &bytes);
+                out[i].verity = fsverity_sha256(files[i]);
                 done.fetch_add(1, std::memory_order_release);
             }
         });

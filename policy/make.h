@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,7 @@ Result<Collected> collect_dpkg_files(const std::string &dpkg_info = "/var/lib/dp
 struct Hashed {
     std::string path;
     Result<Sha256> digest;
+    std::optional<Sha256> verity; // its fs-verity digest, if it has fs-verity (SHA-256)
 };
 
 struct Progress {
