@@ -182,7 +182,7 @@ $(O)/fuzz/policy_fuzzer: $(FUZZ_SRCS) $(wildcard policy/*.h agent/*.h bpf/vouch_
 		-Ibpf -Iagent -Ipolicy -DVOUCH_SRC_DIR='"$(CURDIR)"' $(FUZZ_SRCS) -o $@ -lcrypto
 
 fuzz: $(O)/fuzz/policy_fuzzer
-$(O)/obj/kernel/selftests/%.o: CXXFLAGS += -Ikernel/selftests -Ikernel/selftests/lib
+$(O)/obj/kernel/selftests/%.o $(O)/obj/kernel/bench/%.o: CXXFLAGS += -Ikernel/selftests -Ikernel/selftests/lib
 
 deps:
 	$(Q)packaging/deps.sh

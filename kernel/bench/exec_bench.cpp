@@ -38,6 +38,7 @@
 #include "fd.h"
 #include "kernel_side.h"
 #include "vouch.skel.h"
+#include "lib/verity.h"
 
 using namespace vouch;
 
@@ -75,6 +76,9 @@ const char *config_name(Config c) {
 struct BigFile {
     unsigned mib = 0;
     std::string tmpl; // the static helper padded with random bytes to `mib` MiB
+    // Non-empty: fresh copies go to this fs-verity capable directory and get
+    // fs-verity enabled (untimed) before their first exec.
+    std::string verity_dir;
 };
 
 struct Options {
@@ -314,8 +318,9 @@ class Bench {
         rows_.push_back({"static, cached", true, 0, {}});
         rows_.push_back({"dynamic, cached", true, 0, {}});
         for (const auto &b : opts_.big)
-            rows_.push_back(
-                {"static " + std::to_string(b.mib) + " MiB, first exec", false, b.mib, {}});
+            rows_.push_back({"static " + std::to_string(b.mib) + " MiB" +
+                                 (b.verity_dir.empty() ? "" : " with fs-verity") + ", first exec",
+                             false, b.mib, {}});
     }
 
     Result<void> run() {
@@ -496,11 +501,15 @@ class Bench {
 
     Result<void> first_exec_row(Row &row, Config c, const BigFile &big) {
         const char *tag = c == Config::Base ? "base" : c == Config::Ima ? "ima" : "vouch";
-        std::string path = opts_.workdir + "/fresh-" + tag + "-" + std::to_string(big.mib) + "-" +
-                           std::to_string(++fresh_);
+        std::string path = (big.verity_dir.empty() ? opts_.workdir : big.verity_dir) + "/fresh-" +
+                           tag + "-" + std::to_string(big.mib) + "-" + std::to_string(++fresh_);
         auto f = FreshFile::create(big.tmpl, path, fresh_);
         if (!f)
             return f.error();
+        if (!big.verity_dir.empty()) {
+            if (auto r = selftest::enable_verity(path); !r)
+                return r;
+        }
         // Copying a large file leaves dirty-page and LRU work behind.
         settle();
         auto t = timed_exec(f->path());
@@ -606,12 +615,8 @@ class Bench {
         return seen.size();
     }
 
-    const Row *big_row(unsigned mib) const {
-        for (const auto &r : rows_)
-            if (!r.cached && r.mib == mib)
-                return &r;
-        return nullptr;
-    }
+    // The row of opts_.big[i].
+    const Row *big_row(size_t i) const { return i + 2 < rows_.size() ? &rows_[i + 2] : nullptr; }
 
     void print() const {
         utsname u{};
@@ -682,8 +687,13 @@ class Bench {
                             over <= 0.5 ? "PASS" : "FAIL", row.name.c_str(), config_name(c), over);
             }
         }
-        for (const auto &b : opts_.big) {
-            const Row *row = big_row(b.mib);
+        for (size_t i = 0; i < opts_.big.size(); ++i) {
+            const BigFile &b = opts_.big[i];
+            const Row *row = big_row(i);
+            if (!b.verity_dir.empty()) {
+                print_verity_target(i);
+                continue;
+            }
             const uint64_t v = row ? median(*row, Config::Audit) : 0;
             const uint64_t ima = row ? median(*row, Config::Ima) : 0;
             if (!v || !ima) {
@@ -706,6 +716,32 @@ class Bench {
             std::printf("  %s  IMA measured the fresh files: %zu of %zu in %s\n",
                         ima_logged_ == ima_fresh_.size() ? "PASS" : "FAIL", ima_logged_,
                         ima_fresh_.size(), kImaLog);
+    }
+
+    // fs-verity: what vouch adds to a first exec of such a file, against what
+    // it adds to the first exec of a file of the same size that it hashes.
+    void print_verity_target(size_t i) const {
+        const BigFile &b = opts_.big[i];
+        const Row *hashed = nullptr;
+        for (size_t j = 0; j < opts_.big.size(); ++j)
+            if (opts_.big[j].verity_dir.empty() && opts_.big[j].mib == b.mib)
+                hashed = big_row(j);
+        const Row *row = big_row(i);
+        const uint64_t vb = row ? median(*row, Config::Base) : 0, va = row ? median(*row, Config::Audit) : 0;
+        const uint64_t hb = hashed ? median(*hashed, Config::Base) : 0,
+                       ha = hashed ? median(*hashed, Config::Audit) : 0;
+        if (!vb || !va || !hb || !ha || ha <= hb) {
+            std::printf("  SKIP  first exec %u MiB with fs-verity: no hashed row of that size\n", b.mib);
+            return;
+        }
+        const double added = double(va) - double(vb), hashing = double(ha) - double(hb);
+        const double pct = 100.0 * added / hashing;
+        const bool kfunc = kernel_has_fsverity_kfunc();
+        std::printf("  %s  first exec %u MiB with fs-verity: vouch adds %s, %.3f%% of the %s it adds "
+                    "when it hashes a %u MiB file (target <= 1%%%s)\n",
+                    !kfunc ? "N/A " : pct <= 1.0 ? "PASS" : "FAIL", b.mib,
+                    signed_grouped(va, vb).c_str(), pct, grouped(ha - hb).c_str(), b.mib,
+                    kfunc ? "" : "; no bpf_get_fsverity_digest before 6.8: vouch hashes it");
     }
 
     // Differences of medians from this boot, in instructions and in percent of
@@ -800,12 +836,14 @@ class Bench {
 void usage(FILE *to) {
     std::fprintf(to,
                  "Usage: exec_bench --static PATH --dyn PATH [--big MIB=TEMPLATE]...\n"
+                 "                  [--verity-big MIB=TEMPLATE:DIR]\n"
                  "                  [--rounds N] [--execs N] [--big-rounds N] [--ima-rounds N]\n"
                  "                  [--no-ima] [--no-profile] [--aslr] [--raw] [--workdir DIR]\n"
                  "Run as root in a VM booted with bpf in lsm= and no IMA policy yet: it loads\n"
                  "vouch's BPF programs and writes the IMA policy (once per boot).\n"
                  "TEMPLATE: an executable padded to MIB MiB; its last 8 bytes are overwritten\n"
-                 "in each fresh copy.\n");
+                 "in each fresh copy. --verity-big: fresh copies in DIR (a file system with\n"
+                 "fs-verity) get fs-verity enabled before their first exec.\n");
 }
 
 bool parse_int(const char *s, int &out) {
@@ -847,7 +885,17 @@ bool parse_args(int argc, char **argv, Options &o) {
             int mib = 0;
             if (eq == std::string::npos || !parse_int(s.substr(0, eq).c_str(), mib))
                 return false;
-            o.big.push_back({static_cast<unsigned>(mib), s.substr(eq + 1)});
+            o.big.push_back({static_cast<unsigned>(mib), s.substr(eq + 1), {}});
+        } else if (a == "--verity-big") {
+            // MIB=TEMPLATE:DIR, DIR on a file system with fs-verity
+            std::string s = v;
+            auto eq = s.find('='), colon = s.rfind(':');
+            int mib = 0;
+            if (eq == std::string::npos || colon == std::string::npos || colon < eq ||
+                !parse_int(s.substr(0, eq).c_str(), mib))
+                return false;
+            o.big.push_back({static_cast<unsigned>(mib), s.substr(eq + 1, colon - eq - 1),
+                             s.substr(colon + 1)});
         } else if (a == "--rounds") {
             if (!parse_int(v, o.rounds))
                 return false;
