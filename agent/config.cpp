@@ -55,11 +55,11 @@ Result<void> apply_setting(DaemonConfig &cfg, const std::string &key, const std:
         cfg.tcti = value;
         return {};
     }
-    if (key == "tpm" || key == "cache") {
+    if (key == "tpm" || key == "cache" || key == "verity") {
         auto b = parse_bool(value, where + ": " + key);
         if (!b)
             return b.error();
-        (key == "tpm" ? cfg.tpm : cfg.cache) = *b;
+        (key == "tpm" ? cfg.tpm : key == "cache" ? cfg.cache : cfg.verity) = *b;
         return {};
     }
     if (key == "pcr") {

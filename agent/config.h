@@ -22,6 +22,8 @@ struct DaemonConfig {
     uint32_t pcr = 10;
     std::string template_name = "ima-ng";
     bool cache = true;
+    // Identify files with fs-verity by their fs-verity digest (6.8+).
+    bool verity = true;
     // Ring buffer between the hooks and vouchd: a power of two, at least a
     // page. Events that do not fit are lost and logged as violations.
     uint32_t ringbuf_bytes = 4u << 20;
@@ -33,7 +35,7 @@ struct DaemonConfig {
 inline constexpr const char *kDefaultConfigPath = "/etc/vouch/vouch.conf";
 
 // Applies one setting (`key` as in the file: pin_dir, log_dir, state_dir,
-// policy, keys_dir, tcti, tpm, pcr, template, cache, ringbuf_size). `where` prefixes errors.
+// policy, keys_dir, tcti, tpm, pcr, template, cache, verity, ringbuf_size). `where` prefixes errors.
 Result<void> apply_setting(DaemonConfig &cfg, const std::string &key, const std::string &value,
                            const std::string &where);
 

@@ -91,6 +91,7 @@ Result<std::unique_ptr<Daemon>> Daemon::create(const DaemonConfig &cfg) {
 
     KernelSideOptions kopts;
     kopts.cache = cfg.cache;
+    kopts.verity = cfg.verity;
     kopts.pin_dir = cfg.pin_dir;
     kopts.ringbuf_bytes = cfg.ringbuf_bytes;
     auto ks = KernelSide::load(kopts);

@@ -230,9 +230,17 @@ class FreshFile {
         if (!out)
             return errno_error("create " + path);
         FreshFile f(path);
+        std::vector<char> buf;
         for (off_t left = st.st_size; left > 0;) {
             ssize_t n = copy_file_range(in.get(), nullptr, out.get(), nullptr,
                                         static_cast<size_t>(left), 0);
+            if (n < 0 && (errno == EXDEV || errno == EOPNOTSUPP)) {
+                // Another file system (the fs-verity ext4): copy through memory.
+                buf.resize(1 << 20);
+                n = read(in.get(), buf.data(), std::min<off_t>(left, buf.size()));
+                if (n > 0 && write(out.get(), buf.data(), n) != n)
+                    return errno_error("write " + path);
+            }
             if (n <= 0)
                 return n < 0 ? errno_error("copy to " + path)
                              : make_error(EIO, "short copy to " + path);

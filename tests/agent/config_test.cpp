@@ -33,6 +33,7 @@ TEST_F(ConfigFile, EveryKeyOverridesItsDefault) {
           "pcr = 11\n"
           "template = ima-sig\n"
           "cache = off\n"
+          "verity = no\n"
           "ringbuf_size = 65536\n");
     vouch::DaemonConfig c;
     auto r = vouch::load_config_file(c, path, false);
@@ -47,6 +48,7 @@ TEST_F(ConfigFile, EveryKeyOverridesItsDefault) {
     EXPECT_EQ(c.pcr, 11u);
     EXPECT_EQ(c.template_name, "ima-sig");
     EXPECT_FALSE(c.cache);
+    EXPECT_FALSE(c.verity);
     EXPECT_EQ(c.ringbuf_bytes, 65536u);
 }
 
