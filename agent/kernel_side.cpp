@@ -137,25 +137,44 @@ std::string kernel_release() {
 
 } // namespace
 
+namespace {
+
+// What the running kernel's BTF says it has; read once per process (the
+// kernel does not change under it, and vmlinux BTF takes a while to parse).
+struct KernelFeatures {
+    bool execve_check = false; // linux_binprm.is_check
+    bool fsverity_kfunc = false;
+};
+
+const KernelFeatures &kernel_features() {
+    static const KernelFeatures f = [] {
+        KernelFeatures out;
+        std::unique_ptr<btf, decltype(&btf__free)> vmlinux(btf__load_vmlinux_btf(), btf__free);
+        if (!vmlinux)
+            return out;
+        const btf *b = vmlinux.get();
+        out.fsverity_kfunc = btf__find_by_name_kind(b, "bpf_get_fsverity_digest", BTF_KIND_FUNC) > 0;
+        int id = btf__find_by_name_kind(b, "linux_binprm", BTF_KIND_STRUCT);
+        if (id > 0) {
+            const btf_type *t = btf__type_by_id(b, id);
+            const btf_member *m = btf_members(t);
+            for (unsigned i = 0; i < btf_vlen(t); ++i, ++m)
+                if (std::strcmp(btf__name_by_offset(b, m->name_off), "is_check") == 0)
+                    out.execve_check = true;
+        }
+        return out;
+    }();
+    return f;
+}
+
+} // namespace
+
 bool kernel_has_fsverity_kfunc() {
-    std::unique_ptr<btf, decltype(&btf__free)> vmlinux(btf__load_vmlinux_btf(), btf__free);
-    return vmlinux &&
-           btf__find_by_name_kind(vmlinux.get(), "bpf_get_fsverity_digest", BTF_KIND_FUNC) > 0;
+    return kernel_features().fsverity_kfunc;
 }
 
 bool kernel_has_execve_check() {
-    std::unique_ptr<btf, decltype(&btf__free)> vmlinux(btf__load_vmlinux_btf(), btf__free);
-    if (!vmlinux)
-        return false;
-    int id = btf__find_by_name_kind(vmlinux.get(), "linux_binprm", BTF_KIND_STRUCT);
-    if (id < 0)
-        return false;
-    const btf_type *t = btf__type_by_id(vmlinux.get(), id);
-    const btf_member *m = btf_members(t);
-    for (unsigned i = 0; i < btf_vlen(t); ++i, ++m)
-        if (std::strcmp(btf__name_by_offset(vmlinux.get(), m->name_off), "is_check") == 0)
-            return true;
-    return false;
+    return kernel_features().execve_check;
 }
 
 LibbpfMessages::LibbpfMessages() {
