@@ -30,6 +30,10 @@ vouch::ima::Entry entry(int i) {
     if (i % 3 == 2)
         return vouch::ima::make_entry(kPcr, "ima-sig", "sha256", d, "/sig/" + std::to_string(i),
                                       std::vector<uint8_t>{3, 2, 1});
+    // A file known by its fs-verity digest: the v2 template, as the kernel's IMA writes it.
+    if (i % 3 == 1)
+        return vouch::ima::make_entry(kPcr, vouch::ima::kImaNgV2, vouch::ima::kVeritySha256, d,
+                                      "/verity/" + std::to_string(i));
     return vouch::ima::make_entry(kPcr, "ima-ng", "sha256", d, "/bin/f" + std::to_string(i));
 }
 
