@@ -4,6 +4,8 @@
 #include <cstring>
 #include <fstream>
 
+#include "parse.h"
+
 namespace vouch {
 
 namespace {
@@ -63,10 +65,8 @@ Result<void> apply_setting(DaemonConfig &cfg, const std::string &key, const std:
         return {};
     }
     if (key == "pcr") {
-        char *end = nullptr;
-        errno = 0;
-        unsigned long n = std::strtoul(value.c_str(), &end, 10);
-        if (value.empty() || *end || errno || n > 23)
+        uint64_t n = 0;
+        if (!parse_uint(value, 23, &n))
             return make_error(EINVAL, where + ": pcr must be a PCR index from 0 to 23, not '" +
                                           value + "'");
         cfg.pcr = static_cast<uint32_t>(n);

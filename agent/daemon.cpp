@@ -22,9 +22,6 @@ namespace vouch {
 
 namespace {
 
-std::string errstr(int e) {
-    return std::strerror(e);
-}
 
 constexpr uint64_t kTickUsec = 1000 * 1000;
 // The type byte of a security.ima value that is a signature
@@ -103,7 +100,7 @@ Result<std::unique_ptr<Daemon>> Daemon::create(const DaemonConfig &cfg) {
     d->hooks_ = attached_hooks(d->ks_->prog_ids());
 
     if (mkdir(cfg.log_dir.c_str(), 0700) && errno != EEXIST)
-        return make_error(errno, "create " + cfg.log_dir + ": " + errstr(errno));
+        return make_error(errno, "create " + cfg.log_dir + ": " + errno_message(errno));
     auto log = MeasurementLog::open(cfg.log_dir);
     if (!log)
         return log.error();
@@ -133,7 +130,7 @@ Result<std::unique_ptr<Daemon>> Daemon::create(const DaemonConfig &cfg) {
 
     d->wake_.reset(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     if (!d->wake_)
-        return make_error(errno, "eventfd: " + errstr(errno));
+        return make_error(errno, "eventfd: " + errno_message(errno));
     if (cfg.tpm) {
         int wfd = d->wake_.get();
         d->extender_ = std::make_unique<Extender>(
@@ -167,31 +164,31 @@ Result<void> Daemon::setup_loop() {
     sd_event *ev = nullptr;
     int r = sd_event_new(&ev);
     if (r < 0)
-        return make_error(-r, "sd_event_new: " + errstr(-r));
+        return make_error(-r, "sd_event_new: " + errno_message(-r));
     loop_.reset(ev);
     auto keep = [&](sd_event_source *s) { sources_.emplace_back(s); };
     sd_event_source *s = nullptr;
     if ((r = sd_event_add_io(ev, &s, ks_->events_fd(), EPOLLIN, on_ringbuf, this)) < 0)
-        return make_error(-r, "watch the ring buffer: " + errstr(-r));
+        return make_error(-r, "watch the ring buffer: " + errno_message(-r));
     keep(s);
     // Drain the kernel's events before anything else that is ready.
     sd_event_source_set_priority(s, SD_EVENT_PRIORITY_IMPORTANT);
     for (int sig : {SIGTERM, SIGINT, SIGHUP}) {
         if ((r = sd_event_add_signal(ev, &s, sig, on_signal, this)) < 0)
             return make_error(-r, std::string("watch ") + strsignal(sig) +
-                                      " (is it blocked in every thread?): " + errstr(-r));
+                                      " (is it blocked in every thread?): " + errno_message(-r));
         keep(s);
     }
     if ((r = sd_event_add_io(ev, &s, wake_.get(), EPOLLIN, on_wake, this)) < 0)
-        return make_error(-r, "watch the extender: " + errstr(-r));
+        return make_error(-r, "watch the extender: " + errno_message(-r));
     keep(s);
     if ((r = sd_event_add_time_relative(ev, &s, CLOCK_MONOTONIC, kTickUsec, 0, on_timer, this)) < 0)
-        return make_error(-r, "add timer: " + errstr(-r));
+        return make_error(-r, "add timer: " + errno_message(-r));
     sd_event_source_set_enabled(s, SD_EVENT_ON);
     keep(s);
     // Pings the service manager when it asked for a watchdog (WATCHDOG_USEC).
     if ((r = sd_event_set_watchdog(ev, 1)) < 0)
-        return make_error(-r, "watchdog: " + errstr(-r));
+        return make_error(-r, "watchdog: " + errno_message(-r));
     return {};
 }
 
@@ -304,12 +301,12 @@ Result<void> Daemon::save_lost_logged() {
     std::string p = cfg_.log_dir + "/lost_events_logged", tmp = p + ".tmp";
     UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
     if (!fd)
-        return make_error(errno, "open " + tmp + ": " + errstr(errno));
+        return make_error(errno, "open " + tmp + ": " + errno_message(errno));
     std::string s = std::to_string(lost_logged_) + "\n";
     if (::write(fd.get(), s.data(), s.size()) != static_cast<ssize_t>(s.size()))
-        return make_error(errno, "write " + tmp + ": " + errstr(errno));
+        return make_error(errno, "write " + tmp + ": " + errno_message(errno));
     if (::rename(tmp.c_str(), p.c_str()))
-        return make_error(errno, "rename " + tmp + ": " + errstr(errno));
+        return make_error(errno, "rename " + tmp + ": " + errno_message(errno));
     return {};
 }
 
@@ -319,7 +316,7 @@ Result<void> Daemon::run() {
     if (failed_)
         return fatal_;
     if (r < 0)
-        return make_error(-r, "event loop: " + errstr(-r));
+        return make_error(-r, "event loop: " + errno_message(-r));
     return {};
 }
 

@@ -33,9 +33,6 @@ void KernelSide::Unmap::operator()(vouch_config *p) const {
 
 namespace {
 
-std::string errstr(int err) {
-    return std::strerror(err < 0 ? -err : err);
-}
 
 // Pinned names, one per object; a rename here is an incompatible change.
 struct PinnedMap {
@@ -204,7 +201,7 @@ Error bpf_load_error(int err, const std::string &messages) {
                                    "with this message); the verifier's last lines:" +
                                    last_lines(log, 8));
     }
-    std::string msg = "cannot load the BPF LSM programs: " + errstr(err);
+    std::string msg = "cannot load the BPF LSM programs: " + errno_message(err);
     if (err == -EPERM || err == -EACCES)
         msg += " (root with CAP_BPF and CAP_SYS_ADMIN is required; run `vouchctl check-kernel`)";
     else if (err == -EINVAL || err == -524 /* ENOTSUPP */ || err == -ESRCH || err == -ENOENT)
@@ -245,7 +242,7 @@ Result<std::unique_ptr<KernelSide>> KernelSide::load(const KernelSideOptions &op
 
     ks->skel_.reset(vouch_bpf__open());
     if (!ks->skel_)
-        return make_error(errno, "cannot open the BPF object: " + errstr(errno));
+        return make_error(errno, "cannot open the BPF object: " + errno_message(errno));
     vouch_bpf *s = ks->skel_.get();
     s->rodata->cache_enabled = opts.cache;
     s->rodata->use_verity = opts.verity && kernel_has_fsverity_kfunc();
@@ -256,7 +253,7 @@ Result<std::unique_ptr<KernelSide>> KernelSide::load(const KernelSideOptions &op
     if (!err)
         err = bpf_map__set_max_entries(s->maps.allow_b, opts.allow_max);
     if (err)
-        return make_error(err, "cannot size the BPF maps: " + errstr(err));
+        return make_error(err, "cannot size the BPF maps: " + errno_message(err));
     {
         LibbpfMessages messages;
         err = vouch_bpf__load(s);
@@ -265,7 +262,7 @@ Result<std::unique_ptr<KernelSide>> KernelSide::load(const KernelSideOptions &op
     }
     err = vouch_bpf__attach(s);
     if (err) {
-        std::string msg = "cannot attach the BPF LSM hooks: " + errstr(err);
+        std::string msg = "cannot attach the BPF LSM hooks: " + errno_message(err);
         if (err == -EPERM || err == -EOPNOTSUPP || err == -EINVAL)
             msg += " (is `bpf` in the active LSM list? boot with lsm=...,bpf; run `vouchctl "
                    "check-kernel`)";
@@ -302,14 +299,14 @@ Result<std::unique_ptr<KernelSide>> KernelSide::load(const KernelSideOptions &op
 
 Result<void> KernelSide::pin_all(const std::string &dir) {
     if (mkdir(dir.c_str(), 0700) && errno != EEXIST)
-        return make_error(errno, "create pin directory " + dir + ": " + errstr(errno));
+        return make_error(errno, "create pin directory " + dir + ": " + errno_message(errno));
     vouch_bpf *s = skel_.get();
     bpf_map *maps[] = {s->maps.events, s->maps.vouch_config, s->maps.vouch_stats, s->maps.allow_a,
                        s->maps.allow_b};
     for (size_t i = 0; i < std::size(maps); ++i) {
         std::string path = dir + "/" + kMaps[i].name;
         if (bpf_obj_pin(bpf_map__fd(maps[i]), path.c_str()))
-            return make_error(errno, "pin " + path + ": " + errstr(errno));
+            return make_error(errno, "pin " + path + ": " + errno_message(errno));
     }
     for (int i = 0; i < s->skeleton->prog_cnt; ++i) {
         bpf_link *l = *s->skeleton->progs[i].link;
@@ -317,12 +314,12 @@ Result<void> KernelSide::pin_all(const std::string &dir) {
             continue;
         std::string path = dir + "/link_" + s->skeleton->progs[i].name;
         if (bpf_obj_pin(bpf_link__fd(l), path.c_str()))
-            return make_error(errno, "pin " + path + ": " + errstr(errno));
+            return make_error(errno, "pin " + path + ": " + errno_message(errno));
     }
     // The pins' directory, so the hooks can refuse unlinking them.
     struct stat st {};
     if (stat(dir.c_str(), &st))
-        return make_error(errno, "stat " + dir + ": " + errstr(errno));
+        return make_error(errno, "stat " + dir + ": " + errno_message(errno));
     __atomic_store_n(&cfg_->pin_dir_ino, static_cast<uint64_t>(st.st_ino), __ATOMIC_SEQ_CST);
     return {};
 }
@@ -331,7 +328,7 @@ Result<void> KernelSide::map_config() {
     void *p =
         mmap(nullptr, sysconf(_SC_PAGESIZE), PROT_READ | PROT_WRITE, MAP_SHARED, config_.get(), 0);
     if (p == MAP_FAILED)
-        return make_error(errno, "map vouch_config: " + errstr(errno));
+        return make_error(errno, "map vouch_config: " + errno_message(errno));
     cfg_.reset(static_cast<vouch_config *>(p));
     return {};
 }
@@ -355,14 +352,14 @@ Result<void> KernelSide::open_pins(const std::string &dir) {
         std::string path = dir + "/" + kMaps[i].name;
         fds[i]->reset(bpf_obj_get(path.c_str()));
         if (!*fds[i])
-            return make_error(errno, "reattach to " + path + ": " + errstr(errno) +
+            return make_error(errno, "reattach to " + path + ": " + errno_message(errno) +
                                          (errno == EPERM ? " (vouch is enforcing and this "
                                                            "program is not its agent)"
                                                          : ""));
         bpf_map_info info{};
         uint32_t len = sizeof(info);
         if (bpf_obj_get_info_by_fd(fds[i]->get(), &info, &len))
-            return make_error(errno, "inspect " + path + ": " + errstr(errno));
+            return make_error(errno, "inspect " + path + ": " + errno_message(errno));
         if (kMaps[i].value_size && info.value_size != kMaps[i].value_size)
             return make_error(EPROTO, path + " was pinned by an incompatible vouch (value size " +
                                           std::to_string(info.value_size) + ", expected " +
@@ -374,7 +371,7 @@ Result<void> KernelSide::open_pins(const std::string &dir) {
     // Hold the links too: they are what keeps the hooks attached.
     vouch_bpf *probe = vouch_bpf__open();
     if (!probe)
-        return make_error(errno, "open BPF object: " + errstr(errno));
+        return make_error(errno, "open BPF object: " + errno_message(errno));
     std::unique_ptr<vouch_bpf, SkelDeleter> guard(probe);
     choose_programs(probe);
     for (int i = 0; i < probe->skeleton->prog_cnt; ++i) {
@@ -387,7 +384,7 @@ Result<void> KernelSide::open_pins(const std::string &dir) {
         if (!fd && errno == ENOENT && *probe->skeleton->progs[i].prog == probe->progs.vouch_execve_check)
             continue;
         if (!fd)
-            return make_error(errno, "reattach to " + path + ": " + errstr(errno) +
+            return make_error(errno, "reattach to " + path + ": " + errno_message(errno) +
                                          " (a hook is not pinned; its enforcement is gone)");
         links_.push_back(std::move(fd));
     }
@@ -397,7 +394,7 @@ Result<void> KernelSide::open_pins(const std::string &dir) {
 Result<void> KernelSide::unpin(const std::string &dir) {
     vouch_bpf *probe = vouch_bpf__open();
     if (!probe)
-        return make_error(errno, "open BPF object: " + errstr(errno));
+        return make_error(errno, "open BPF object: " + errno_message(errno));
     std::unique_ptr<vouch_bpf, SkelDeleter> guard(probe);
     std::vector<std::string> paths;
     for (const auto &m : kMaps)
@@ -406,10 +403,10 @@ Result<void> KernelSide::unpin(const std::string &dir) {
         paths.push_back(dir + "/link_" + probe->skeleton->progs[i].name);
     for (const auto &p : paths) {
         if (unlink(p.c_str()) && errno != ENOENT)
-            return make_error(errno, "unpin " + p + ": " + errstr(errno));
+            return make_error(errno, "unpin " + p + ": " + errno_message(errno));
     }
     if (rmdir(dir.c_str()) && errno != ENOENT)
-        return make_error(errno, "remove " + dir + ": " + errstr(errno));
+        return make_error(errno, "remove " + dir + ": " + errno_message(errno));
     return {};
 }
 
@@ -439,7 +436,7 @@ Result<vouch_stats> KernelSide::stats() const {
     vouch_stats st{};
     uint32_t zero = 0;
     if (bpf_map_lookup_elem(stats_.get(), &zero, &st))
-        return make_error(errno, "read vouch_stats: " + errstr(errno));
+        return make_error(errno, "read vouch_stats: " + errno_message(errno));
     return st;
 }
 
@@ -463,7 +460,7 @@ Result<void> clear_map(int fd) {
         if (r && (errno == EINVAL || errno == ENOTSUP || errno == EOPNOTSUPP) && first)
             break; // a kernel without batch ops for hash maps: one by one
         if (r)
-            return make_error(errno, "clear allow-list: " + errstr(errno));
+            return make_error(errno, "clear allow-list: " + errno_message(errno));
         in = out;
         first = false;
     }
@@ -472,7 +469,7 @@ Result<void> clear_map(int fd) {
     // would restart from the beginning anyway.
     while (bpf_map_get_next_key(fd, nullptr, &key) == 0) {
         if (bpf_map_delete_elem(fd, &key) && errno != ENOENT)
-            return make_error(errno, "clear allow-list: " + errstr(errno));
+            return make_error(errno, "clear allow-list: " + errno_message(errno));
     }
     return {};
 }
@@ -486,13 +483,13 @@ Result<void> fill_map(int fd, const std::vector<vouch_digest> &keys,
         if (bpf_map_update_batch(fd, &keys[done], &values[done], &count, &opts)) {
             if (done == 0 && (errno == EINVAL || errno == ENOTSUP || errno == EOPNOTSUPP))
                 break;
-            return make_error(errno, "fill allow-list: " + errstr(errno));
+            return make_error(errno, "fill allow-list: " + errno_message(errno));
         }
         done += count;
     }
     for (; done < keys.size(); ++done) {
         if (bpf_map_update_elem(fd, &keys[done], &values[done], BPF_ANY))
-            return make_error(errno, "fill allow-list: " + errstr(errno));
+            return make_error(errno, "fill allow-list: " + errno_message(errno));
     }
     return {};
 }
@@ -560,21 +557,21 @@ Result<void> KernelSide::start_events(EventHandler handler) {
     handler_ = std::move(handler);
     rb_.reset(ring_buffer__new(events_.get(), on_event, this, nullptr));
     if (!rb_)
-        return make_error(errno, "ring buffer: " + errstr(errno));
+        return make_error(errno, "ring buffer: " + errno_message(errno));
     return {};
 }
 
 Result<int> KernelSide::poll(int timeout_ms) {
     int n = ring_buffer__poll(rb_.get(), timeout_ms);
     if (n < 0 && n != -EINTR)
-        return make_error(n, "ring buffer poll: " + errstr(n));
+        return make_error(n, "ring buffer poll: " + errno_message(n));
     return n < 0 ? 0 : n;
 }
 
 Result<int> KernelSide::consume() {
     int n = ring_buffer__consume(rb_.get());
     if (n < 0)
-        return make_error(n, "ring buffer consume: " + errstr(n));
+        return make_error(n, "ring buffer consume: " + errno_message(n));
     return n;
 }
 

@@ -17,9 +17,6 @@ namespace vouch {
 
 namespace {
 
-std::string errstr(int e) {
-    return std::strerror(e);
-}
 
 std::span<const uint8_t> as_bytes(const std::string &s) {
     return {reinterpret_cast<const uint8_t *>(s.data()), s.size()};
@@ -31,11 +28,11 @@ Result<MeasurementLog> MeasurementLog::open(const std::string &dir, mode_t mode)
     MeasurementLog log;
     log.dir_ = dir;
     if (mkdir(dir.c_str(), 0755) && errno != EEXIST)
-        return make_error(errno, "create " + dir + ": " + errstr(errno));
+        return make_error(errno, "create " + dir + ": " + errno_message(errno));
     std::string bin = log.binary_path(), ascii = log.ascii_path();
     log.bin_.reset(::open(bin.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, mode));
     if (!log.bin_)
-        return make_error(errno, "open " + bin + ": " + errstr(errno));
+        return make_error(errno, "open " + bin + ": " + errno_message(errno));
     auto existing = read_all(log.bin_.get(), bin);
     if (!existing)
         return existing.error();
@@ -46,7 +43,7 @@ Result<MeasurementLog> MeasurementLog::open(const std::string &dir, mode_t mode)
     log.ascii_.reset(
         ::open(ascii.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, mode));
     if (!log.ascii_)
-        return make_error(errno, "open " + ascii + ": " + errstr(errno));
+        return make_error(errno, "open " + ascii + ": " + errno_message(errno));
     std::string text;
     for (auto &e : *parsed) {
         text += ima::encode_ascii(e);
@@ -148,7 +145,7 @@ namespace vouch {
 Result<std::vector<ima::Entry>> read_binary_log(const std::string &path) {
     UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd)
-        return make_error(errno, "open " + path + ": " + errstr(errno));
+        return make_error(errno, "open " + path + ": " + errno_message(errno));
     auto bytes = read_all(fd.get(), path);
     if (!bytes)
         return bytes.error();

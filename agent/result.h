@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cerrno>
+#include <cstring>
 #include <string>
 #include <utility>
 #include <variant>
@@ -12,6 +13,11 @@ struct Error {
     int code = EINVAL; // errno value, positive
     std::string message;
 };
+
+// strerror() of an errno value of either sign (libbpf returns them negative).
+inline std::string errno_message(int err) {
+    return std::strerror(err < 0 ? -err : err);
+}
 
 inline Error make_error(int code, std::string message) {
     return Error{code < 0 ? -code : code, std::move(message)};

@@ -21,6 +21,7 @@
 #include "digest.h"
 #include "fd.h"
 #include "fd_io.h"
+#include "parse.h"
 #include "sd_bus_ptr.h"
 
 namespace vouch::ctl {
@@ -49,15 +50,7 @@ int usage_error(const std::string &msg) {
 }
 
 bool parse_number(const std::string &s, uint64_t *out) {
-    if (s.empty() || s[0] == '-')
-        return false;
-    char *end = nullptr;
-    errno = 0;
-    unsigned long long v = std::strtoull(s.c_str(), &end, 10);
-    if (errno || *end)
-        return false;
-    *out = v;
-    return true;
+    return parse_uint(s, UINT64_MAX, out);
 }
 
 // Returns an exit code on a usage error.

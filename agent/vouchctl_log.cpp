@@ -9,6 +9,7 @@
 #include "digest.h"
 #include "ima_log.h"
 #include "measurement_log.h"
+#include "parse.h"
 #include "tpm.h"
 
 namespace {
@@ -163,9 +164,16 @@ int vouchctl_log(int argc, char **argv) {
         case 't':
             tcti = optarg;
             break;
-        case 'p':
-            pcr = std::strtol(optarg, nullptr, 10);
+        case 'p': {
+            uint64_t n = 0;
+            if (!vouch::parse_uint(optarg, 23, &n)) {
+                std::fprintf(stderr, "vouchctl log: --pcr must be a PCR index from 0 to 23, not '%s'\n",
+                             optarg);
+                return 2;
+            }
+            pcr = static_cast<long>(n);
             break;
+        }
         case 'h':
             std::printf("Usage: vouchctl log [--file PATH] [--json]\n"
                         "       vouchctl log verify [--file PATH] [--tcti SPEC] [--pcr N]\n"
