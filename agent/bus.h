@@ -119,12 +119,7 @@ class BusService {
 
     static const sd_bus_vtable vtable_[];
 
-    // Disabled before the unref, so that a timer never fires for a service
-    // that is gone (sd-event may hold its own reference while dispatching).
-    struct SourceUnref {
-        void operator()(sd_event_source *s) const { sd_event_source_disable_unref(s); }
-    };
-    using EventSource = std::unique_ptr<sd_event_source, SourceUnref>;
+    using EventSource = SdEventSource;
 
     sd_event *ev_;
     ServiceBackend &backend_;

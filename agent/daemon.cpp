@@ -14,6 +14,7 @@
 
 #include "digest.h"
 #include "io.h"
+#include "owned.h"
 #include "policy.h"
 #include "serial_store.h"
 #include "tpm.h"
@@ -44,10 +45,7 @@ std::vector<uint8_t> ima_signature(const std::string &path) {
 // (bprm_check_security, ...), from the BTF IDs the kernel reports.
 std::vector<std::string> attached_hooks(const std::vector<uint32_t> &ids) {
     std::vector<std::string> out;
-    struct BtfFree {
-        void operator()(btf *b) const { btf__free(b); }
-    };
-    std::unique_ptr<btf, BtfFree> vmlinux(btf__load_vmlinux_btf());
+    Owned<btf, btf__free> vmlinux(btf__load_vmlinux_btf());
     for (uint32_t id : ids) {
         UniqueFd fd(bpf_prog_get_fd_by_id(id));
         if (!fd)

@@ -15,19 +15,11 @@
 #include "extender.h"
 #include "kernel_side.h"
 #include "measurement_log.h"
+#include "sd_bus_ptr.h"
 #include "policy.h"
 #include "service.h"
 
 namespace vouch {
-
-struct SdEventUnref {
-    void operator()(sd_event *e) const { sd_event_unref(e); }
-};
-struct SdEventSourceUnref {
-    void operator()(sd_event_source *s) const { sd_event_source_disable_unref(s); }
-};
-using SdEvent = std::unique_ptr<sd_event, SdEventUnref>;
-using SdEventSource = std::unique_ptr<sd_event_source, SdEventSourceUnref>;
 
 class Daemon : public ServiceBackend {
   public:

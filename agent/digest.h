@@ -11,16 +11,14 @@
 
 #include <openssl/evp.h>
 
+#include "owned.h"
 #include "result.h"
 
 namespace vouch {
 
 using Sha256 = std::array<uint8_t, 32>;
 
-struct EvpMdCtxDeleter {
-    void operator()(EVP_MD_CTX *c) const { EVP_MD_CTX_free(c); }
-};
-using EvpMdCtxPtr = std::unique_ptr<EVP_MD_CTX, EvpMdCtxDeleter>;
+using EvpMdCtxPtr = Owned<EVP_MD_CTX, EVP_MD_CTX_free>;
 
 // `bytes`, if given, counts what was read as it goes (progress from other
 // threads).

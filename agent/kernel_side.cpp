@@ -17,6 +17,7 @@
 #include <string>
 
 #include "kernel_check.h"
+#include "owned.h"
 #include "vouch.skel.h"
 
 namespace vouch {
@@ -146,7 +147,7 @@ struct KernelFeatures {
 const KernelFeatures &kernel_features() {
     static const KernelFeatures f = [] {
         KernelFeatures out;
-        std::unique_ptr<btf, decltype(&btf__free)> vmlinux(btf__load_vmlinux_btf(), btf__free);
+        Owned<btf, btf__free> vmlinux(btf__load_vmlinux_btf());
         if (!vmlinux)
             return out;
         const btf *b = vmlinux.get();

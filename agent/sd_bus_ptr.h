@@ -1,33 +1,26 @@
-// Owning pointers for sd-bus handles, and an sd_bus_error that frees itself.
+// Owning pointers for sd-bus and sd-event handles, and an sd_bus_error that
+// frees itself.
 #pragma once
 
 #include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
 
 #include <memory>
 
+#include "owned.h"
+
 namespace vouch {
 
-namespace detail {
 // A bus that is still connected is flushed before it is closed, so that
 // replies and signals already queued are not lost.
-struct BusUnref {
-    void operator()(sd_bus *b) const { sd_bus_flush_close_unref(b); }
-};
-struct SlotUnref {
-    void operator()(sd_bus_slot *s) const { sd_bus_slot_unref(s); }
-};
-struct MessageUnref {
-    void operator()(sd_bus_message *m) const { sd_bus_message_unref(m); }
-};
-struct CredsUnref {
-    void operator()(sd_bus_creds *c) const { sd_bus_creds_unref(c); }
-};
-} // namespace detail
-
-using SdBus = std::unique_ptr<sd_bus, detail::BusUnref>;
-using SdBusSlot = std::unique_ptr<sd_bus_slot, detail::SlotUnref>;
-using SdBusMessage = std::unique_ptr<sd_bus_message, detail::MessageUnref>;
-using SdBusCreds = std::unique_ptr<sd_bus_creds, detail::CredsUnref>;
+using SdBus = Owned<sd_bus, sd_bus_flush_close_unref>;
+using SdBusSlot = Owned<sd_bus_slot, sd_bus_slot_unref>;
+using SdBusMessage = Owned<sd_bus_message, sd_bus_message_unref>;
+using SdBusCreds = Owned<sd_bus_creds, sd_bus_creds_unref>;
+using SdEvent = Owned<sd_event, sd_event_unref>;
+// Disabled before the unref, so that a timer never fires for an owner that is
+// gone (sd-event may hold its own reference while dispatching).
+using SdEventSource = Owned<sd_event_source, sd_event_source_disable_unref>;
 
 class SdBusError {
   public:

@@ -9,6 +9,8 @@
 #include <tss2/tss2_rc.h>
 #include <tss2/tss2_tctildr.h>
 
+#include "owned.h"
+
 namespace vouch {
 
 static_assert(kTpmAlgSha1 == TPM2_ALG_SHA1 && kTpmAlgSha256 == TPM2_ALG_SHA256 &&
@@ -18,18 +20,15 @@ static_assert(sizeof(TPM2_ALG_ID) == sizeof(uint16_t));
 
 namespace {
 
-struct TctiDeleter {
-    void operator()(TSS2_TCTI_CONTEXT *c) const { Tss2_TctiLdr_Finalize(&c); }
-};
-struct EsysDeleter {
-    void operator()(ESYS_CONTEXT *c) const { Esys_Finalize(&c); }
-};
-struct EsysFree {
-    void operator()(void *p) const { Esys_Free(p); }
-};
+void finalize_tcti(TSS2_TCTI_CONTEXT *c) {
+    Tss2_TctiLdr_Finalize(&c);
+}
+void finalize_esys(ESYS_CONTEXT *c) {
+    Esys_Finalize(&c);
+}
 // Every structure ESAPI hands out is allocated by it and must go back through
 // Esys_Free.
-template <class T> using EsysPtr = std::unique_ptr<T, EsysFree>;
+template <class T> using EsysPtr = Owned<T, Esys_Free>;
 
 // ESAPI's synchronous calls already resubmit a command the TPM asked to retry
 // (a handful of times, without delay); what still comes back is worth a
@@ -127,8 +126,8 @@ const char *bank_name(uint16_t alg) {
 // The ESAPI context owns no TCTI it did not create, so the TCTI must outlive
 // it: members are destroyed in reverse order.
 struct Tpm::Conn {
-    std::unique_ptr<TSS2_TCTI_CONTEXT, TctiDeleter> tcti;
-    std::unique_ptr<ESYS_CONTEXT, EsysDeleter> esys;
+    Owned<TSS2_TCTI_CONTEXT, finalize_tcti> tcti;
+    Owned<ESYS_CONTEXT, finalize_esys> esys;
 };
 
 Result<std::unique_ptr<Tpm::Conn>> Tpm::connect(const std::string &tcti) {

@@ -19,20 +19,9 @@
 
 namespace vouch::policy {
 
-void EvpPkeyDeleter::operator()(EVP_PKEY *k) const {
-    EVP_PKEY_free(k);
-}
-
 namespace {
 
-struct BioDeleter {
-    void operator()(BIO *b) const { BIO_free(b); }
-};
-using BioPtr = std::unique_ptr<BIO, BioDeleter>;
-struct MdCtxDeleter {
-    void operator()(EVP_MD_CTX *c) const { EVP_MD_CTX_free(c); }
-};
-using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, MdCtxDeleter>;
+using BioPtr = Owned<BIO, BIO_free>;
 
 // OpenSSL's error queue is per thread; leaving entries behind would make a
 // later, unrelated failure report a stale cause.
@@ -170,7 +159,7 @@ std::string pae(std::string_view payload_type, std::string_view payload) {
 }
 
 bool PublicKey::verify(std::string_view message, std::string_view signature) const {
-    MdCtxPtr ctx(EVP_MD_CTX_new());
+    EvpMdCtxPtr ctx(EVP_MD_CTX_new());
     const EVP_MD *md = type == KeyType::Ed25519 ? nullptr : EVP_sha256();
     bool ok =
         ctx && EVP_DigestVerifyInit(ctx.get(), nullptr, md, nullptr, key.get()) == 1 &&
@@ -188,7 +177,7 @@ Result<PublicKey> parse_public_key(std::string_view pem, const std::string &sour
     EVP_PKEY *raw = PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr);
     if (!raw)
         return make_error(EBADMSG, source + ": not a PEM public key (" + openssl_error() + ")");
-    std::shared_ptr<EVP_PKEY> key(raw, EvpPkeyDeleter{});
+    std::shared_ptr<EVP_PKEY> key(raw, ReleaseWith<EVP_PKEY_free>{});
     auto type = classify(raw, source);
     if (!type)
         return type.error();
@@ -258,7 +247,7 @@ Result<SigningKey> SigningKey::load_file(const std::string &path) {
 }
 
 Result<std::string> SigningKey::sign(std::string_view message) const {
-    MdCtxPtr ctx(EVP_MD_CTX_new());
+    EvpMdCtxPtr ctx(EVP_MD_CTX_new());
     const EVP_MD *md = type_ == KeyType::Ed25519 ? nullptr : EVP_sha256();
     size_t len = 0;
     auto msg = reinterpret_cast<const unsigned char *>(message.data());

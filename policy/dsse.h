@@ -11,9 +11,10 @@
 #include <string_view>
 #include <vector>
 
-#include "result.h"
+#include <openssl/evp.h>
 
-typedef struct evp_pkey_st EVP_PKEY;
+#include "owned.h"
+#include "result.h"
 
 namespace vouch::policy {
 
@@ -23,10 +24,7 @@ inline constexpr std::string_view kPayloadType = "application/vnd.keylime+json";
 // unauthenticated caller can make vouchd allocate before the signature check.
 inline constexpr size_t kMaxEnvelopeBytes = 64u << 20;
 
-struct EvpPkeyDeleter {
-    void operator()(EVP_PKEY *k) const;
-};
-using EvpPkeyPtr = std::unique_ptr<EVP_PKEY, EvpPkeyDeleter>;
+using EvpPkeyPtr = Owned<EVP_PKEY, EVP_PKEY_free>;
 
 enum class KeyType { EcdsaP256, Ed25519 };
 const char *key_type_name(KeyType t);

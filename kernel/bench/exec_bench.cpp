@@ -37,8 +37,9 @@
 #include "digest.h"
 #include "fd.h"
 #include "kernel_side.h"
-#include "vouch.skel.h"
 #include "lib/verity.h"
+#include "owned.h"
+#include "vouch.skel.h"
 
 using namespace vouch;
 
@@ -824,14 +825,8 @@ class Bench {
     std::vector<Row> rows_;
     std::vector<vouch_digest> allow_;
     std::unique_ptr<KernelSide> ks_;
-    struct VouchSkelDeleter {
-        void operator()(vouch_bpf *s) const { vouch_bpf__destroy(s); }
-    };
-    struct HooksSkelDeleter {
-        void operator()(bench_hooks_bpf *s) const { bench_hooks_bpf__destroy(s); }
-    };
-    std::unique_ptr<vouch_bpf, VouchSkelDeleter> detached_;
-    std::unique_ptr<bench_hooks_bpf, HooksSkelDeleter> hooks_;
+    Owned<vouch_bpf, vouch_bpf__destroy> detached_;
+    Owned<bench_hooks_bpf, bench_hooks_bpf__destroy> hooks_;
     uint64_t events_ = 0;
     uint64_t fresh_ = 0;
     CachedCheck check_;

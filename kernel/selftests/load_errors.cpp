@@ -10,6 +10,7 @@
 #include <string>
 
 #include "kernel_side.h"
+#include "owned.h"
 #include "lib/tap.h"
 #include "lib/util.h"
 
@@ -18,14 +19,10 @@ using namespace vouch::selftest;
 
 namespace {
 
-struct ObjectCloser {
-    void operator()(bpf_object *o) const { bpf_object__close(o); }
-};
-
 // Opens and loads build/selftests/bpf/NAME.bpf.o; the error as vouchd would report it.
 Result<void> load(const std::string &name) {
     std::string path = self_dir() + "/bpf/" + name + ".bpf.o";
-    std::unique_ptr<bpf_object, ObjectCloser> obj(bpf_object__open_file(path.c_str(), nullptr));
+    Owned<bpf_object, bpf_object__close> obj(bpf_object__open_file(path.c_str(), nullptr));
     if (!obj)
         return make_error(errno, "cannot open " + path);
     LibbpfMessages messages;

@@ -10,15 +10,10 @@
 
 #include "bench_hooks.skel.h"
 #include "vouch.skel.h"
+#include "agent/owned.h"
 
 namespace {
 
-struct VouchSkelDeleter {
-    void operator()(vouch_bpf *s) const { vouch_bpf__destroy(s); }
-};
-struct BenchHooksSkelDeleter {
-    void operator()(bench_hooks_bpf *s) const { bench_hooks_bpf__destroy(s); }
-};
 
 // Section names ("lsm.s/mmap_file") carry both the hook and the sleepable flag.
 std::set<std::string> sections(bpf_object *obj) {
@@ -29,8 +24,8 @@ std::set<std::string> sections(bpf_object *obj) {
 }
 
 TEST(BenchHooks, SameHooksAsVouch) {
-    std::unique_ptr<vouch_bpf, VouchSkelDeleter> vouch(vouch_bpf__open());
-    std::unique_ptr<bench_hooks_bpf, BenchHooksSkelDeleter> empty(bench_hooks_bpf__open());
+    vouch::Owned<vouch_bpf, vouch_bpf__destroy> vouch(vouch_bpf__open());
+    vouch::Owned<bench_hooks_bpf, bench_hooks_bpf__destroy> empty(bench_hooks_bpf__open());
     ASSERT_TRUE(vouch) << "open vouch.bpf.o";
     ASSERT_TRUE(empty) << "open bench_hooks.bpf.o";
     const auto want = sections(vouch->obj);
