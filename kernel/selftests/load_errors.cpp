@@ -35,17 +35,6 @@ bool has(const std::string &s, const char *needle) {
     return s.find(needle) != std::string::npos;
 }
 
-void diag_lines(Tap &t, const std::string &text) {
-    size_t pos = 0;
-    while (pos < text.size()) {
-        size_t nl = text.find('\n', pos);
-        if (nl == std::string::npos)
-            nl = text.size();
-        t.diag("%s", text.substr(pos, nl - pos).c_str());
-        pos = nl + 1;
-    }
-}
-
 } // namespace
 
 int main() {
@@ -60,7 +49,7 @@ int main() {
     std::string msg = r.ok() ? "" : r.error().message;
     if (t.broken())
         msg = "the kernel may lack CONFIG_BPF_LSM";
-    diag_lines(t, msg);
+    t.diag_lines(msg);
     t.ok(!r.ok() && has(msg, "BPF verifier rejected program 'reject_null'") && has(msg, u.release),
          "a rejection names the verifier, the program and the kernel");
     t.ok(has(msg, "invalid mem access"), "and quotes the verifier's reason");
@@ -68,7 +57,7 @@ int main() {
 
     r = load("reject_ret");
     msg = r.ok() ? "" : r.error().message;
-    diag_lines(t, msg.empty() ? "reject_ret loaded" : msg);
+    t.diag_lines(msg.empty() ? "reject_ret loaded" : msg);
     if (checks_ret) {
         t.ok(!r.ok() && has(msg, "BPF verifier rejected program 'reject_ret'") &&
                  has(msg, "should have been in [-4095, 0]"),

@@ -2,6 +2,7 @@
 // The VM runner counts these lines on the console.
 #pragma once
 
+#include <algorithm>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
@@ -47,16 +48,22 @@ class Tap {
         std::fflush(stdout);
     }
 
+    // Text of several lines (a verifier's log) as diagnostics, "# " on each.
+    void diag_lines(const std::string &text) {
+        for (size_t pos = 0; pos < text.size();) {
+            size_t nl = std::min(text.find('\n', pos), text.size());
+            diag("%s", text.substr(pos, nl - pos).c_str());
+            pos = nl + 1;
+        }
+    }
+
     // Stop here: the remaining planned tests are reported as failed.
     [[noreturn]] void bail(const std::string &why) {
-        // TAP has one line for the reason; the rest (a verifier's log) as diagnostics.
+        // TAP has one line for the reason; the rest as diagnostics.
         size_t nl = why.find('\n');
         std::printf("Bail out! %s: %s\n", suite_, why.substr(0, nl).c_str());
-        while (nl != std::string::npos) {
-            size_t next = why.find('\n', nl + 1);
-            std::printf("# %s\n", why.substr(nl + 1, next == std::string::npos ? next : next - nl - 1).c_str());
-            nl = next;
-        }
+        if (nl != std::string::npos)
+            diag_lines(why.substr(nl + 1));
         std::fflush(stdout);
         std::exit(1);
     }
