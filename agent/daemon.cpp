@@ -23,7 +23,6 @@ namespace vouch {
 
 namespace {
 
-
 constexpr uint64_t kTickUsec = 1000 * 1000;
 // The type byte of a security.ima value that is a signature
 // (EVM_IMA_XATTR_DIGSIG): what the kernel's ima-sig template records.

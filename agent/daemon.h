@@ -15,8 +15,8 @@
 #include "extender.h"
 #include "kernel_side.h"
 #include "measurement_log.h"
-#include "sd_bus_ptr.h"
 #include "policy.h"
+#include "sd_bus_ptr.h"
 #include "service.h"
 
 namespace vouch {

@@ -34,7 +34,6 @@ void KernelSide::Unmap::operator()(vouch_config *p) const {
 
 namespace {
 
-
 // Pinned names, one per object; a rename here is an incompatible change.
 struct PinnedMap {
     const char *name;
@@ -54,13 +53,6 @@ std::vector<bpf_program *> programs(vouch_bpf *s) {
     bpf_program *p;
     bpf_object__for_each_program(p, s->obj) out.push_back(p);
     return out;
-}
-
-// The programs this kernel gets: each loaded, attached and pinned, and so
-// expected by a reattach. The bprm_creds_for_exec program only matters where
-// AT_EXECVE_CHECK exists; elsewhere it would cost every exec a call for nothing.
-void choose_programs(vouch_bpf *s) {
-    bpf_program__set_autoload(s->progs.vouch_execve_check, kernel_has_execve_check());
 }
 
 UniqueFd dup_fd(int fd) {
@@ -133,10 +125,6 @@ std::string kernel_release() {
     return uname(&u) == 0 ? u.release : "unknown";
 }
 
-} // namespace
-
-namespace {
-
 // What the running kernel's BTF says it has; read once per process (the
 // kernel does not change under it, and vmlinux BTF takes a while to parse).
 struct KernelFeatures {
@@ -173,6 +161,10 @@ bool kernel_has_fsverity_kfunc() {
 
 bool kernel_has_execve_check() {
     return kernel_features().execve_check;
+}
+
+void choose_programs(vouch_bpf *s) {
+    bpf_program__set_autoload(s->progs.vouch_execve_check, kernel_has_execve_check());
 }
 
 LibbpfMessages::LibbpfMessages() {

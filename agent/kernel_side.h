@@ -43,6 +43,12 @@ bool kernel_has_execve_check();
 // Does the running kernel have the bpf_get_fsverity_digest kfunc (6.8+)?
 bool kernel_has_fsverity_kfunc();
 
+// Marks the programs of an opened (not yet loaded) object that this kernel
+// gets: each is loaded, attached and pinned, and so expected by a reattach.
+// The bprm_creds_for_exec program only matters where AT_EXECVE_CHECK exists;
+// elsewhere it would cost every exec a call for nothing.
+void choose_programs(vouch_bpf *s);
+
 // The error of a failed BPF object load (err: libbpf's negative errno). When
 // the verifier rejected a program, it says so, names the program and the
 // running kernel, and quotes the verifier's last lines; otherwise it names

@@ -415,8 +415,7 @@ class Bench {
             detached_.reset(vouch_bpf__open());
             if (!detached_)
                 return errno_error("open vouch.bpf.o");
-            bpf_program__set_autoload(detached_->progs.vouch_execve_check,
-                                      kernel_has_execve_check());
+            choose_programs(detached_.get());
             if (vouch_bpf__load(detached_.get()))
                 return errno_error("load vouch.bpf.o");
         } else if (c == Config::Hooks) {
