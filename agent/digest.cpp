@@ -14,11 +14,31 @@
 
 namespace vouch {
 
-Result<Sha256> sha256_file(const std::string &path, std::atomic<uint64_t> *bytes) {
+namespace {
+
+std::optional<Sha256> verity_of(int fd) {
+    // struct fsverity_digest ends in a flexible array: room for SHA-512.
+    alignas(fsverity_digest) uint8_t buf[sizeof(fsverity_digest) + 64] = {};
+    auto *d = reinterpret_cast<fsverity_digest *>(buf);
+    d->digest_size = 64;
+    if (ioctl(fd, FS_IOC_MEASURE_VERITY, d) != 0 ||
+        d->digest_algorithm != FS_VERITY_HASH_ALG_SHA256 || d->digest_size != 32)
+        return std::nullopt;
+    Sha256 out;
+    std::memcpy(out.data(), buf + sizeof(fsverity_digest), out.size());
+    return out;
+}
+
+} // namespace
+
+Result<Sha256> sha256_file(const std::string &path, std::atomic<uint64_t> *bytes,
+                           std::optional<Sha256> *verity) {
     // O_NONBLOCK: a FIFO put where a file was expected must not hang us.
     UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
     if (!fd)
         return make_error(errno, "open " + path + ": " + std::strerror(errno));
+    if (verity)
+        *verity = verity_of(fd.get());
     EvpMdCtxPtr ctx(EVP_MD_CTX_new());
     if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1)
         return make_error(ENOMEM, "SHA-256 context");
@@ -63,16 +83,7 @@ std::optional<Sha256> fsverity_sha256(const std::string &path) {
     UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
     if (!fd)
         return std::nullopt;
-    // struct fsverity_digest ends in a flexible array: room for SHA-512.
-    alignas(fsverity_digest) uint8_t buf[sizeof(fsverity_digest) + 64] = {};
-    auto *d = reinterpret_cast<fsverity_digest *>(buf);
-    d->digest_size = 64;
-    if (ioctl(fd.get(), FS_IOC_MEASURE_VERITY, d) != 0 ||
-        d->digest_algorithm != FS_VERITY_HASH_ALG_SHA256 || d->digest_size != 32)
-        return std::nullopt;
-    Sha256 out;
-    std::memcpy(out.data(), buf + sizeof(fsverity_digest), out.size());
-    return out;
+    return verity_of(fd.get());
 }
 
 } // namespace vouch

@@ -143,8 +143,7 @@ std::vector<Hashed> hash_files(const std::vector<std::string> &files, unsigned t
     for (unsigned t = 0; t < threads; ++t)
         workers.emplace_back([&] {
             for (size_t i; (i = next.fetch_add(1)) < files.size();) {
-                out[i].digest = sha256_file(files[i], &bytes);
-                out[i].verity = fsverity_sha256(files[i]);
+                out[i].digest = sha256_file(files[i], &bytes, &out[i].verity);
                 done.fetch_add(1, std::memory_order_release);
             }
         });
