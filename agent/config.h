@@ -35,7 +35,8 @@ struct DaemonConfig {
 inline constexpr const char *kDefaultConfigPath = "/etc/vouch/vouch.conf";
 
 // Applies one setting (`key` as in the file: pin_dir, log_dir, state_dir,
-// policy, keys_dir, tcti, tpm, pcr, template, cache, verity, ringbuf_size). `where` prefixes errors.
+// policy, keys_dir, tcti, tpm, pcr, template, cache, verity, ringbuf_size). `where` prefixes
+// errors.
 Result<void> apply_setting(DaemonConfig &cfg, const std::string &key, const std::string &value,
                            const std::string &where);
 

@@ -212,7 +212,8 @@ Result<std::vector<Entry>> parse_binary(std::span<const uint8_t> bytes) {
             return bad("bad template data length");
         e.template_data.assign(data.begin(), data.end());
         e.violation = is_zero(e.template_sha1);
-        if ((e.template_name == kImaNg || e.template_name == kImaNgV2 || has_sig(e.template_name)) &&
+        if ((e.template_name == kImaNg || e.template_name == kImaNgV2 ||
+             has_sig(e.template_name)) &&
             !parse_fields(e))
             return bad(("malformed " + e.template_name + " template data").c_str());
         out.push_back(std::move(e));

@@ -139,7 +139,8 @@ const KernelFeatures &kernel_features() {
         if (!vmlinux)
             return out;
         const btf *b = vmlinux.get();
-        out.fsverity_kfunc = btf__find_by_name_kind(b, "bpf_get_fsverity_digest", BTF_KIND_FUNC) > 0;
+        out.fsverity_kfunc =
+            btf__find_by_name_kind(b, "bpf_get_fsverity_digest", BTF_KIND_FUNC) > 0;
         int id = btf__find_by_name_kind(b, "linux_binprm", BTF_KIND_STRUCT);
         if (id > 0) {
             const btf_type *t = btf__type_by_id(b, id);
@@ -182,7 +183,8 @@ Error bpf_load_error(int err, const std::string &messages) {
     constexpr std::string_view begin = "-- BEGIN PROG LOAD LOG --", end = "-- END PROG LOAD LOG --";
     size_t b = messages.find(begin);
     if (b != std::string::npos) {
-        size_t q2 = messages.rfind("':", b), q1 = q2 == std::string::npos ? q2 : messages.rfind("'", q2 - 1);
+        size_t q2 = messages.rfind("':", b),
+               q1 = q2 == std::string::npos ? q2 : messages.rfind("'", q2 - 1);
         std::string prog = q1 == std::string::npos ? "?" : messages.substr(q1 + 1, q2 - q1 - 1);
         size_t from = b + begin.size();
         size_t e = messages.find(end, from);
@@ -374,7 +376,8 @@ Result<void> KernelSide::open_pins(const std::string &dir) {
         UniqueFd fd(bpf_obj_get(path.c_str()));
         // Pins from a vouch before the execve_check program (an upgrade):
         // everything else still enforces; the next load attaches it too.
-        if (!fd && errno == ENOENT && *probe->skeleton->progs[i].prog == probe->progs.vouch_execve_check)
+        if (!fd && errno == ENOENT &&
+            *probe->skeleton->progs[i].prog == probe->progs.vouch_execve_check)
             continue;
         if (!fd)
             return make_error(errno, "reattach to " + path + ": " + errno_message(errno) +

@@ -17,7 +17,6 @@ namespace vouch {
 
 namespace {
 
-
 std::span<const uint8_t> as_bytes(const std::string &s) {
     return {reinterpret_cast<const uint8_t *>(s.data()), s.size()};
 }

@@ -167,7 +167,8 @@ int vouchctl_log(int argc, char **argv) {
         case 'p': {
             uint64_t n = 0;
             if (!vouch::parse_uint(optarg, 23, &n)) {
-                std::fprintf(stderr, "vouchctl log: --pcr must be a PCR index from 0 to 23, not '%s'\n",
+                std::fprintf(stderr,
+                             "vouchctl log: --pcr must be a PCR index from 0 to 23, not '%s'\n",
                              optarg);
                 return 2;
             }

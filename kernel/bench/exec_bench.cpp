@@ -329,7 +329,9 @@ class Bench {
         for (const auto &b : opts_.big)
             rows_.push_back({"static " + std::to_string(b.mib) + " MiB" +
                                  (b.verity_dir.empty() ? "" : " with fs-verity") + ", first exec",
-                             false, b.mib, {}});
+                             false,
+                             b.mib,
+                             {}});
     }
 
     Result<void> run() {
@@ -735,21 +737,26 @@ class Bench {
             if (opts_.big[j].verity_dir.empty() && opts_.big[j].mib == b.mib)
                 hashed = big_row(j);
         const Row *row = big_row(i);
-        const uint64_t vb = row ? median(*row, Config::Base) : 0, va = row ? median(*row, Config::Audit) : 0;
+        const uint64_t vb = row ? median(*row, Config::Base) : 0,
+                       va = row ? median(*row, Config::Audit) : 0;
         const uint64_t hb = hashed ? median(*hashed, Config::Base) : 0,
                        ha = hashed ? median(*hashed, Config::Audit) : 0;
         if (!vb || !va || !hb || !ha || ha <= hb) {
-            std::printf("  SKIP  first exec %u MiB with fs-verity: no hashed row of that size\n", b.mib);
+            std::printf("  SKIP  first exec %u MiB with fs-verity: no hashed row of that size\n",
+                        b.mib);
             return;
         }
         const double added = double(va) - double(vb), hashing = double(ha) - double(hb);
         const double pct = 100.0 * added / hashing;
         const bool kfunc = kernel_has_fsverity_kfunc();
-        std::printf("  %s  first exec %u MiB with fs-verity: vouch adds %s, %.3f%% of the %s it adds "
-                    "when it hashes a %u MiB file (target <= 1%%%s)\n",
-                    !kfunc ? "N/A " : pct <= 1.0 ? "PASS" : "FAIL", b.mib,
-                    signed_grouped(va, vb).c_str(), pct, grouped(ha - hb).c_str(), b.mib,
-                    kfunc ? "" : "; no bpf_get_fsverity_digest before 6.8: vouch hashes it");
+        std::printf(
+            "  %s  first exec %u MiB with fs-verity: vouch adds %s, %.3f%% of the %s it adds "
+            "when it hashes a %u MiB file (target <= 1%%%s)\n",
+            !kfunc       ? "N/A "
+            : pct <= 1.0 ? "PASS"
+                         : "FAIL",
+            b.mib, signed_grouped(va, vb).c_str(), pct, grouped(ha - hb).c_str(), b.mib,
+            kfunc ? "" : "; no bpf_get_fsverity_digest before 6.8: vouch hashes it");
     }
 
     // Differences of medians from this boot, in instructions and in percent of

@@ -39,17 +39,19 @@ int main() {
     if (!kernel_has_execve_check()) {
         auto r = run({check, script});
         int rc = exit_status(r);
-        t.ok(rc == EINVAL, "Linux %s has no AT_EXECVE_CHECK: execveat refuses the flag (EINVAL, got %d)",
+        t.ok(rc == EINVAL,
+             "Linux %s has no AT_EXECVE_CHECK: execveat refuses the flag (EINVAL, got %d)",
              u.release, rc);
-        for (const char *n : {"audit: the check measures the script", "its digest is the script's",
-                              "enforce: an unlisted script is refused", "enforce: a listed script is allowed"})
+        for (const char *n :
+             {"audit: the check measures the script", "its digest is the script's",
+              "enforce: an unlisted script is refused", "enforce: a listed script is allowed"})
             t.skip(n, "the kernel has no AT_EXECVE_CHECK (6.14+)");
         return t.finish();
     }
 
     auto r = run({check, script});
-    t.ok(exit_status(r) == 0, "Linux %s, audit mode: the check allows the script (got %d)", u.release,
-         exit_status(r));
+    t.ok(exit_status(r) == 0, "Linux %s, audit mode: the check allows the script (got %d)",
+         u.release, exit_status(r));
     const vouch_event *ev = log.wait_for([&](const vouch_event &e) {
         return e.hook == VOUCH_HOOK_EXECVE_CHECK && std::string(e.path) == script;
     });

@@ -72,7 +72,8 @@ bool filesystem_known(const std::string &name) {
     std::ifstream in("/proc/filesystems");
     std::string line;
     while (std::getline(in, line))
-        if (line.size() > name.size() && line.compare(line.size() - name.size(), name.size(), name) == 0 &&
+        if (line.size() > name.size() &&
+            line.compare(line.size() - name.size(), name.size(), name) == 0 &&
             (line[line.size() - name.size() - 1] == '\t'))
             return true;
     return false;

@@ -76,8 +76,9 @@ int main() {
         t.ok(hashed == 0, "and nothing was hashed for it (bpf_ima_file_hash calls: %llu)",
              static_cast<unsigned long long>(hashed));
     } else {
-        t.ok(same, "Linux %s has no bpf_get_fsverity_digest (6.8+): the event carries the "
-                   "content's SHA-256",
+        t.ok(same,
+             "Linux %s has no bpf_get_fsverity_digest (6.8+): the event carries the "
+             "content's SHA-256",
              u.release);
         t.ok(hashed >= 1, "and the content was hashed (bpf_ima_file_hash calls: %llu)",
              static_cast<unsigned long long>(hashed));
@@ -96,7 +97,8 @@ int main() {
 
     // A policy of fs-verity digests; the plain file's content digest is
     // listed as an fs-verity digest, which must not allow it.
-    if (auto s = ks.set_policy({}, VOUCH_MODE_ENFORCE, {}, {as_key(*vdigest), as_key(*plain_content)});
+    if (auto s =
+            ks.set_policy({}, VOUCH_MODE_ENFORCE, {}, {as_key(*vdigest), as_key(*plain_content)});
         !s)
         t.bail(s.error().message);
     r = run({prog});
@@ -114,12 +116,13 @@ int main() {
     // policy make lists both digests of a file with fs-verity (the kernel
     // reads the fs-verity one on every kernel; only the BPF side needs 6.8).
     std::string json = std::string(kVerityMount) + "/policy.json";
-    auto made = run({"/usr/bin/vouchctl", "policy", "make", "--serial", "1", "--mode", "audit", "-o",
-                     json, prog});
+    auto made = run({"/usr/bin/vouchctl", "policy", "make", "--serial", "1", "--mode", "audit",
+                     "-o", json, prog});
     std::ifstream in(json);
     std::string doc((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    bool both = doc.find("\"verity\":{\"" + prog + "\":[\"" + to_hex(*vdigest)) != std::string::npos &&
-                doc.find("\"" + prog + "\":[\"" + to_hex(*content)) != std::string::npos;
+    bool both =
+        doc.find("\"verity\":{\"" + prog + "\":[\"" + to_hex(*vdigest)) != std::string::npos &&
+        doc.find("\"" + prog + "\":[\"" + to_hex(*content)) != std::string::npos;
     if (t.broken())
         both = !both;
     t.ok(exit_status(made) == 0 && both,

@@ -126,15 +126,16 @@ TEST(ImaLog, VerityDigestUsesTheV2Template) {
     std::vector<uint8_t> want;
     auto put = [&](const std::string &s) {
         uint32_t n = s.size();
-        want.insert(want.end(), reinterpret_cast<uint8_t *>(&n), reinterpret_cast<uint8_t *>(&n) + 4);
+        want.insert(want.end(), reinterpret_cast<uint8_t *>(&n),
+                    reinterpret_cast<uint8_t *>(&n) + 4);
         want.insert(want.end(), s.begin(), s.end());
     };
     put(field);
     put(std::string("/v/prog") + '\0');
     EXPECT_EQ(e.template_data, want);
-    EXPECT_EQ(vouch::ima::encode_ascii(e),
-              "10 " + vouch::to_hex(e.template_sha1) + " ima-ngv2 verity:sha256:" +
-                  vouch::to_hex(d) + " /v/prog\n");
+    EXPECT_EQ(vouch::ima::encode_ascii(e), "10 " + vouch::to_hex(e.template_sha1) +
+                                               " ima-ngv2 verity:sha256:" + vouch::to_hex(d) +
+                                               " /v/prog\n");
     auto parsed = vouch::ima::parse_binary(vouch::ima::encode_binary(e));
     ASSERT_TRUE(parsed.ok()) << parsed.error().message;
     EXPECT_EQ((*parsed)[0].algo, "verity:sha256");

@@ -14,7 +14,6 @@
 
 namespace {
 
-
 // Section names ("lsm.s/mmap_file") carry both the hook and the sleepable flag.
 std::set<std::string> sections(bpf_object *obj) {
     std::set<std::string> out;

@@ -240,10 +240,9 @@ TEST(PolicyParse, VerityDigestsAreTheirOwnList) {
                                     [](const vouch_digest &a, const vouch_digest &b) {
                                         return std::memcmp(a.bytes, b.bytes, 32) < 0;
                                     }));
-    auto bad = verify_and_parse(golden_with([](auto &j) {
-                                    j["meta"]["vouch"]["verity"]["/opt/v"] = {"xyz"};
-                                }),
-                                trusted());
+    auto bad = verify_and_parse(
+        golden_with([](auto &j) { j["meta"]["vouch"]["verity"]["/opt/v"] = {"xyz"}; }), trusted());
     ASSERT_FALSE(bad.ok());
-    EXPECT_NE(bad.error().message.find("meta.vouch.verity"), std::string::npos) << bad.error().message;
+    EXPECT_NE(bad.error().message.find("meta.vouch.verity"), std::string::npos)
+        << bad.error().message;
 }
