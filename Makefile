@@ -44,14 +44,19 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKG_LIBS) 2>/dev/null)
 PKG_LDLIBS := $(shell pkg-config --libs $(PKG_LIBS) 2>/dev/null)
 
 CXXFLAGS ?= -O2 -g
-CXXFLAGS += -std=c++20 -Wall -Wextra -Werror -MMD -MP -I$(O)/gen -Ibpf -Iagent -Ipolicy $(PKG_CFLAGS) \
+CXXFLAGS += -std=c++20 -Wall -Wextra -Werror -MMD -MP -I. -I$(O)/gen $(PKG_CFLAGS) \
 	-DVOUCH_VERSION='"$(VERSION)"'
 LDLIBS := $(PKG_LDLIBS) -lelf -lz
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_x86 -Wall -Werror -I$(O)/gen -Ibpf -MMD -MP
 
-AGENT_LIB_SRCS := $(filter-out agent/vouchd.cpp agent/vouchctl.cpp,$(wildcard agent/*.cpp)) \
-	$(filter-out %_fuzzer.cpp,$(wildcard policy/*.cpp))
-AGENT_LIB_OBJS := $(AGENT_LIB_SRCS:%.cpp=$(O)/obj/%.o)
+# libvouch.a: what vouchd, vouchctl and the tests share (lib/, policy/), with no
+# BPF skeleton. libvouchd.a: the daemon, including the loader that embeds the
+# BPF object; the selftests and benchmarks drive the kernel side through it.
+LIB_SRCS := $(wildcard lib/*.cpp) $(filter-out %_fuzzer.cpp,$(wildcard policy/*.cpp))
+LIB_OBJS := $(LIB_SRCS:%.cpp=$(O)/obj/%.o)
+VOUCHD_LIB_SRCS := $(filter-out vouchd/main.cpp,$(wildcard vouchd/*.cpp))
+VOUCHD_LIB_OBJS := $(VOUCHD_LIB_SRCS:%.cpp=$(O)/obj/%.o)
+VOUCHCTL_OBJS := $(patsubst %.cpp,$(O)/obj/%.o,$(wildcard vouchctl/*.cpp))
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(BPF_SRCS:bpf/%.bpf.c=$(O)/bpf/%.bpf.o)
 SKELS := $(BPF_SRCS:bpf/%.bpf.c=$(O)/gen/%.skel.h)
@@ -107,15 +112,22 @@ $(O)/obj/%.o: %.cpp | $(SKELS) $(O)/gen/kernel_config.inc
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CXX) $(CPPFLAGS) $(CXXFLAGS) -c $< -o $@
 
-$(O)/libvouch.a: $(AGENT_LIB_OBJS)
+$(O)/libvouch.a: $(LIB_OBJS)
+$(O)/libvouchd.a: $(VOUCHD_LIB_OBJS)
+$(O)/libvouch.a $(O)/libvouchd.a:
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(O)/vouchd $(O)/vouchctl: $(O)/%: $(O)/obj/agent/%.o $(O)/libvouch.a
+$(O)/vouchd: $(O)/obj/vouchd/main.o $(O)/libvouchd.a $(O)/libvouch.a
 	$(call msg,LD,$@)
 	$(Q)$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(O)/selftests/%: $(O)/obj/kernel/selftests/%.o $(SELFTEST_LIB_OBJS) $(O)/libvouch.a
+# No skeleton: libvouchd.a is not on this line.
+$(O)/vouchctl: $(VOUCHCTL_OBJS) $(O)/libvouch.a
+	$(call msg,LD,$@)
+	$(Q)$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(O)/selftests/%: $(O)/obj/kernel/selftests/%.o $(SELFTEST_LIB_OBJS) $(O)/libvouchd.a $(O)/libvouch.a
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CXX) -o $@ $^ $(LDLIBS)
@@ -140,49 +152,44 @@ $(O)/selftests/helpers/libvouchtest.so: kernel/selftests/helpers/libvouchtest.c
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) -O2 -Wall -Werror -shared -fPIC -o $@ $<
 
-$(O)/bench/exec_bench $(O)/bench/log_load $(O)/bench/policy_load: $(O)/bench/%: $(O)/obj/kernel/bench/%.o $(O)/libvouch.a
+$(O)/bench/exec_bench $(O)/bench/log_load $(O)/bench/policy_load: $(O)/bench/%: $(O)/obj/bench/%.o $(O)/libvouchd.a $(O)/libvouch.a
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CXX) -o $@ $^ $(LDLIBS)
 
-$(O)/bench/log_bench: $(O)/obj/tests/bench/log_bench.o $(O)/libvouch.a
+$(O)/bench/log_bench: $(O)/obj/bench/log_bench.o $(O)/libvouchd.a $(O)/libvouch.a
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CXX) -o $@ $^ -lgtest -pthread $(LDLIBS)
 
-$(O)/obj/tests/bench/%.o: CXXFLAGS += -I.
-
-$(O)/bench/policy_bench: $(O)/obj/tests/bench/policy_bench.o $(O)/libvouch.a
+$(O)/bench/policy_bench: $(O)/obj/bench/policy_bench.o $(O)/libvouch.a
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CXX) -o $@ $^ -pthread $(LDLIBS)
 
 # Dynamically linked on purpose: its exec also maps the loader and libc.
-$(O)/bench/helpers/dyn_true: kernel/bench/helpers/dyn_true.c
+$(O)/bench/helpers/dyn_true: bench/helpers/dyn_true.c
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) -O2 -Wall -Werror -o $@ $<
 
-$(O)/tests/vouch-tests: $(TEST_OBJS) $(O)/libvouch.a
+$(O)/tests/vouch-tests: $(TEST_OBJS) $(O)/libvouchd.a $(O)/libvouch.a
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CXX) -o $@ $^ -lgtest_main -lgtest -pthread $(LDLIBS)
 
-$(TEST_OBJS): CXXFLAGS += -I.
-
 # The policy parser's libFuzzer target, built with clang and sanitizers from
 # the sources (libvouch.a is g++-built and uninstrumented).
 FUZZ_SRCS := policy/policy_fuzzer.cpp $(filter-out %_fuzzer.cpp,$(wildcard policy/*.cpp)) \
-	agent/digest.cpp agent/fd_io.cpp
-$(O)/fuzz/policy_fuzzer: $(FUZZ_SRCS) $(wildcard policy/*.h agent/*.h bpf/vouch_abi.h)
+	lib/digest.cpp lib/file_io.cpp
+$(O)/fuzz/policy_fuzzer: $(FUZZ_SRCS) $(wildcard policy/*.h lib/*.h bpf/vouch_abi.h)
 	$(call msg,FUZZ-LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG)++ -std=c++20 -g -O1 -Wall -Wextra -Werror \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-		-Ibpf -Iagent -Ipolicy -DVOUCH_SRC_DIR='"$(CURDIR)"' $(FUZZ_SRCS) -o $@ -lcrypto
+		-I. -DVOUCH_SRC_DIR='"$(CURDIR)"' $(FUZZ_SRCS) -o $@ -lcrypto
 
 fuzz: $(O)/fuzz/policy_fuzzer
-$(O)/obj/kernel/selftests/%.o $(O)/obj/kernel/bench/%.o: CXXFLAGS += -Ikernel/selftests -Ikernel/selftests/lib
 
 deps:
 	$(Q)packaging/deps.sh
@@ -253,7 +260,7 @@ demo-kernel:
 	$(Q)kernel/vm/run-vm --build $(O) --mode demo
 
 # One instruction-counted boot (1 vCPU) per kernel of KERNELS; VOUCH_BENCH_ARGS="--rounds 2 ..."
-# passes options to kernel/bench/exec_bench.
+# passes options to bench/exec_bench.
 bench:
 	$(Q)$(MAKE) --no-print-directory deps
 	$(Q)$(MAKE) --no-print-directory all
@@ -263,7 +270,7 @@ bench:
 		kernel/vm/run-vm --build $(O) --mode bench --kernel $$k --icount --timeout 1800 || exit 1; done
 
 format:
-	$(Q)clang-format -i $(shell find agent kernel tests policy -name '*.cpp' -o -name '*.h')
+	$(Q)clang-format -i $(shell find lib vouchd vouchctl policy kernel bench tests -name '*.cpp' -o -name '*.h')
 
 clean:
 	$(call msg,CLEAN,$(O))

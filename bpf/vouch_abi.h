@@ -4,7 +4,7 @@
  *
  * Rules (Tetragon-style): fixed-width types only, explicit padding, numeric
  * enum values that never change meaning once released. The C++ side pins the
- * layout with static_assert (agent/abi.h) and a unit test; change both or
+ * layout with static_assert (lib/abi.h) and a unit test; change both or
  * neither.
  */
 #ifndef VOUCH_ABI_H

@@ -1,4 +1,4 @@
-#include "dsse.h"
+#include "policy/dsse.h"
 
 #include <dirent.h>
 #include <sys/stat.h>
@@ -14,8 +14,8 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
-#include "digest.h"
-#include "io.h"
+#include "lib/digest.h"
+#include "lib/file_io.h"
 
 namespace vouch::policy {
 

@@ -13,8 +13,8 @@
 
 #include <openssl/evp.h>
 
-#include "owned.h"
-#include "result.h"
+#include "lib/owned.h"
+#include "lib/result.h"
 
 namespace vouch::policy {
 

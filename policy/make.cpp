@@ -1,4 +1,4 @@
-#include "make.h"
+#include "policy/make.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -14,8 +14,8 @@
 #include <memory>
 #include <thread>
 
-#include "fd.h"
-#include "io.h"
+#include "lib/fd.h"
+#include "lib/file_io.h"
 
 namespace vouch::policy {
 

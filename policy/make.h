@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "digest.h"
-#include "result.h"
+#include "lib/digest.h"
+#include "lib/result.h"
 
 namespace vouch::policy {
 

@@ -1,4 +1,4 @@
-#include "policy.h"
+#include "policy/policy.h"
 
 #include <algorithm>
 #include <cstring>
@@ -6,7 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "digest.h"
+#include "lib/digest.h"
 
 namespace vouch::policy {
 

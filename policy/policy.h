@@ -8,9 +8,9 @@
 #include <string_view>
 #include <vector>
 
-#include "abi.h"
-#include "dsse.h"
-#include "result.h"
+#include "lib/abi.h"
+#include "policy/dsse.h"
+#include "lib/result.h"
 
 namespace vouch::policy {
 

@@ -11,9 +11,9 @@
 #include <cstring>
 #include <string>
 
-#include "dsse.h"
-#include "io.h"
-#include "policy.h"
+#include "policy/dsse.h"
+#include "lib/file_io.h"
+#include "policy/policy.h"
 
 #ifndef VOUCH_SRC_DIR
 #define VOUCH_SRC_DIR "."

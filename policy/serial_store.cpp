@@ -1,4 +1,4 @@
-#include "serial_store.h"
+#include "policy/serial_store.h"
 
 #include <sys/stat.h>
 
@@ -6,7 +6,7 @@
 #include <charconv>
 #include <cstring>
 
-#include "io.h"
+#include "lib/file_io.h"
 
 namespace vouch::policy {
 

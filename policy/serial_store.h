@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <string>
 
-#include "result.h"
+#include "lib/result.h"
 
 namespace vouch::policy {
 

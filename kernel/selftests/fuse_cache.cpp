@@ -14,10 +14,10 @@
 #include <cstring>
 #include <fstream>
 
-#include "digest.h"
-#include "kernel_side.h"
-#include "lib/tap.h"
-#include "lib/util.h"
+#include "lib/digest.h"
+#include "vouchd/kernel_side.h"
+#include "kernel/selftests/lib/tap.h"
+#include "kernel/selftests/lib/util.h"
 
 using namespace vouch;
 using namespace vouch::selftest;

@@ -9,10 +9,10 @@
 #include <memory>
 #include <string>
 
-#include "kernel_side.h"
-#include "owned.h"
-#include "lib/tap.h"
-#include "lib/util.h"
+#include "vouchd/kernel_side.h"
+#include "lib/owned.h"
+#include "kernel/selftests/lib/tap.h"
+#include "kernel/selftests/lib/util.h"
 
 using namespace vouch;
 using namespace vouch::selftest;

@@ -10,10 +10,10 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "digest.h"
-#include "kernel_side.h"
-#include "lib/tap.h"
-#include "lib/util.h"
+#include "lib/digest.h"
+#include "vouchd/kernel_side.h"
+#include "kernel/selftests/lib/tap.h"
+#include "kernel/selftests/lib/util.h"
 
 using namespace vouch;
 using namespace vouch::selftest;
@@ -26,7 +26,7 @@ const std::string kPins = "/sys/fs/bpf/vouch-selftest";
 
 int main() {
     Tap t("persist", 13);
-    (void)KernelSide::unpin(kPins); // a previous, interrupted run
+    (void)vouch::unpin(kPins); // a previous, interrupted run
     TempDir dir;
     std::string allowed = dir.file("allowed"), unlisted = dir.file("unlisted");
     if (!copy_file(helper("true"), allowed, "persist allowed") ||
@@ -119,7 +119,7 @@ int main() {
         t.diag("set_policy: %s", set ? "ok" : set.error().message.c_str());
 
     (void)(*ks)->clear_policy();
-    auto un = KernelSide::unpin(kPins);
+    auto un = vouch::unpin(kPins);
     ks->reset();
     t.ok(un && exit_status(run({unlisted})) == 0,
          "the agent can unpin; with the hooks gone the unlisted exec runs");

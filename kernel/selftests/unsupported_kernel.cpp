@@ -7,9 +7,9 @@
 #include <fstream>
 #include <sstream>
 
-#include "kernel_side.h"
-#include "lib/tap.h"
-#include "lib/util.h"
+#include "vouchd/kernel_side.h"
+#include "kernel/selftests/lib/tap.h"
+#include "kernel/selftests/lib/util.h"
 
 using namespace vouch;
 using namespace vouch::selftest;

@@ -12,11 +12,11 @@
 #include <fstream>
 #include <iterator>
 
-#include "digest.h"
-#include "kernel_side.h"
-#include "lib/tap.h"
-#include "lib/util.h"
-#include "lib/verity.h"
+#include "lib/digest.h"
+#include "vouchd/kernel_side.h"
+#include "kernel/selftests/lib/tap.h"
+#include "kernel/selftests/lib/util.h"
+#include "kernel/selftests/lib/verity.h"
 
 using namespace vouch;
 using namespace vouch::selftest;

@@ -13,13 +13,13 @@
 #include <fstream>
 #include <thread>
 
-#include "digest.h"
-#include "dsse.h"
-#include "io.h"
-#include "lib/tap.h"
-#include "lib/util.h"
-#include "lib/policy_env.h"
-#include "lib/vouchd.h"
+#include "lib/digest.h"
+#include "policy/dsse.h"
+#include "lib/file_io.h"
+#include "kernel/selftests/lib/tap.h"
+#include "kernel/selftests/lib/util.h"
+#include "kernel/selftests/lib/policy_env.h"
+#include "kernel/selftests/lib/vouchd.h"
 
 using namespace vouch;
 using namespace vouch::selftest;
@@ -45,7 +45,7 @@ int vouchctl(const std::vector<std::string> &args, std::string *out) {
 
 int main() {
     Tap t("vouchd_bus", 7);
-    (void)KernelSide::unpin(kPins);
+    (void)vouch::unpin(kPins);
     mkdir(kWork.c_str(), 0700);
     std::string keys = self_dir() + "/keys";
     std::string trusted = keys + "/ecdsa-p256.key";
@@ -104,9 +104,9 @@ int main() {
     // /bin/busybox: the shell that runs vouchctl for this test.
     std::vector<std::string> extra = {"/usr/bin/vouchctl", "/bin/busybox"};
     std::string p1 = kWork + "/p1.dsse", p2 = kWork + "/p2.dsse";
-    (void)policy::write_file_atomic(
+    (void)write_file_atomic(
         p1, signed_policy(t, 10, VOUCH_MODE_ENFORCE, {listed}, exe, trusted, extra), 0600);
-    (void)policy::write_file_atomic(
+    (void)write_file_atomic(
         p2, signed_policy(t, 11, VOUCH_MODE_ENFORCE, {listed, other}, exe, trusted, extra), 0600);
 
     rc = vouchctl({"policy", "update", "--user-bus", p1}, &out);

@@ -9,12 +9,12 @@
 #include <fstream>
 #include <thread>
 
-#include "digest.h"
-#include "ima_log.h"
-#include "measurement_log.h"
-#include "lib/tap.h"
-#include "lib/util.h"
-#include "lib/vouchd.h"
+#include "lib/digest.h"
+#include "lib/ima_log.h"
+#include "lib/measurement_log.h"
+#include "kernel/selftests/lib/tap.h"
+#include "kernel/selftests/lib/util.h"
+#include "kernel/selftests/lib/vouchd.h"
 
 using namespace vouch;
 using namespace vouch::selftest;
@@ -44,7 +44,7 @@ const ima::Entry *wait_entry(const std::string &path, std::vector<ima::Entry> &l
 
 int main() {
     Tap t("vouchd_imasig", 4);
-    (void)KernelSide::unpin(kPins);
+    (void)vouch::unpin(kPins);
     TempDir dir;
     std::string signed_file = dir.file("signed"), plain = dir.file("plain"),
                 digest_only = dir.file("digest-only");
@@ -86,6 +86,6 @@ int main() {
     e = wait_entry(digest_only, log);
     t.ok(e && e->sig.empty(), "a security.ima that is a digest, not a signature: empty sig field");
     d.kill_it(SIGTERM);
-    (void)KernelSide::unpin(kPins);
+    (void)vouch::unpin(kPins);
     return t.finish();
 }

@@ -19,13 +19,13 @@
 #include <sstream>
 #include <thread>
 
-#include "digest.h"
-#include "ima_log.h"
-#include "measurement_log.h"
-#include "lib/tap.h"
-#include "lib/util.h"
-#include "lib/vouchd.h"
-#include "tpm.h"
+#include "lib/digest.h"
+#include "lib/ima_log.h"
+#include "lib/measurement_log.h"
+#include "kernel/selftests/lib/tap.h"
+#include "kernel/selftests/lib/util.h"
+#include "kernel/selftests/lib/vouchd.h"
+#include "lib/tpm.h"
 
 using namespace vouch;
 using namespace vouch::selftest;
@@ -115,7 +115,7 @@ bool log_verifies() {
 
 int main() {
     Tap t("vouchd_log", 15);
-    (void)KernelSide::unpin(kPins);
+    (void)vouch::unpin(kPins);
     TempDir dir;
 
     // The kernel's IMA measures the same execs with ima-ng, into PCR 11 so
@@ -224,7 +224,7 @@ int main() {
 
     // A full ring buffer: vouchd stopped, more new programs than fit.
     d.kill_it(SIGTERM);
-    (void)KernelSide::unpin(kPins);
+    (void)vouch::unpin(kPins);
     std::string lost_dir = kLogDir;
     if (!t.ok(d.start({"--ringbuf-size", "16384"}), "vouchd with a 16 KiB ring buffer"))
         t.bail(d.output());
@@ -262,6 +262,6 @@ int main() {
          "with violations (extended as all-ones) the log still replays to the TPM");
     t.ok(d.pid > 0, "vouchd is still running");
     d.kill_it(SIGTERM);
-    (void)KernelSide::unpin(kPins);
+    (void)vouch::unpin(kPins);
     return t.finish();
 }

@@ -13,13 +13,13 @@
 #include <fstream>
 #include <thread>
 
-#include "digest.h"
-#include "dsse.h"
-#include "io.h"
-#include "lib/tap.h"
-#include "lib/util.h"
-#include "lib/policy_env.h"
-#include "lib/vouchd.h"
+#include "lib/digest.h"
+#include "policy/dsse.h"
+#include "lib/file_io.h"
+#include "kernel/selftests/lib/tap.h"
+#include "kernel/selftests/lib/util.h"
+#include "kernel/selftests/lib/policy_env.h"
+#include "kernel/selftests/lib/vouchd.h"
 
 using namespace vouch;
 using namespace vouch::selftest;
@@ -40,7 +40,7 @@ bool wait_for_output(Vouchd &d, const std::string &needle, size_t from) {
 }
 
 void install(Tap &t, const std::string &path, const std::string &bytes) {
-    if (!policy::write_file_atomic(path, bytes, 0644))
+    if (!write_file_atomic(path, bytes, 0644))
         t.bail("cannot write " + path);
 }
 
@@ -48,7 +48,7 @@ void install(Tap &t, const std::string &path, const std::string &bytes) {
 
 int main() {
     Tap t("vouchd_policy", 12);
-    (void)KernelSide::unpin(kPins);
+    (void)vouch::unpin(kPins);
     std::string keys = self_dir() + "/keys";
     std::string trusted = keys + "/ecdsa-p256.key", untrusted = keys + "/untrusted-p256.key";
     mkdir(kWork.c_str(), 0700);

@@ -10,7 +10,7 @@
 
 #include "bench_hooks.skel.h"
 #include "vouch.skel.h"
-#include "agent/owned.h"
+#include "lib/owned.h"
 
 namespace {
 

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "agent/digest.h"
+#include "lib/digest.h"
 #include "policy/policy.h"
 #include "tests/policy/helpers.h"
 

@@ -4,7 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "agent/digest.h"
+#include "lib/digest.h"
 #include "tests/policy/helpers.h"
 
 namespace {

@@ -8,12 +8,12 @@
 #include <string>
 #include <vector>
 
-#include "digest.h"
-#include "dsse.h"
-#include "make.h"
-#include "policy.h"
-#include "tap.h"
-#include "util.h"
+#include "lib/digest.h"
+#include "policy/dsse.h"
+#include "policy/make.h"
+#include "policy/policy.h"
+#include "kernel/selftests/lib/tap.h"
+#include "kernel/selftests/lib/util.h"
 
 namespace vouch::selftest {
 

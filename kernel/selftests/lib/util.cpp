@@ -1,4 +1,4 @@
-#include "util.h"
+#include "kernel/selftests/lib/util.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -13,7 +13,7 @@
 #include <iterator>
 #include <sstream>
 
-#include "digest.h"
+#include "lib/digest.h"
 
 namespace vouch::selftest {
 

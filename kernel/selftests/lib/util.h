@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "kernel_side.h"
-#include "tap.h"
+#include "vouchd/kernel_side.h"
+#include "kernel/selftests/lib/tap.h"
 
 namespace vouch::selftest {
 

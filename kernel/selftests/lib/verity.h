@@ -12,7 +12,7 @@
 #include <cstring>
 #include <string>
 
-#include "result.h"
+#include "lib/result.h"
 
 namespace vouch::selftest {
 

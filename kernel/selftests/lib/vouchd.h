@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "kernel_side.h"
+#include "vouchd/kernel_side.h"
 
 namespace vouch::selftest {
 
@@ -32,7 +32,7 @@ inline std::string switch_off(const std::string &pins) {
     if (auto r = (*ks)->clear_policy(); !r)
         return "clear policy: " + r.error().message;
     ks = make_error(0, "");
-    if (auto r = KernelSide::unpin(pins); !r)
+    if (auto r = vouch::unpin(pins); !r)
         return "unpin: " + r.error().message;
     return "";
 }

@@ -1,0 +1,224 @@
+#include "lib/ima_log.h"
+
+#include <cstring>
+#include <memory>
+
+#include <openssl/evp.h>
+
+#include "lib/digest.h"
+
+namespace vouch::ima {
+
+namespace {
+
+// Bounds for untrusted logs: far above what the kernel writes.
+constexpr uint32_t kMaxNameLen = 255;
+constexpr uint32_t kMaxDataLen = 1u << 20;
+constexpr uint32_t kMaxDigestLen = 64;
+
+void put_u32(std::vector<uint8_t> &out, uint32_t v) {
+    uint8_t b[4];
+    std::memcpy(b, &v, 4); // native endian, like the kernel's log
+    out.insert(out.end(), b, b + 4);
+}
+
+void put_field(std::vector<uint8_t> &out, std::span<const uint8_t> data) {
+    put_u32(out, static_cast<uint32_t>(data.size()));
+    out.insert(out.end(), data.begin(), data.end());
+}
+
+std::span<const uint8_t> bytes_of(const std::string &s, bool with_nul) {
+    return {reinterpret_cast<const uint8_t *>(s.c_str()), s.size() + (with_nul ? 1 : 0)};
+}
+
+class Reader {
+  public:
+    explicit Reader(std::span<const uint8_t> b) : b_(b) {}
+    bool done() const { return pos_ == b_.size(); }
+    size_t pos() const { return pos_; }
+    bool u32(uint32_t &v) {
+        if (b_.size() - pos_ < 4)
+            return false;
+        std::memcpy(&v, b_.data() + pos_, 4);
+        pos_ += 4;
+        return true;
+    }
+    bool take(size_t n, std::span<const uint8_t> &out) {
+        if (b_.size() - pos_ < n)
+            return false;
+        out = b_.subspan(pos_, n);
+        pos_ += n;
+        return true;
+    }
+
+  private:
+    std::span<const uint8_t> b_;
+    size_t pos_ = 0;
+};
+
+bool is_zero(std::span<const uint8_t> b) {
+    for (uint8_t x : b)
+        if (x)
+            return false;
+    return true;
+}
+
+// Splits d-ng (or d-ngv2) / n-ng / sig out of the template data of ima-ng,
+// ima-sig and their v2 forms.
+bool parse_fields(Entry &e) {
+    Reader r(e.template_data);
+    std::span<const uint8_t> d, n, s;
+    uint32_t len;
+    if (!r.u32(len) || !r.take(len, d) || !r.u32(len) || !r.take(len, n))
+        return false;
+    if (has_sig(e.template_name) && (!r.u32(len) || !r.take(len, s)))
+        return false;
+    if (!r.done())
+        return false;
+    // d-ng: "algo" ':' NUL digest; d-ngv2: "type" ':' "algo" ':' NUL digest
+    const uint8_t *nul = static_cast<const uint8_t *>(std::memchr(d.data(), 0, d.size()));
+    if (!nul || nul == d.data() || nul[-1] != ':')
+        return false;
+    const uint8_t *colon = nul - 1;
+    e.algo.assign(reinterpret_cast<const char *>(d.data()), colon - d.data());
+    size_t off = colon - d.data() + 2;
+    if (d.size() - off > kMaxDigestLen)
+        return false;
+    e.file_digest.assign(d.begin() + off, d.end());
+    // n-ng: path NUL
+    if (n.empty() || n.back() != 0)
+        return false;
+    e.path.assign(reinterpret_cast<const char *>(n.data()), n.size() - 1);
+    e.sig.assign(s.begin(), s.end());
+    return true;
+}
+
+} // namespace
+
+bool has_sig(const std::string &template_name) {
+    return template_name == kImaSig || template_name == kImaSigV2;
+}
+
+std::string v2_template(const std::string &template_name) {
+    return has_sig(template_name) ? kImaSigV2 : kImaNgV2;
+}
+
+std::vector<uint8_t> template_data(const std::string &template_name, const std::string &algo,
+                                   std::span<const uint8_t> file_digest, const std::string &path,
+                                   std::span<const uint8_t> sig) {
+    std::vector<uint8_t> d;
+    d.insert(d.end(), algo.begin(), algo.end());
+    d.push_back(':');
+    d.push_back(0);
+    d.insert(d.end(), file_digest.begin(), file_digest.end());
+    std::vector<uint8_t> out;
+    put_field(out, d);
+    put_field(out, bytes_of(path, true));
+    if (has_sig(template_name))
+        put_field(out, sig);
+    return out;
+}
+
+Entry make_entry(uint32_t pcr, const std::string &template_name, const std::string &algo,
+                 std::span<const uint8_t> file_digest, const std::string &path,
+                 std::span<const uint8_t> sig) {
+    Entry e;
+    e.pcr = pcr;
+    e.template_name = template_name;
+    e.algo = algo;
+    e.file_digest.assign(file_digest.begin(), file_digest.end());
+    e.path = path;
+    if (has_sig(template_name))
+        e.sig.assign(sig.begin(), sig.end());
+    e.template_data = template_data(template_name, algo, file_digest, path, e.sig);
+    unsigned int len = 0;
+    EVP_Digest(e.template_data.data(), e.template_data.size(), e.template_sha1.data(), &len,
+               EVP_sha1(), nullptr);
+    return e;
+}
+
+Entry make_violation(uint32_t pcr, const std::string &template_name, const std::string &path) {
+    std::vector<uint8_t> zeros(32, 0);
+    Entry e = make_entry(pcr, template_name, "sha256", zeros, path);
+    e.violation = true;
+    e.template_sha1.fill(0);
+    return e;
+}
+
+std::vector<uint8_t> bank_template_hash(const Entry &e, const char *md_name) {
+    const EVP_MD *md = EVP_get_digestbyname(md_name);
+    if (!md)
+        return {};
+    std::vector<uint8_t> out(static_cast<size_t>(EVP_MD_get_size(md)));
+    if (e.violation) {
+        std::fill(out.begin(), out.end(), 0xff);
+        return out;
+    }
+    unsigned int len = 0;
+    EVP_Digest(e.template_data.data(), e.template_data.size(), out.data(), &len, md, nullptr);
+    return out;
+}
+
+std::vector<uint8_t> encode_binary(const Entry &e) {
+    std::vector<uint8_t> out;
+    out.reserve(32 + e.template_name.size() + e.template_data.size());
+    put_u32(out, e.pcr);
+    out.insert(out.end(), e.template_sha1.begin(), e.template_sha1.end());
+    put_field(out, bytes_of(e.template_name, false));
+    put_field(out, e.template_data);
+    return out;
+}
+
+std::string encode_ascii(const Entry &e) {
+    // The kernel prints "%2d " for the PCR and a space before every field;
+    // an empty signature leaves a trailing space.
+    char pcr[16];
+    std::snprintf(pcr, sizeof(pcr), "%2u ", e.pcr);
+    std::string s = pcr;
+    s += to_hex(e.template_sha1);
+    s += ' ';
+    s += e.template_name;
+    s += ' ';
+    s += e.algo + ":" + to_hex(e.file_digest);
+    s += ' ';
+    s += e.path;
+    if (has_sig(e.template_name)) {
+        s += ' ';
+        s += to_hex(e.sig);
+    }
+    s += '\n';
+    return s;
+}
+
+Result<std::vector<Entry>> parse_binary(std::span<const uint8_t> bytes) {
+    std::vector<Entry> out;
+    Reader r(bytes);
+    while (!r.done()) {
+        size_t at = r.pos();
+        auto bad = [&](const char *what) {
+            return make_error(EBADMSG, "measurement log entry " + std::to_string(out.size()) +
+                                           " at byte " + std::to_string(at) + ": " + what);
+        };
+        Entry e;
+        std::span<const uint8_t> hash, name, data;
+        uint32_t len;
+        if (!r.u32(e.pcr) || !r.take(20, hash))
+            return bad("truncated header");
+        std::memcpy(e.template_sha1.data(), hash.data(), 20);
+        if (!r.u32(len) || len == 0 || len > kMaxNameLen || !r.take(len, name))
+            return bad("bad template name length");
+        e.template_name.assign(reinterpret_cast<const char *>(name.data()), name.size());
+        if (!r.u32(len) || len > kMaxDataLen || !r.take(len, data))
+            return bad("bad template data length");
+        e.template_data.assign(data.begin(), data.end());
+        e.violation = is_zero(e.template_sha1);
+        if ((e.template_name == kImaNg || e.template_name == kImaNgV2 ||
+             has_sig(e.template_name)) &&
+            !parse_fields(e))
+            return bad(("malformed " + e.template_name + " template data").c_str());
+        out.push_back(std::move(e));
+    }
+    return out;
+}
+
+} // namespace vouch::ima

@@ -1,0 +1,68 @@
+// vouch's measurement log: IMA-format entries kept in memory and in two files
+// (binary and ASCII, like securityfs), de-duplicated as IMA does, and
+// replayable against PCR values.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "lib/fd.h"
+#include "lib/ima_log.h"
+#include "lib/result.h"
+
+namespace vouch {
+
+class MeasurementLog {
+  public:
+    // Opens (or creates) the log files in `dir`. An existing binary log is
+    // parsed and continued; the ASCII file is rewritten from it.
+    static Result<MeasurementLog> open(const std::string &dir, mode_t mode = 0600);
+
+    // Appends unless an entry with the same template hash on the same PCR is
+    // already logged (IMA's rule; violations are always appended). Returns
+    // whether it was appended.
+    Result<bool> append(const ima::Entry &e);
+
+    const std::vector<ima::Entry> &entries() const { return entries_; }
+    std::string binary_path() const { return dir_ + "/binary_runtime_measurements"; }
+    std::string ascii_path() const { return dir_ + "/ascii_runtime_measurements"; }
+
+  private:
+    std::string dir_;
+    UniqueFd bin_, ascii_;
+    std::vector<ima::Entry> entries_;
+    std::set<std::pair<uint32_t, std::array<uint8_t, 20>>> seen_;
+};
+
+// The value a PCR bank reaches after extending, from all zeros, the template
+// hashes of `entries` for that PCR (SHA-1 bank: "sha1", ...). Entries on other
+// PCRs are skipped. `md` is an OpenSSL digest name.
+std::vector<uint8_t> replay(const std::vector<ima::Entry> &entries, uint32_t pcr, const char *md,
+                            size_t count);
+
+// How many leading entries of `entries` (on `pcr`) reproduce `pcr_value`:
+// the log may be ahead of the TPM by extends that were queued but not done.
+// Returns -1 when no prefix matches: the log does not belong to this PCR.
+long matching_prefix(const std::vector<ima::Entry> &entries, uint32_t pcr, const char *md,
+                     const std::vector<uint8_t> &pcr_value);
+
+} // namespace vouch
+
+namespace vouch {
+
+// A whole binary log file (vouch's or the kernel's securityfs one), parsed;
+// errors name the file.
+Result<std::vector<ima::Entry>> read_binary_log(const std::string &path);
+
+// What vouch's log on `pcr` must start with, given the kernel IMA's binary
+// log at `kernel_log`: its boot_aggregate entry when that is the only thing
+// the kernel measured into `pcr` (so vouch's log replays from the PCR's reset
+// value), nothing when the kernel measured nothing there or has no IMA log.
+// An error (EEXIST) when the kernel's IMA measures more into `pcr`: two
+// writers of one PCR make neither log replayable.
+Result<std::vector<ima::Entry>> kernel_ima_seed(const std::string &kernel_log, uint32_t pcr);
+
+} // namespace vouch

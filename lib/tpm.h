@@ -1,0 +1,114 @@
+// vouchd's one narrow interface to the TPM: which PCR banks exist, extend a
+// PCR in several banks at once, read a PCR back. tpm2-tss (ESAPI over the TCTI
+// loader) stays behind this header so that the rest of the agent never sees a
+// TSS type or return code.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "lib/result.h"
+
+namespace vouch {
+
+// TPM2_ALG_ID values of the hash algorithms a PCR bank can use (TCG algorithm
+// registry). Plain integers so that callers need no TSS header; tpm.cpp checks
+// them against tpm2-tss's definitions.
+inline constexpr uint16_t kTpmAlgSha1 = 0x0004;
+inline constexpr uint16_t kTpmAlgSha256 = 0x000B;
+inline constexpr uint16_t kTpmAlgSha384 = 0x000C;
+inline constexpr uint16_t kTpmAlgSha512 = 0x000D;
+inline constexpr uint16_t kTpmAlgSm3_256 = 0x0012;
+
+// Digest size in bytes of a bank's hash, 0 for an algorithm vouch does not know
+// (the caller cannot compute that bank's digests, so must not extend it).
+size_t digest_size(uint16_t alg);
+// "sha1", "sha256", "sha384", "sha512", "sm3_256"; "unknown" otherwise, so the
+// result is always safe to print.
+const char *bank_name(uint16_t alg);
+// OpenSSL's name for the bank's hash ("sha256"), null for one vouch cannot
+// compute (it then cannot replay or extend that bank).
+const char *bank_md_name(uint16_t alg);
+
+// One bank's digest for an extend: the bank's algorithm and a digest of
+// exactly digest_size(alg) bytes.
+using BankDigest = std::pair<uint16_t, std::vector<uint8_t>>;
+
+// A connection to one TPM through a TCTI. Not thread-safe: vouchd owns one
+// from its TPM thread, which is also why blocking calls here never delay an
+// exec. Calls block until the TPM answers: ESAPI's synchronous calls wait
+// without a deadline, and tpm2-tss 3.2's swtpm TCTI ignores timeouts anyway, so
+// a TPM that takes a command and never answers stalls that thread (a TPM that
+// is gone fails at once, see EIO).
+//
+// Error codes (Error::code) of every call, so that callers can decide without
+// parsing messages:
+//   EAGAIN  the TPM asked to be asked again (TPM_RC_RETRY, YIELDED, TESTING,
+//           CANCELED) after ESAPI's own resubmissions; transient.
+//   EIO     the TCTI failed (connection lost, I/O error, timeout); transient.
+//           The connection is dropped and the next call reconnects, so a TPM
+//           that comes back (a restarted swtpm, a resource manager) is used
+//           again without a new Tpm. An extend that failed this way may or
+//           may not have reached the TPM: a retry can extend twice, which a
+//           replay of the log against read_pcr() detects.
+//   ENODEV  open(): nothing answers at that TCTI (no device, no swtpm, no
+//           such TCTI library). The message names the TCTI.
+//   EINVAL  a bad argument (PCR index, unknown algorithm, digest length);
+//           nothing was sent to the TPM.
+//   ENOENT  read_pcr(): the PCR is not allocated in that bank.
+//   EPROTO  the TPM or the TSS refused the command for any other reason.
+// Messages carry the TCTI, the command, and the TSS return code decoded by
+// Tss2_RC_Decode.
+class Tpm {
+  public:
+    // The TCTI configuration string of tpm2-tss's TCTI loader, e.g.
+    // "device:/dev/tpmrm0" (the kernel's resource manager, vouchd's default),
+    // "swtpm:path=/run/swtpm/sock" or "swtpm:host=127.0.0.1,port=2321".
+    static constexpr const char *kDefaultTcti = "device:/dev/tpmrm0";
+
+    // Connects and asks the TPM for its PCR allocation, so that success means
+    // a TPM answered, not just that a TCTI library loaded.
+    static Result<std::unique_ptr<Tpm>> open(const std::string &tcti);
+
+    ~Tpm();
+    Tpm(const Tpm &) = delete;
+    Tpm &operator=(const Tpm &) = delete;
+
+    const std::string &tcti() const { return tcti_; }
+
+    // The banks (hash algorithms) in which `pcr` is allocated, in the TPM's
+    // order (TPM2_GetCapability(TPM2_CAP_PCRS)). Asked anew on each call: the
+    // allocation can change with TPM2_PCR_Allocate and a reboot of the TPM.
+    Result<std::vector<uint16_t>> allocated_banks(uint32_t pcr);
+
+    // One TPM2_PCR_Extend of `pcr` with one digest per bank given; banks not
+    // given are left alone. Each algorithm at most once. A bank the TPM
+    // implements but has not allocated for `pcr` is ignored by the TPM, so
+    // pass the banks from allocated_banks().
+    Result<void> extend(uint32_t pcr, const std::vector<BankDigest> &digests);
+
+    // The current value of `pcr` in `bank`.
+    Result<std::vector<uint8_t>> read_pcr(uint32_t pcr, uint16_t bank);
+
+    // Whether retrying the same call later may succeed (EAGAIN, EIO above).
+    static bool transient(const Error &e);
+
+  private:
+    struct Conn;
+    explicit Tpm(std::string tcti, std::unique_ptr<Conn> conn);
+    static Result<std::unique_ptr<Conn>> connect(const std::string &tcti);
+    // The ESAPI context, reconnecting first if an earlier TCTI failure dropped it.
+    Result<Conn *> conn();
+    // Turns a TSS return code of `what` into an Error and drops the connection
+    // when ESAPI can no longer use it.
+    Error fail(const std::string &what, uint32_t rc);
+
+    std::string tcti_;
+    std::unique_ptr<Conn> conn_;
+};
+
+} // namespace vouch

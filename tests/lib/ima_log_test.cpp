@@ -1,0 +1,150 @@
+// The log format against the kernel's own output: golden/kernel-6.1-ima.*
+// was written by Linux 6.1's IMA (tests/lib/golden/capture), so byte
+// equality here means byte compatibility with the kernel.
+#include "lib/ima_log.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <fstream>
+#include <iterator>
+
+#include "lib/digest.h"
+
+namespace {
+
+std::string golden(const char *name) {
+    std::ifstream in(std::string("tests/lib/golden/") + name, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+std::span<const uint8_t> bytes(const std::string &s) {
+    return {reinterpret_cast<const uint8_t *>(s.data()), s.size()};
+}
+
+class KernelGolden : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        bin = golden("kernel-6.1-ima.bin");
+        ascii = golden("kernel-6.1-ima.ascii");
+        ASSERT_FALSE(bin.empty());
+        auto parsed = vouch::ima::parse_binary(bytes(bin));
+        ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+        entries = *parsed;
+    }
+    std::string bin, ascii;
+    std::vector<vouch::ima::Entry> entries;
+};
+
+TEST_F(KernelGolden, ParsesEveryEntryOfBothTemplates) {
+    ASSERT_EQ(entries.size(), 8u);
+    EXPECT_EQ(entries[0].path, "boot_aggregate");
+    EXPECT_EQ(entries[1].template_name, "ima-ng");
+    EXPECT_EQ(entries[1].path, "/tmp/golden/exec-me");
+    EXPECT_EQ(entries[5].template_name, "ima-sig");
+    EXPECT_EQ(entries[5].path, "/tmp/golden/libsigned.so");
+    EXPECT_EQ(vouch::to_hex(entries[5].sig), "030204aabbccdd0008000102030405060708");
+    EXPECT_TRUE(entries[6].sig.empty());
+    for (const auto &e : entries) {
+        EXPECT_EQ(e.pcr, 10u);
+        EXPECT_EQ(e.algo, "sha256");
+        EXPECT_EQ(e.file_digest.size(), 32u);
+        EXPECT_FALSE(e.violation);
+    }
+}
+
+TEST_F(KernelGolden, EncodingFromFieldsIsByteIdentical) {
+    std::vector<uint8_t> out;
+    for (const auto &k : entries) {
+        auto e =
+            vouch::ima::make_entry(k.pcr, k.template_name, k.algo, k.file_digest, k.path, k.sig);
+        EXPECT_EQ(vouch::to_hex(e.template_sha1), vouch::to_hex(k.template_sha1))
+            << "template hash of " << k.path;
+        auto b = vouch::ima::encode_binary(e);
+        out.insert(out.end(), b.begin(), b.end());
+    }
+    EXPECT_EQ(std::string(out.begin(), out.end()), bin);
+}
+
+TEST_F(KernelGolden, AsciiIsByteIdentical) {
+    std::string out;
+    for (const auto &k : entries)
+        out += vouch::ima::encode_ascii(
+            vouch::ima::make_entry(k.pcr, k.template_name, k.algo, k.file_digest, k.path, k.sig));
+    EXPECT_EQ(out, ascii);
+}
+
+TEST(ImaLog, Sha256BankHashIsOverTemplateData) {
+    std::vector<uint8_t> d(32, 0x11);
+    auto e = vouch::ima::make_entry(10, "ima-ng", "sha256", d, "/bin/x");
+    auto h = vouch::ima::bank_template_hash(e, "sha256");
+    auto want = vouch::sha256_bytes(e.template_data);
+    EXPECT_EQ(h, std::vector<uint8_t>(want.begin(), want.end()));
+    EXPECT_EQ(vouch::ima::bank_template_hash(e, "sha1").size(), 20u);
+    EXPECT_TRUE(vouch::ima::bank_template_hash(e, "no-such-md").empty());
+}
+
+TEST(ImaLog, ViolationIsZeroInLogAndOnesInTpm) {
+    auto v = vouch::ima::make_violation(10, "ima-ng", "vouch-lost-events");
+    EXPECT_TRUE(v.violation);
+    EXPECT_EQ(v.template_sha1, (std::array<uint8_t, 20>{}));
+    EXPECT_EQ(v.file_digest, std::vector<uint8_t>(32, 0));
+    EXPECT_EQ(vouch::ima::bank_template_hash(v, "sha256"), std::vector<uint8_t>(32, 0xff));
+    EXPECT_EQ(vouch::ima::bank_template_hash(v, "sha1"), std::vector<uint8_t>(20, 0xff));
+    auto parsed = vouch::ima::parse_binary(vouch::ima::encode_binary(v));
+    ASSERT_TRUE(parsed.ok());
+    EXPECT_TRUE((*parsed)[0].violation);
+}
+
+TEST(ImaLog, RejectsTruncatedAndOversizedInput) {
+    auto e = vouch::ima::make_entry(10, "ima-sig", "sha256", std::vector<uint8_t>(32, 1), "/x",
+                                    std::vector<uint8_t>{3, 2});
+    auto b = vouch::ima::encode_binary(e);
+    for (size_t cut = 1; cut < b.size(); ++cut) {
+        auto r = vouch::ima::parse_binary(std::span<const uint8_t>(b.data(), cut));
+        EXPECT_FALSE(r.ok()) << "accepted a log cut at " << cut;
+    }
+    auto big = b;
+    uint32_t huge = 0x7fffffff;
+    std::memcpy(big.data() + 24, &huge, 4); // template name length
+    auto r = vouch::ima::parse_binary(big);
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.error().message.find("template name length"), std::string::npos);
+}
+
+} // namespace
+
+// A file identified by its fs-verity digest is logged as the kernel's IMA
+// logs one under digest_type=verity: template ima-ngv2 (ima-sigv2 with a sig
+// field), d-ngv2 = "verity:sha256:" NUL digest, printed "verity:sha256:<hex>".
+TEST(ImaLog, VerityDigestUsesTheV2Template) {
+    EXPECT_EQ(vouch::ima::v2_template("ima-ng"), "ima-ngv2");
+    EXPECT_EQ(vouch::ima::v2_template("ima-sig"), "ima-sigv2");
+    std::vector<uint8_t> d(32, 0xab);
+    auto e = vouch::ima::make_entry(10, "ima-ngv2", vouch::ima::kVeritySha256, d, "/v/prog");
+    const std::string field = std::string("verity:sha256:") + '\0' + std::string(32, '\xab');
+    std::vector<uint8_t> want;
+    auto put = [&](const std::string &s) {
+        uint32_t n = s.size();
+        want.insert(want.end(), reinterpret_cast<uint8_t *>(&n),
+                    reinterpret_cast<uint8_t *>(&n) + 4);
+        want.insert(want.end(), s.begin(), s.end());
+    };
+    put(field);
+    put(std::string("/v/prog") + '\0');
+    EXPECT_EQ(e.template_data, want);
+    EXPECT_EQ(vouch::ima::encode_ascii(e), "10 " + vouch::to_hex(e.template_sha1) +
+                                               " ima-ngv2 verity:sha256:" + vouch::to_hex(d) +
+                                               " /v/prog\n");
+    auto parsed = vouch::ima::parse_binary(vouch::ima::encode_binary(e));
+    ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+    EXPECT_EQ((*parsed)[0].algo, "verity:sha256");
+    EXPECT_EQ((*parsed)[0].file_digest, d);
+    EXPECT_EQ((*parsed)[0].path, "/v/prog");
+
+    auto s = vouch::ima::make_entry(10, "ima-sigv2", vouch::ima::kVeritySha256, d, "/v/prog",
+                                    std::vector<uint8_t>{3, 2});
+    auto ps = vouch::ima::parse_binary(vouch::ima::encode_binary(s));
+    ASSERT_TRUE(ps.ok()) << ps.error().message;
+    EXPECT_EQ((*ps)[0].sig, (std::vector<uint8_t>{3, 2}));
+}

@@ -1,0 +1,474 @@
+#include "vouchd/daemon.h"
+
+#include <fcntl.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
+#include "lib/digest.h"
+#include "lib/file_io.h"
+#include "lib/owned.h"
+#include "policy/policy.h"
+#include "policy/serial_store.h"
+#include "lib/tpm.h"
+
+namespace vouch {
+
+namespace {
+
+constexpr uint64_t kTickUsec = 1000 * 1000;
+// The type byte of a security.ima value that is a signature
+// (EVM_IMA_XATTR_DIGSIG): what the kernel's ima-sig template records.
+constexpr uint8_t kImaXattrDigsig = 3;
+// The path vouch logs for an event the kernel side could not deliver: there
+// is no file to name, and this cannot be mistaken for one.
+constexpr const char *kLostEventPath = "vouch:lost-event";
+
+std::vector<uint8_t> ima_signature(const std::string &path) {
+    std::vector<uint8_t> buf(8192);
+    ssize_t n = ::getxattr(path.c_str(), "security.ima", buf.data(), buf.size());
+    if (n <= 1 || buf[0] != kImaXattrDigsig)
+        return {};
+    buf.resize(static_cast<size_t>(n));
+    return buf;
+}
+
+// The LSM hooks the attached programs sit on, named as in the kernel
+// (bprm_check_security, ...), from the BTF IDs the kernel reports.
+std::vector<std::string> attached_hooks(const std::vector<uint32_t> &ids) {
+    std::vector<std::string> out;
+    Owned<btf, btf__free> vmlinux(btf__load_vmlinux_btf());
+    for (uint32_t id : ids) {
+        UniqueFd fd(bpf_prog_get_fd_by_id(id));
+        if (!fd)
+            continue;
+        bpf_prog_info info{};
+        uint32_t len = sizeof(info);
+        if (bpf_obj_get_info_by_fd(fd.get(), &info, &len))
+            continue;
+        std::string name = info.name;
+        if (vmlinux && info.attach_btf_id) {
+            if (const btf_type *t = btf__type_by_id(vmlinux.get(), info.attach_btf_id)) {
+                name = btf__name_by_offset(vmlinux.get(), t->name_off);
+                if (name.rfind("bpf_lsm_", 0) == 0)
+                    name.erase(0, 8);
+            }
+        }
+        out.push_back(name);
+    }
+    return out;
+}
+
+} // namespace
+
+Daemon::~Daemon() {
+    // The extender's thread may still call into the loop's eventfd.
+    extender_.reset();
+}
+
+Result<std::unique_ptr<Daemon>> Daemon::create(const DaemonConfig &cfg) {
+    std::unique_ptr<Daemon> d(new Daemon());
+    d->cfg_ = cfg;
+
+    // Check the PCR before touching the kernel: refusing it must not leave
+    // hooks attached by a daemon that then exits.
+    auto seed = kernel_ima_seed(cfg.kernel_ima_log, cfg.pcr);
+    if (!seed)
+        return seed.error();
+
+    KernelSideOptions kopts;
+    kopts.cache = cfg.cache;
+    kopts.verity = cfg.verity;
+    kopts.pin_dir = cfg.pin_dir;
+    kopts.ringbuf_bytes = cfg.ringbuf_bytes;
+    auto ks = KernelSide::load(kopts);
+    if (!ks)
+        return ks.error();
+    d->ks_ = std::move(*ks);
+    // What is attached does not change while vouchd runs; reading it takes
+    // the kernel's whole BTF, so once.
+    d->hooks_ = attached_hooks(d->ks_->prog_ids());
+
+    if (mkdir(cfg.log_dir.c_str(), 0700) && errno != EEXIST)
+        return make_error(errno, "create " + cfg.log_dir + ": " + errno_message(errno));
+    auto log = MeasurementLog::open(cfg.log_dir);
+    if (!log)
+        return log.error();
+    d->log_.emplace(std::move(*log));
+    if (d->log_->entries().empty()) {
+        for (const auto &e : *seed)
+            if (auto r = d->log_->append(e); !r)
+                return r.error();
+    } else if (!seed->empty() && d->log_->entries()[0].template_sha1 != (*seed)[0].template_sha1) {
+        return make_error(EEXIST, d->log_->binary_path() +
+                                      " does not start with this boot's boot_aggregate: it is "
+                                      "from another boot; move it away to start a new log");
+    }
+
+    // Events lost before this start: the count survives in the log directory,
+    // which lives exactly as long as the pinned maps (until reboot).
+    {
+        std::string p = cfg.log_dir + "/lost_events_logged";
+        FILE *f = std::fopen(p.c_str(), "re");
+        if (f) {
+            unsigned long long n = 0;
+            if (std::fscanf(f, "%llu", &n) == 1)
+                d->lost_logged_ = n;
+            std::fclose(f);
+        }
+    }
+
+    d->wake_.reset(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (!d->wake_)
+        return make_error(errno, "eventfd: " + errno_message(errno));
+    if (cfg.tpm) {
+        int wfd = d->wake_.get();
+        d->extender_ = std::make_unique<Extender>(
+            cfg.tcti, cfg.pcr,
+            [wfd] {
+                uint64_t one = 1;
+                (void)!::write(wfd, &one, sizeof(one));
+            },
+            d->log_->entries());
+        // A continued log is checked against the PCR before anything new is
+        // appended: the extender replays it on connect. A TPM that does not
+        // answer quickly is not waited for (the exec path never waits).
+        (void)d->extender_->wait_checked(2000);
+    }
+    // The ring buffer's descriptor exists once events are started.
+    if (auto r =
+            d->ks_->start_events([p = d.get()](const vouch_event &ev) { p->handle_event(ev); });
+        !r)
+        return r.error();
+    if (auto r = d->setup_loop(); !r)
+        return r.error();
+    d->log_lost_events();
+    if (auto self = sha256_file("/proc/self/exe"))
+        std::memcpy(d->self_digest_.bytes, self->data(), sizeof(d->self_digest_.bytes));
+    else
+        return self.error();
+    return d;
+}
+
+Result<void> Daemon::setup_loop() {
+    sd_event *ev = nullptr;
+    int r = sd_event_new(&ev);
+    if (r < 0)
+        return make_error(-r, "sd_event_new: " + errno_message(-r));
+    loop_.reset(ev);
+    auto keep = [&](sd_event_source *s) { sources_.emplace_back(s); };
+    sd_event_source *s = nullptr;
+    if ((r = sd_event_add_io(ev, &s, ks_->events_fd(), EPOLLIN, on_ringbuf, this)) < 0)
+        return make_error(-r, "watch the ring buffer: " + errno_message(-r));
+    keep(s);
+    // Drain the kernel's events before anything else that is ready.
+    sd_event_source_set_priority(s, SD_EVENT_PRIORITY_IMPORTANT);
+    for (int sig : {SIGTERM, SIGINT, SIGHUP}) {
+        if ((r = sd_event_add_signal(ev, &s, sig, on_signal, this)) < 0)
+            return make_error(-r, std::string("watch ") + strsignal(sig) +
+                                      " (is it blocked in every thread?): " + errno_message(-r));
+        keep(s);
+    }
+    if ((r = sd_event_add_io(ev, &s, wake_.get(), EPOLLIN, on_wake, this)) < 0)
+        return make_error(-r, "watch the extender: " + errno_message(-r));
+    keep(s);
+    if ((r = sd_event_add_time_relative(ev, &s, CLOCK_MONOTONIC, kTickUsec, 0, on_timer, this)) < 0)
+        return make_error(-r, "add timer: " + errno_message(-r));
+    sd_event_source_set_enabled(s, SD_EVENT_ON);
+    keep(s);
+    // Pings the service manager when it asked for a watchdog (WATCHDOG_USEC).
+    if ((r = sd_event_set_watchdog(ev, 1)) < 0)
+        return make_error(-r, "watchdog: " + errno_message(-r));
+    return {};
+}
+
+int Daemon::on_ringbuf(sd_event_source *, int, uint32_t, void *ud) {
+    auto *d = static_cast<Daemon *>(ud);
+    if (auto r = d->ks_->consume(); !r) {
+        d->fatal_ = r.error();
+        d->failed_ = true;
+        sd_event_exit(d->loop_.get(), 1);
+    }
+    d->changed();
+    return 0;
+}
+
+int Daemon::on_signal(sd_event_source *, const signalfd_siginfo *si, void *ud) {
+    auto *d = static_cast<Daemon *>(ud);
+    if (si->ssi_signo == SIGHUP) {
+        auto r = d->reload_policy();
+        if (d->reload_)
+            d->reload_(r);
+        d->changed();
+        return 0;
+    }
+    sd_event_exit(d->loop_.get(), 0);
+    return 0;
+}
+
+int Daemon::on_wake(sd_event_source *, int fd, uint32_t, void *ud) {
+    uint64_t n;
+    while (::read(fd, &n, sizeof(n)) > 0) {
+    }
+    static_cast<Daemon *>(ud)->changed();
+    return 0;
+}
+
+int Daemon::on_timer(sd_event_source *s, uint64_t, void *ud) {
+    auto *d = static_cast<Daemon *>(ud);
+    // Events still queued were counted as measured but are not in the log
+    // yet; take them first so the loss count is compared with a drained queue.
+    (void)d->ks_->consume();
+    d->log_lost_events();
+    d->changed();
+    sd_event_source_set_time_relative(s, kTickUsec);
+    return 0;
+}
+
+void Daemon::append(ima::Entry e) {
+    auto added = log_->append(e);
+    if (!added) {
+        // The log cannot be written: stop rather than extend what no log
+        // holds; enforcement stays (pinned), and a restart continues.
+        fatal_ = added.error();
+        failed_ = true;
+        sd_event_exit(loop_.get(), 1);
+        return;
+    }
+    if (*added && extender_)
+        extender_->push(e);
+}
+
+void Daemon::handle_event(const vouch_event &ev) {
+    if (failed_)
+        return;
+    std::string path(ev.path, strnlen(ev.path, sizeof(ev.path)));
+    const std::string &tmpl = cfg_.template_name;
+    if (ev.flags & VOUCH_EVF_HASH_ERROR) {
+        // No digest to log: a verifier must see that something ran unmeasured.
+        append(ima::make_violation(cfg_.pcr, tmpl, path));
+    } else {
+        std::vector<uint8_t> sig;
+        if (tmpl == ima::kImaSig && !path.empty())
+            sig = ima_signature(path);
+        // An fs-verity digest is logged as the kernel's IMA logs one
+        // (digest_type=verity): a v2 template, "verity:sha256:" digests.
+        bool verity = ev.flags & VOUCH_EVF_VERITY;
+        append(ima::make_entry(cfg_.pcr, verity ? ima::v2_template(tmpl) : tmpl,
+                               verity ? ima::kVeritySha256 : "sha256",
+                               {ev.digest, sizeof(ev.digest)}, path, sig));
+    }
+    if (ev.verdict == VOUCH_VERDICT_DENY && denied_) {
+        Denial dn;
+        dn.path = path;
+        dn.digest.assign(ev.digest, ev.digest + sizeof(ev.digest));
+        dn.pid = ev.pid;
+        dn.uid = ev.uid;
+        dn.hook = hook_name(ev.hook);
+        denied_(dn);
+    }
+}
+
+void Daemon::log_lost_events() {
+    auto st = ks_->stats();
+    if (!st || failed_)
+        return;
+    if (st->ringbuf_drops < lost_logged_) {
+        // The counters started over (new maps, so a new boot's kernel side):
+        // nothing of the old count applies.
+        lost_logged_ = 0;
+    }
+    if (st->ringbuf_drops == lost_logged_)
+        return;
+    while (lost_logged_ < st->ringbuf_drops && !failed_) {
+        append(ima::make_violation(cfg_.pcr, cfg_.template_name, kLostEventPath));
+        ++lost_logged_;
+    }
+    (void)save_lost_logged();
+}
+
+Result<void> Daemon::save_lost_logged() {
+    std::string p = cfg_.log_dir + "/lost_events_logged", tmp = p + ".tmp";
+    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    if (!fd)
+        return make_error(errno, "open " + tmp + ": " + errno_message(errno));
+    std::string s = std::to_string(lost_logged_) + "\n";
+    if (::write(fd.get(), s.data(), s.size()) != static_cast<ssize_t>(s.size()))
+        return make_error(errno, "write " + tmp + ": " + errno_message(errno));
+    if (::rename(tmp.c_str(), p.c_str()))
+        return make_error(errno, "rename " + tmp + ": " + errno_message(errno));
+    return {};
+}
+
+Result<void> Daemon::run() {
+    int r = sd_event_loop(loop_.get());
+    (void)ks_->consume();
+    if (failed_)
+        return fatal_;
+    if (r < 0)
+        return make_error(-r, "event loop: " + errno_message(-r));
+    return {};
+}
+
+ServiceStatus Daemon::status() const {
+    ServiceStatus s;
+    s.version = VOUCH_VERSION;
+    if (auto cfg = ks_->config())
+        s.mode = mode_name(VOUCH_POLICY_MODE(cfg->policy));
+    s.policy_serial = policy_.serial;
+    s.policy_digest = policy_.digest;
+    s.policy_keyid = policy_.keyid;
+    s.policy_entries = policy_.entries;
+    s.measurements = log_->entries().size();
+    if (auto st = ks_->stats()) {
+        s.denials = st->denied;
+        s.lost_events = st->ringbuf_drops;
+    }
+    s.pcr_index = cfg_.pcr;
+    if (extender_) {
+        ExtenderStatus es = extender_->status();
+        s.tpm_state = tpm_state_name(es.state);
+        s.tpm_message = es.message;
+        s.pending_extends = es.pending();
+        for (uint16_t b : es.banks)
+            s.pcr_banks.push_back(bank_name(b));
+    } else {
+        s.tpm_state = tpm_state_name(TpmState::Disabled);
+        s.tpm_message = "vouchd runs without a TPM (tpm = no)";
+    }
+    s.kernel_support = hooks_;
+    return s;
+}
+
+Result<uint64_t> Daemon::update_policy(std::string_view envelope) {
+    auto r = apply_policy(envelope, true);
+    changed();
+    return r;
+}
+
+Result<policy::Policy> Daemon::verify_policy(std::string_view envelope) const {
+    // Keys are read anew each time: an operator may have rotated one.
+    auto keys = policy::TrustStore::load(cfg_.keys_dir);
+    if (!keys)
+        return keys.error();
+    return policy::verify_and_parse(envelope, *keys);
+}
+
+Result<uint64_t> Daemon::apply_policy(std::string_view envelope, bool persist) {
+    auto pol = verify_policy(envelope);
+    if (!pol)
+        return pol.error();
+    return activate_policy(*pol, envelope, persist);
+}
+
+Result<uint64_t> Daemon::activate_policy(const policy::Policy &pol, std::string_view envelope,
+                                         bool persist) {
+    // Nothing but the file says what the highest serial is: read it anew.
+    auto serials = policy::SerialStore::open(cfg_.state_dir);
+    if (!serials)
+        return serials.error();
+    if (auto r = serials->check(pol.serial); !r)
+        return r.error();
+    // vouchd itself must stay able to manage what it enforces: its own
+    // running executable is allowed and marked agent in every policy.
+    std::vector<vouch_digest> allowed = pol.digests, agents = pol.agents;
+    allowed.push_back(self_digest_);
+    agents.push_back(self_digest_);
+    // The serial is raised before the swap: if the swap then fails, the
+    // same envelope can be applied again, but an older one never can.
+    if (auto r = serials->commit(pol.serial); !r)
+        return r.error();
+    if (auto r = ks_->set_policy(allowed, pol.mode, agents, pol.verity); !r)
+        return r.error();
+    if (persist) {
+        if (auto r = write_file_atomic(accepted_policy_path(), envelope, 0600); !r)
+            return make_error(r.error().code, "policy " + std::to_string(pol.serial) +
+                                                  " is active, but keeping it for restarts "
+                                                  "failed: " +
+                                                  r.error().message);
+    }
+    policy_.serial = pol.serial;
+    policy_.digest = pol.digest;
+    policy_.keyid = pol.keyid;
+    policy_.entries = pol.entries;
+    return pol.serial;
+}
+
+Result<uint64_t> Daemon::reload_policy() {
+    if (cfg_.policy.empty())
+        return make_error(ENOENT, "no policy file is configured");
+    auto bytes = read_file(cfg_.policy, policy::kMaxEnvelopeBytes);
+    if (!bytes)
+        return bytes.error();
+    auto r = apply_policy(*bytes, false);
+    if (!r)
+        return make_error(r.error().code, cfg_.policy + ": " + r.error().message);
+    return r;
+}
+
+Result<void> Daemon::load_policy_at_start() {
+    // Candidates in order of preference at equal serials: the configured
+    // file (what the operator deployed), then the last D-Bus update.
+    std::vector<std::string> paths;
+    if (!cfg_.policy.empty())
+        paths.push_back(cfg_.policy);
+    paths.push_back(accepted_policy_path());
+    std::optional<policy::Policy> best;
+    std::string best_bytes, best_path;
+    std::optional<Error> first_error;
+    for (const auto &p : paths) {
+        auto bytes = read_file(p, policy::kMaxEnvelopeBytes);
+        if (!bytes && bytes.error().code == ENOENT)
+            continue;
+        if (!bytes) {
+            if (!first_error)
+                first_error = bytes.error(); // names the file already
+            continue;
+        }
+        auto pol = verify_policy(*bytes);
+        if (!pol) {
+            if (!first_error)
+                first_error = make_error(pol.error().code, p + ": " + pol.error().message);
+            continue;
+        }
+        if (!best || pol->serial > best->serial) {
+            best = std::move(*pol);
+            best_bytes = std::move(*bytes);
+            best_path = p;
+        }
+    }
+    if (!best)
+        return first_error ? Result<void>(*first_error) : Result<void>();
+    auto r = activate_policy(*best, best_bytes, false);
+    if (!r)
+        return make_error(r.error().code, best_path + ": " + r.error().message);
+    return {};
+}
+
+std::vector<LogRecord> Daemon::log(uint64_t first, uint32_t count) const {
+    std::vector<LogRecord> out;
+    const auto &all = log_->entries();
+    for (uint64_t i = first; i < all.size() && out.size() < count; ++i) {
+        const ima::Entry &e = all[i];
+        LogRecord r;
+        r.index = i;
+        r.pcr = e.pcr;
+        r.template_name = e.template_name;
+        r.template_hash.assign(e.template_sha1.begin(), e.template_sha1.end());
+        r.file_digest = e.algo + ":" + to_hex(e.file_digest);
+        r.path = e.path;
+        r.signature = e.sig;
+        r.violation = e.violation;
+        out.push_back(std::move(r));
+    }
+    return out;
+}
+
+} // namespace vouch

@@ -1,0 +1,111 @@
+// vouchd's core: the kernel side's events become log entries, log entries
+// become TPM extends, all driven by one sd-event loop. Front ends (D-Bus) see
+// it through ServiceBackend.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <systemd/sd-event.h>
+
+#include "vouchd/config.h"
+#include "vouchd/extender.h"
+#include "vouchd/kernel_side.h"
+#include "lib/measurement_log.h"
+#include "policy/policy.h"
+#include "lib/sd_bus_ptr.h"
+#include "vouchd/service.h"
+
+namespace vouch {
+
+class Daemon : public ServiceBackend {
+  public:
+    // Loads or reattaches to the kernel side, opens (or continues) the log,
+    // starts the TPM extender and sets up the event loop. SIGTERM, SIGINT and
+    // SIGHUP must already be blocked in every thread (the loop takes them as
+    // events).
+    static Result<std::unique_ptr<Daemon>> create(const DaemonConfig &cfg);
+    ~Daemon() override;
+
+    // Runs until SIGTERM or SIGINT. Returns what stopped it abnormally.
+    Result<void> run();
+
+    sd_event *event_loop() const { return loop_.get(); }
+    // Called after anything a status reader sees may have changed, and with
+    // every denial (both on the loop's thread).
+    void on_changed(std::function<void()> f) { changed_ = std::move(f); }
+    void on_denied(std::function<void(const Denial &)> f) { denied_ = std::move(f); }
+    // Runs after the policy was reloaded on SIGHUP, with the outcome.
+    void on_reload(std::function<void(const Result<uint64_t> &)> f) { reload_ = std::move(f); }
+
+    ServiceStatus status() const override;
+    Result<uint64_t> update_policy(std::string_view envelope) override;
+    std::vector<LogRecord> log(uint64_t first, uint32_t count) const override;
+
+    // Loads the policy at start: the newer (by serial) of the configured
+    // file and the copy of the last envelope accepted over D-Bus. No policy
+    // anywhere: whatever the pinned kernel side holds stays (measure only on
+    // a fresh start). Errors leave the active policy as it was.
+    Result<void> load_policy_at_start();
+    // SIGHUP: the configured file again.
+    Result<uint64_t> reload_policy();
+    // Verify, parse, check the serial, then swap: on any failure the active
+    // policy is unchanged. `persist` keeps the envelope in the state
+    // directory, so the policy survives a restart (D-Bus updates).
+    Result<uint64_t> apply_policy(std::string_view envelope, bool persist);
+    // The serial check and the swap, for a policy already verified.
+    Result<uint64_t> activate_policy(const policy::Policy &pol, std::string_view envelope,
+                                     bool persist);
+    std::string accepted_policy_path() const { return cfg_.state_dir + "/accepted-policy.dsse"; }
+
+    KernelSide &kernel() { return *ks_; }
+    const DaemonConfig &config() const { return cfg_; }
+    // Policy facts shown in status() (the policy code sets them).
+    struct PolicyInfo {
+        uint64_t serial = 0;
+        std::string digest, keyid;
+        uint64_t entries = 0;
+    };
+
+  private:
+    Daemon() = default;
+    Result<policy::Policy> verify_policy(std::string_view envelope) const;
+    Result<void> setup_loop();
+    void handle_event(const vouch_event &ev);
+    void append(ima::Entry e);
+    // Logs one violation for each event the kernel side lost since the last
+    // call, and remembers the count in the log directory across restarts.
+    void log_lost_events();
+    Result<void> save_lost_logged();
+    void changed() {
+        if (changed_)
+            changed_();
+    }
+
+    static int on_ringbuf(sd_event_source *, int, uint32_t, void *);
+    static int on_signal(sd_event_source *, const signalfd_siginfo *, void *);
+    static int on_wake(sd_event_source *, int, uint32_t, void *);
+    static int on_timer(sd_event_source *, uint64_t, void *);
+
+    DaemonConfig cfg_;
+    std::unique_ptr<KernelSide> ks_;
+    std::optional<MeasurementLog> log_;
+    std::unique_ptr<Extender> extender_;
+    SdEvent loop_;
+    std::vector<SdEventSource> sources_;
+    UniqueFd wake_; // eventfd: the extender's thread wakes the loop through it
+    uint64_t lost_logged_ = 0;
+    Error fatal_;
+    bool failed_ = false;
+    PolicyInfo policy_;
+    vouch_digest self_digest_{};
+    std::vector<std::string> hooks_; // the LSM hooks attached, for status()
+    std::function<void()> changed_;
+    std::function<void(const Result<uint64_t> &)> reload_;
+    std::function<void(const Denial &)> denied_;
+};
+
+} // namespace vouch

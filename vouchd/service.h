@@ -1,0 +1,74 @@
+// The seam between vouchd's core (kernel side, log, TPM, policy) and the
+// front ends that show it (D-Bus service, status output). The daemon
+// implements ServiceBackend; vouchd/bus.* serves it on the bus.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "lib/result.h"
+
+namespace vouch {
+
+// Everything vouchd reports, one value per D-Bus property.
+struct ServiceStatus {
+    std::string mode = "audit";  // "audit" | "enforce"
+    uint64_t policy_serial = 0;  // 0: no policy loaded
+    std::string policy_digest;   // "sha256:<hex>" of the accepted envelope, "" if none
+    std::string policy_keyid;    // keyid of the key that signed it, "" if none
+    uint64_t policy_entries = 0; // digests in the active allow-list
+    uint64_t measurements = 0;   // entries in the measurement log
+    uint64_t denials = 0;        // execs/mappings denied since the hooks were attached
+    uint64_t lost_events = 0;    // events the kernel side could not deliver
+    uint32_t pcr_index = 10;
+    std::vector<std::string> pcr_banks;   // "sha1", "sha256", ... (empty until the TPM answers)
+    std::string tpm_state = "connecting"; // tpm_state_name(): ok, missing, failing, ...
+    std::string tpm_message;              // why, for every state but "ok"
+    uint64_t pending_extends = 0;
+    std::vector<std::string> kernel_support; // hooks attached: "bprm_check", "mmap_file", ...
+    std::string version;
+};
+
+// One log entry as shown to clients (not the binary form).
+struct LogRecord {
+    uint64_t index = 0; // position in the log, from 0
+    uint32_t pcr = 0;
+    std::string template_name;          // "ima-ng" | "ima-sig"
+    std::vector<uint8_t> template_hash; // SHA-1, as in the log (zeros for a violation)
+    std::string file_digest;            // "sha256:<hex>"
+    std::string path;
+    std::vector<uint8_t> signature; // ima-sig only
+    bool violation = false;
+};
+
+struct Denial {
+    std::string path;
+    std::vector<uint8_t> digest; // SHA-256
+    uint32_t pid = 0;
+    uint32_t uid = 0;
+    std::string hook; // hook_name(): "bprm_check", "mmap_file", "file_mprotect", ...
+};
+
+// Error codes returned by update_policy; the bus maps each to a D-Bus error
+// name (org.vouch.Vouch1.Error.*).
+//   EBADMSG      Malformed      not JSON / not a DSSE envelope / bad field
+//   EKEYREJECTED BadSignature   a trusted key matches but the signature fails
+//   ENOKEY       UnknownKey     no trusted key matches the envelope's keyid
+//   ESTALE       Rollback       serial lower than the highest accepted
+//   EFBIG        TooLarge       document over the size limit
+//   EPERM        AccessDenied   caller may not change state
+//   other        Failed         the kernel side or the state store failed
+class ServiceBackend {
+  public:
+    virtual ~ServiceBackend() = default;
+    virtual ServiceStatus status() const = 0;
+    // Verifies, parses and activates a signed policy envelope; returns the
+    // new serial. On any error the active policy is unchanged.
+    virtual Result<uint64_t> update_policy(std::string_view envelope) = 0;
+    // Up to `count` entries from index `first` (fewer at the end).
+    virtual std::vector<LogRecord> log(uint64_t first, uint32_t count) const = 0;
+};
+
+} // namespace vouch
