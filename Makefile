@@ -67,7 +67,7 @@ SELFTEST_BPF_OBJS := $(patsubst kernel/selftests/bpf/%.bpf.c,$(O)/selftests/bpf/
 SELFTEST_LIB_OBJS := $(patsubst %.cpp,$(O)/obj/%.o,$(wildcard kernel/selftests/lib/*.cpp))
 SELFTEST_HELPERS := $(O)/selftests/helpers/true $(O)/selftests/helpers/tamper \
 	$(O)/selftests/helpers/setxattr $(O)/selftests/helpers/fusefile \
-	$(O)/selftests/helpers/dyn $(O)/selftests/helpers/checkexec \
+	$(O)/selftests/helpers/dyn $(O)/selftests/helpers/checkexec $(O)/selftests/helpers/inject \
 	$(O)/selftests/helpers/libvouchtest.so
 BENCH_BINS := $(O)/bench/exec_bench $(O)/bench/helpers/dyn_true $(O)/bench/log_bench \
 	$(O)/bench/log_load $(O)/bench/policy_bench $(O)/bench/policy_load
@@ -135,7 +135,8 @@ $(O)/selftests/%: $(O)/obj/kernel/selftests/%.o $(SELFTEST_LIB_OBJS) $(O)/libvou
 # Programs and a library that selftests exec or map. `true` is static, so
 # exec'ing it maps no library.
 $(O)/selftests/helpers/true $(O)/selftests/helpers/tamper $(O)/selftests/helpers/setxattr \
-		$(O)/selftests/helpers/fusefile $(O)/selftests/helpers/checkexec: \
+		$(O)/selftests/helpers/fusefile $(O)/selftests/helpers/checkexec \
+		$(O)/selftests/helpers/inject: \
 		$(O)/selftests/helpers/%: \
 		kernel/selftests/helpers/%.c
 	$(call msg,CC,$@)

@@ -94,3 +94,16 @@ long BPF_PROG(empty_ptrace_access_check, struct task_struct *child, unsigned int
 {
 	return lsm_errno(ret);
 }
+
+SEC("lsm/ptrace_traceme")
+long BPF_PROG(empty_ptrace_traceme, struct task_struct *parent, int ret)
+{
+	return lsm_errno(ret);
+}
+
+SEC("lsm/task_prctl")
+long BPF_PROG(empty_task_prctl, int option, unsigned long arg2, unsigned long arg3,
+	     unsigned long arg4, unsigned long arg5, int ret)
+{
+	return lsm_errno(ret);
+}

@@ -24,6 +24,10 @@ char LICENSE[] SEC("license") = "GPL";
 #define VM_EXEC 0x00000004
 #define FMODE_WRITE 0x2
 #define BPF_FS_MAGIC 0xcafe4a11
+#define PROC_SUPER_MAGIC 0x9fa0
+#define PTRACE_MODE_ATTACH 0x02
+#define PR_SET_MM 35
+#define PT_PTRACED 0x00000001
 
 /* Settings fixed at load time (vouchd sets them in the skeleton's rodata). */
 const volatile bool cache_enabled = true;
@@ -649,7 +653,28 @@ long BPF_PROG(vouch_file_mprotect, struct vm_area_struct *vma, unsigned long req
 	return verdict_ret(verdict);
 }
 
-/* Any open for write may change the file: forget its digest. */
+/*
+ * /proc/PID/mem and /proc/PID/task/TID/mem. Opening one's own skips the ptrace
+ * check (same thread group), so the open itself is where a write is caught.
+ */
+static __always_inline bool is_proc_mem(struct file *file)
+{
+	struct dentry *de = file->f_path.dentry;
+	char name[4] = {};
+
+	if (file->f_inode->i_sb->s_magic != PROC_SUPER_MAGIC || de->d_name.len != 3)
+		return false;
+	if (bpf_probe_read_kernel(name, 3, de->d_name.name))
+		return false;
+	return name[0] == 'm' && name[1] == 'e' && name[2] == 'm';
+}
+
+static __always_inline long injection_verdict(void);
+
+/*
+ * Any open for write may change the file: forget its digest. A write open of
+ * process memory is code injection.
+ */
 SEC("lsm/file_open")
 long BPF_PROG(vouch_file_open, struct file *file, int ret)
 {
@@ -659,6 +684,8 @@ long BPF_PROG(vouch_file_open, struct file *file, int ret)
 		return lsm_errno(ret);
 	if (!(file->f_mode & FMODE_WRITE))
 		return 0;
+	if (is_proc_mem(file))
+		return injection_verdict();
 	c = bpf_inode_storage_get(&inode_cache, file->f_inode, 0, 0);
 	if (c) {
 		__sync_fetch_and_add(&c->write_seq, 1);
@@ -720,6 +747,12 @@ static __always_inline bool is_agent(void)
 	struct file *exe;
 	bool have_d = false;
 
+	/*
+	 * A tracer attached before the agent's exec (while nothing enforced)
+	 * would stay attached and could act through it.
+	 */
+	if (task->ptrace & PT_PTRACED)
+		return false;
 	mm = task->mm;
 	if (!mm)
 		return false;
@@ -814,32 +847,71 @@ long BPF_PROG(vouch_sb_umount, struct vfsmount *mnt, int flags, int ret)
 	return tamper_denied();
 }
 
-/* Attaching to the agent (ptrace, /proc/pid/mem) would let anyone act as it. */
+/* ---- code injection (enforce mode) ------------------------------------ */
+
+/*
+ * Writing a process's memory puts code into an executable mapping that no hook
+ * measured: ptrace (POKETEXT), process_vm_writev, pidfd_getfd, /proc/PID/mem,
+ * and a process's own /proc/self/mem (the DDexec technique, which runs any ELF
+ * through a listed shell and dd). While a policy enforces, none of it is
+ * allowed to anyone but the agent, as Yama's ptrace_scope=3 would; debuggers
+ * need audit mode. Audit mode counts the would-be denial.
+ */
+static __always_inline long injection_verdict(void)
+{
+	struct policy pol = current_policy();
+
+	if (pol.mode != VOUCH_MODE_ENFORCE) {
+		if (pol.active != VOUCH_ACTIVE_NONE)
+			STAT_INC(audit_denied);
+		return 0;
+	}
+	if (is_agent())
+		return 0;
+	STAT_INC(denied);
+	return -EPERM;
+}
+
+/*
+ * Every PTRACE_MODE_ATTACH check: ptrace attach and seize, process_vm_readv
+ * and _writev, pidfd_getfd, opening another process's /proc/PID/mem. Read-mode
+ * checks (ps, /proc/PID/stat) pass.
+ */
 SEC("lsm/ptrace_access_check")
 long BPF_PROG(vouch_ptrace_access_check, struct task_struct *child, unsigned int mode, int ret)
 {
-	struct policy pol = current_policy();
-	struct vouch_digest d = {};
-	struct inode_cache *c;
-	struct mm_struct *mm;
-	struct file *exe;
-	bool have_d = false;
-
 	if (ret)
 		return lsm_errno(ret);
-	if (pol.mode != VOUCH_MODE_ENFORCE || pol.active == VOUCH_ACTIVE_NONE)
+	if (!(mode & PTRACE_MODE_ATTACH))
 		return 0;
-	mm = child->mm;
-	if (!mm)
-		return 0;
-	exe = mm->exe_file;
-	if (!exe)
-		return 0;
-	c = bpf_inode_storage_get(&inode_cache, exe->f_inode, 0, 0);
-	if (!c || !(c->state & CACHE_VALID) ||
-	    !(cached_allow(c, pol, &d, &have_d) & VOUCH_ALLOW_AGENT))
-		return 0;
-	if (is_agent())
-		return 0;
-	return tamper_denied();
+	return injection_verdict();
+}
+
+/* PTRACE_TRACEME: the child offers itself to its parent. */
+SEC("lsm/ptrace_traceme")
+long BPF_PROG(vouch_ptrace_traceme, struct task_struct *parent, int ret)
+{
+	if (ret)
+		return lsm_errno(ret);
+	return injection_verdict();
+}
+
+/*
+ * prctl(PR_SET_MM) rewrites what the kernel believes a process runs: its
+ * executable link (PR_SET_MM_EXE_FILE, PR_SET_MM_MAP) is what names the agent.
+ * This hook's "not handled" value is -ENOSYS, not 0: anything else would
+ * answer the prctl without running it, so `ret` passes through.
+ */
+SEC("lsm/task_prctl")
+long BPF_PROG(vouch_task_prctl, int option, unsigned long arg2, unsigned long arg3,
+	     unsigned long arg4, unsigned long arg5, int ret)
+{
+	long v;
+
+	if (option != PR_SET_MM)
+		return lsm_errno(ret);
+	v = injection_verdict();
+	if (v)
+		return v;
+	return lsm_errno(ret);
 }
