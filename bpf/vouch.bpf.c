@@ -25,6 +25,9 @@ char LICENSE[] SEC("license") = "GPL";
 #define FMODE_WRITE 0x2
 #define BPF_FS_MAGIC 0xcafe4a11
 #define PROC_SUPER_MAGIC 0x9fa0
+#define MNT_DETACH 0x2
+#define S_IFMT 00170000
+#define S_IFDIR 0040000
 #define PTRACE_MODE_ATTACH 0x02
 #define PR_SET_MM 35
 #define PT_PTRACED 0x00000001
@@ -670,6 +673,28 @@ static __always_inline bool is_proc_mem(struct file *file)
 }
 
 static __always_inline long injection_verdict(void);
+static __always_inline bool is_agent(void);
+
+/*
+ * The loader opens the pin directory once it pinned or reattached: record the
+ * mount it is on. The first opener sets it (the loader, right after pinning);
+ * after that only the agent, so another bpffs directory with the same inode
+ * number cannot move it.
+ */
+static __always_inline void note_pin_mount(struct file *file)
+{
+	struct inode *inode = file->f_inode;
+	struct vouch_config *cfg;
+
+	if ((inode->i_mode & S_IFMT) != S_IFDIR || inode->i_sb->s_magic != BPF_FS_MAGIC)
+		return;
+	cfg = get_config();
+	if (!cfg || !cfg->pin_dir_ino || inode->i_ino != cfg->pin_dir_ino)
+		return;
+	if (cfg->pin_mnt && !is_agent())
+		return;
+	cfg->pin_mnt = (__u64)file->f_path.mnt;
+}
 
 /*
  * Any open for write may change the file: forget its digest. A write open of
@@ -682,8 +707,10 @@ long BPF_PROG(vouch_file_open, struct file *file, int ret)
 
 	if (ret)
 		return lsm_errno(ret);
-	if (!(file->f_mode & FMODE_WRITE))
+	if (!(file->f_mode & FMODE_WRITE)) {
+		note_pin_mount(file);
 		return 0;
+	}
 	if (is_proc_mem(file))
 		return injection_verdict();
 	c = bpf_inode_storage_get(&inode_cache, file->f_inode, 0, 0);
@@ -837,12 +864,47 @@ long BPF_PROG(vouch_inode_rename, struct inode *old_dir, struct dentry *old_dent
 }
 
 /* Unmounting bpffs drops the pins with it. */
+/*
+ * Is mnt a mount above the pins' bpffs mount? A lazy umount of it (umount -l
+ * /sys) takes the bpffs mount along; once nothing holds the pins they are
+ * freed and every hook detaches.
+ */
+static __always_inline bool above_pins(struct vfsmount *mnt)
+{
+	struct vouch_config *cfg = get_config();
+	__u64 off = bpf_core_field_offset(struct mount, mnt);
+	struct mount *m, *parent;
+
+	if (!cfg || !cfg->pin_mnt)
+		return false;
+	m = (struct mount *)(cfg->pin_mnt - off);
+	for (int i = 0; i < 64; i++) {
+		parent = BPF_CORE_READ(m, mnt_parent);
+		if (!parent || parent == m)
+			return false;
+		if ((__u64)parent + off == (__u64)mnt)
+			return true;
+		m = parent;
+	}
+	return false;
+}
+
+/*
+ * Unmounting bpffs, or lazily unmounting a mount above the pins, while
+ * enforcing: only the agent. (A plain umount of a mount that has the bpffs
+ * mount below it fails with EBUSY by itself.)
+ */
 SEC("lsm/sb_umount")
 long BPF_PROG(vouch_sb_umount, struct vfsmount *mnt, int flags, int ret)
 {
 	if (ret)
 		return lsm_errno(ret);
-	if (BPF_CORE_READ(mnt, mnt_sb, s_magic) != BPF_FS_MAGIC || !enforcing() || is_agent())
+	if (!enforcing())
+		return 0;
+	if (BPF_CORE_READ(mnt, mnt_sb, s_magic) != BPF_FS_MAGIC &&
+	    !((flags & MNT_DETACH) && above_pins(mnt)))
+		return 0;
+	if (is_agent())
 		return 0;
 	return tamper_denied();
 }

@@ -111,7 +111,13 @@ struct vouch_config {
 	__u64 pin_dir_ino; /* inode of the bpffs directory holding the pins, or 0 */
 	__u32 abi_version; /* VOUCH_ABI_VERSION of the loader that created the maps */
 	__u32 flags;       /* reserved, 0 */
-	__u64 _reserved0;  /* 0; also makes maps pinned under ABI 1 (24 bytes) fail the size check */
+	/*
+	 * Written by the kernel side only: the vfsmount holding the pins, recorded
+	 * when the loader opens the pin directory (0: not known). A lazy umount
+	 * of any mount above it is refused while enforcing. Also makes maps
+	 * pinned under ABI 1 (24 bytes) fail the size check.
+	 */
+	__u64 pin_mnt;
 };
 
 /*

@@ -29,7 +29,7 @@ static_assert(offsetof(struct vouch_config, policy) == 0);
 static_assert(offsetof(struct vouch_config, pin_dir_ino) == 8);
 static_assert(offsetof(struct vouch_config, abi_version) == 16);
 static_assert(offsetof(struct vouch_config, flags) == 20);
-static_assert(offsetof(struct vouch_config, _reserved0) == 24);
+static_assert(offsetof(struct vouch_config, pin_mnt) == 24);
 // The policy word is replaced with one 8-byte atomic store.
 static_assert(offsetof(struct vouch_config, policy) % 8 == 0 && sizeof(vouch_config::policy) == 8);
 static_assert(VOUCH_POLICY_GEN_BITS == 40 && VOUCH_POLICY_GEN_MASK == 0xffffffffffULL);

@@ -59,6 +59,13 @@ void measure_self() {
         munmap(m, 4096);
 }
 
+// Opening the pin directory is how the kernel side learns which mount holds
+// the pins (the file_open hook records it), so that a lazy umount of a mount
+// above it (umount -l /sys) can be refused while enforcing.
+void note_pin_mount(const std::string &dir) {
+    UniqueFd fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+}
+
 Result<void> preflight() {
     auto facts = probe_running_kernel();
     auto found = live_kernel_findings(facts);
@@ -218,6 +225,7 @@ Result<std::unique_ptr<KernelSide>> KernelSide::load(const KernelSideOptions &op
                                               std::to_string(v) + ", expected " +
                                               std::to_string(VOUCH_ABI_VERSION) +
                                               "); remove the pins with `vouchctl unpin` first");
+            note_pin_mount(opts.pin_dir);
             ks->reattached_ = true;
             return ks;
         }
@@ -304,6 +312,7 @@ Result<void> KernelSide::pin_all(const std::string &dir) {
     if (stat(dir.c_str(), &st))
         return make_error(errno, "stat " + dir + ": " + errno_message(errno));
     __atomic_store_n(&cfg_->pin_dir_ino, static_cast<uint64_t>(st.st_ino), __ATOMIC_SEQ_CST);
+    note_pin_mount(dir);
     return {};
 }
 
