@@ -808,13 +808,18 @@ static __always_inline bool is_vouch_map(struct bpf_map *map)
 	       map == (void *)&events;
 }
 
-/* A writable file descriptor for one of vouch's maps: only for the agent. */
+/* A file descriptor for one of vouch's maps: only for the agent. */
 SEC("lsm/bpf_map")
 long BPF_PROG(vouch_bpf_map, struct bpf_map *map, fmode_t fmode, int ret)
 {
 	if (ret)
 		return lsm_errno(ret);
-	if (!(fmode & FMODE_WRITE) || !is_vouch_map(map) || !enforcing() || is_agent())
+	/*
+	 * Any descriptor, read-only too: the verifier lets a program write a map
+	 * it was loaded with whatever the descriptor's mode, so a read-only fd
+	 * is a writable map for any BPF program root loads.
+	 */
+	if (!is_vouch_map(map) || !enforcing() || is_agent())
 		return 0;
 	return tamper_denied();
 }

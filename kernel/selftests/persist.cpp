@@ -1,6 +1,7 @@
 // Enforcement outlives the loader: pinned hooks keep denying after the loader
 // is killed, a restarted loader reattaches to the same programs and drains
 // what queued meanwhile, and no other root process can switch vouch off.
+#include <bpf/bpf.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -11,6 +12,7 @@
 #include <cstring>
 
 #include "lib/digest.h"
+#include "lib/fd.h"
 #include "vouchd/kernel_side.h"
 #include "kernel/selftests/lib/tap.h"
 #include "kernel/selftests/lib/util.h"
@@ -25,7 +27,7 @@ const std::string kPins = "/sys/fs/bpf/vouch-selftest";
 } // namespace
 
 int main() {
-    Tap t("persist", 13);
+    Tap t("persist", 15);
     (void)vouch::unpin(kPins); // a previous, interrupted run
     TempDir dir;
     std::string allowed = dir.file("allowed"), unlisted = dir.file("unlisted");
@@ -46,6 +48,15 @@ int main() {
         o.pin_dir = kPins;
         auto ks = KernelSide::load(o);
         uint32_t n = 0;
+        // Before enforcing, when anyone may still look it up.
+        uint32_t allow_id = 0;
+        if (UniqueFd m(bpf_obj_get((kPins + "/allow_a").c_str())); m) {
+            bpf_map_info info{};
+            uint32_t len = sizeof(info);
+            if (bpf_obj_get_info_by_fd(m.get(), &info, &len) == 0)
+                allow_id = info.id;
+        }
+        (void)!write(pipefd[1], &allow_id, sizeof(allow_id));
         if (ks && (*ks)->set_policy(policy, VOUCH_MODE_ENFORCE, agents)) {
             auto ids = (*ks)->prog_ids();
             n = static_cast<uint32_t>(ids.size());
@@ -60,7 +71,9 @@ int main() {
         _exit(0);
     }
     close(pipefd[1]);
-    uint32_t n = 0;
+    uint32_t n = 0, allow_id = 0;
+    if (read(pipefd[0], &allow_id, sizeof(allow_id)) != sizeof(allow_id))
+        allow_id = 0;
     std::vector<uint32_t> loader_ids;
     if (read(pipefd[0], &n, sizeof(n)) == sizeof(n) && n > 0) {
         loader_ids.resize(n);
@@ -88,6 +101,11 @@ int main() {
          "nor detach the exec hook");
     t.ok(exit_status(run({tamper, "unlink", kPins + "/link_vouch_mmap_file"})) == 1,
          "nor remove a pinned link");
+    t.ok(exit_status(run({tamper, "progwrite", kPins + "/allow_a"})) == 1 &&
+             exit_status(run({tamper, "progwrite-id", std::to_string(allow_id)})) == 1,
+         "nor get even a read-only descriptor for the allow-list (pin or map id %u), through "
+         "which a BPF program of its own could write it",
+         allow_id);
     t.ok(exit_status(run({unlisted})) == -1, "enforcement is intact after those attempts");
 
     // The restarted loader (this process, the agent) reattaches.
@@ -119,6 +137,11 @@ int main() {
         t.diag("set_policy: %s", set ? "ok" : set.error().message.c_str());
 
     (void)(*ks)->clear_policy();
+    // What enforce mode prevented: with no policy enforcing, a read-only
+    // descriptor is all another root process needs to rewrite the allow-list.
+    t.ok(exit_status(run({tamper, "progwrite", kPins + "/allow_a"})) == 0,
+         "audit: another root process's BPF program writes the allow-list through a read-only "
+         "descriptor");
     auto un = vouch::unpin(kPins);
     ks->reset();
     t.ok(un && exit_status(run({unlisted})) == 0,
