@@ -7,8 +7,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
+#include <iterator>
 #include <string_view>
 #include <vector>
 
@@ -114,64 +116,127 @@ uint64_t monotonic_usec() {
     return uint64_t(ts.tv_sec) * 1'000'000 + uint64_t(ts.tv_nsec) / 1000;
 }
 
-// Every property, in vtable order, with its D-Bus type (Status() returns
-// them all).
-struct PropertyInfo {
+// How a BusStatus field's type goes on the bus: its signature, and how a
+// value is appended (strings made valid UTF-8 on the way).
+template <class T> struct BusType;
+template <> struct BusType<std::string> {
+    static constexpr std::string_view signature = "s";
+    static int append(sd_bus_message *m, const std::string &v) { return append_string(m, v); }
+};
+template <> struct BusType<uint64_t> {
+    static constexpr std::string_view signature = "t";
+    static int append(sd_bus_message *m, uint64_t v) {
+        return sd_bus_message_append_basic(m, 't', &v);
+    }
+};
+template <> struct BusType<uint32_t> {
+    static constexpr std::string_view signature = "u";
+    static int append(sd_bus_message *m, uint32_t v) {
+        return sd_bus_message_append_basic(m, 'u', &v);
+    }
+};
+template <> struct BusType<std::vector<std::string>> {
+    static constexpr std::string_view signature = "as";
+    static int append(sd_bus_message *m, const std::vector<std::string> &v) {
+        return append_strv(m, v);
+    }
+};
+
+// A property of org.vouch.Vouch1: the vtable entry, the getter, Status()
+// and PropertiesChanged all come from its row in kProperties.
+struct Property {
     const char *name;
     const char *signature;
+    uint64_t flags; // SD_BUS_VTABLE_PROPERTY_*
+    int (*get)(sd_bus_message *m, const BusStatus &s);
+    bool (*differs)(const BusStatus &a, const BusStatus &b);
 };
-constexpr PropertyInfo kProperties[] = {
-    {"Mode", "s"},        {"PolicySerial", "t"},   {"PolicyDigest", "s"},
-    {"PolicyKeyId", "s"}, {"PolicyEntries", "t"},  {"Measurements", "t"},
-    {"Denials", "t"},     {"LostEvents", "t"},     {"DeniedSignalsDropped", "t"},
-    {"PcrIndex", "u"},    {"PcrBanks", "as"},      {"TpmState", "s"},
-    {"TpmMessage", "s"},  {"PendingExtends", "t"}, {"KernelSupport", "as"},
-    {"Version", "s"},
+
+template <class C, class T> T member_type(T C::*);
+
+// The row for the BusStatus field `Field`. The signature is written out to
+// read like the XML, and must match the field's type: a mismatch does not
+// compile.
+template <auto Field>
+consteval Property property(const char *name, const char *signature, uint64_t flags) {
+    using T = decltype(member_type(Field));
+    if (std::string_view(signature) != BusType<T>::signature)
+        throw "the signature does not match the field's type";
+    return {name, signature, flags,
+            [](sd_bus_message *m, const BusStatus &s) { return BusType<T>::append(m, s.*Field); },
+            [](const BusStatus &a, const BusStatus &b) { return a.*Field != b.*Field; }};
+}
+
+constexpr const char *kDeniedSignalsDropped = "DeniedSignalsDropped";
+constexpr uint64_t kEmits = SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE;
+constexpr uint64_t kConst = SD_BUS_VTABLE_PROPERTY_CONST;
+
+// Every property, in the order of the XML.
+constexpr Property kProperties[] = {
+    property<&BusStatus::mode>("Mode", "s", kEmits),
+    property<&BusStatus::policy_serial>("PolicySerial", "t", kEmits),
+    property<&BusStatus::policy_digest>("PolicyDigest", "s", kEmits),
+    property<&BusStatus::policy_keyid>("PolicyKeyId", "s", kEmits),
+    property<&BusStatus::policy_entries>("PolicyEntries", "t", kEmits),
+    property<&BusStatus::measurements>("Measurements", "t", kEmits),
+    property<&BusStatus::denials>("Denials", "t", kEmits),
+    property<&BusStatus::lost_events>("LostEvents", "t", kEmits),
+    property<&BusStatus::denied_signals_dropped>(kDeniedSignalsDropped, "t", kEmits),
+    property<&BusStatus::pcr_index>("PcrIndex", "u", kEmits),
+    property<&BusStatus::pcr_banks>("PcrBanks", "as", kEmits),
+    property<&BusStatus::tpm_state>("TpmState", "s", kEmits),
+    property<&BusStatus::tpm_message>("TpmMessage", "s", kEmits),
+    property<&BusStatus::pending_extends>("PendingExtends", "t", kEmits),
+    property<&BusStatus::kernel_support>("KernelSupport", "as", kEmits),
+    property<&BusStatus::version>("Version", "s", kConst),
 };
+
+const Property *find_property(std::string_view name) {
+    for (const Property &p : kProperties)
+        if (name == p.name)
+            return &p;
+    return nullptr;
+}
+
+// The object's vtable: a property entry per row of kProperties, all read by
+// `get`, then `members` (methods and signals).
+template <size_t N>
+constexpr auto vtable_with_properties(sd_bus_property_get_t get,
+                                      const sd_bus_vtable (&members)[N]) {
+    std::array<sd_bus_vtable, 1 + std::size(kProperties) + N + 1> v{};
+    size_t i = 0;
+    v[i++] = SD_BUS_VTABLE_START(0);
+    for (const Property &p : kProperties)
+        v[i++] = SD_BUS_PROPERTY(p.name, p.signature, get, 0, p.flags);
+    for (const sd_bus_vtable &m : members)
+        v[i++] = m;
+    v[i++] = SD_BUS_VTABLE_END;
+    return v;
+}
 
 } // namespace
 
-#define VOUCH_PROPERTY(name, sig, flags)                                                           \
-    SD_BUS_PROPERTY(name, sig, BusService::property_get, 0, flags)
-#define EMITS SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE
-
-// Every method is UNPRIVILEGED to sd-bus: authorization is the service's own
-// (filter() for reads, the handlers for changes), from the bus's peer
-// credentials, and the same on every kind of bus.
-const sd_bus_vtable BusService::vtable_[] = {
-    SD_BUS_VTABLE_START(0),
-    VOUCH_PROPERTY("Mode", "s", EMITS),
-    VOUCH_PROPERTY("PolicySerial", "t", EMITS),
-    VOUCH_PROPERTY("PolicyDigest", "s", EMITS),
-    VOUCH_PROPERTY("PolicyKeyId", "s", EMITS),
-    VOUCH_PROPERTY("PolicyEntries", "t", EMITS),
-    VOUCH_PROPERTY("Measurements", "t", EMITS),
-    VOUCH_PROPERTY("Denials", "t", EMITS),
-    VOUCH_PROPERTY("LostEvents", "t", EMITS),
-    VOUCH_PROPERTY("DeniedSignalsDropped", "t", EMITS),
-    VOUCH_PROPERTY("PcrIndex", "u", EMITS),
-    VOUCH_PROPERTY("PcrBanks", "as", EMITS),
-    VOUCH_PROPERTY("TpmState", "s", EMITS),
-    VOUCH_PROPERTY("TpmMessage", "s", EMITS),
-    VOUCH_PROPERTY("PendingExtends", "t", EMITS),
-    VOUCH_PROPERTY("KernelSupport", "as", EMITS),
-    VOUCH_PROPERTY("Version", "s", SD_BUS_VTABLE_PROPERTY_CONST),
-    SD_BUS_METHOD_WITH_ARGS("UpdatePolicy", SD_BUS_ARGS("ay", envelope), SD_BUS_RESULT("t", serial),
-                            BusService::method_update_policy, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD_WITH_ARGS("UpdatePolicyFd", SD_BUS_ARGS("h", fd), SD_BUS_RESULT("t", serial),
-                            BusService::method_update_policy_fd, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD_WITH_ARGS("GetLog", SD_BUS_ARGS("t", first, "u", count),
-                            SD_BUS_RESULT("a(tuaysssayb)", entries), BusService::method_get_log,
-                            SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD_WITH_ARGS("Status", SD_BUS_NO_ARGS, SD_BUS_RESULT("a{sv}", status),
-                            BusService::method_status, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_SIGNAL_WITH_ARGS("Denied",
-                            SD_BUS_ARGS("s", path, "ay", digest, "u", pid, "u", uid, "s", hook), 0),
-    SD_BUS_VTABLE_END,
-};
-
-#undef EMITS
-#undef VOUCH_PROPERTY
+const sd_bus_vtable *BusService::vtable() {
+    // Every method is UNPRIVILEGED to sd-bus: authorization is the service's
+    // own (filter() for reads, the handlers for changes), from the bus's
+    // peer credentials, and the same on every kind of bus.
+    static constexpr sd_bus_vtable members[] = {
+        SD_BUS_METHOD_WITH_ARGS("UpdatePolicy", SD_BUS_ARGS("ay", envelope),
+                                SD_BUS_RESULT("t", serial), method_update_policy,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("UpdatePolicyFd", SD_BUS_ARGS("h", fd), SD_BUS_RESULT("t", serial),
+                                method_update_policy_fd, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetLog", SD_BUS_ARGS("t", first, "u", count),
+                                SD_BUS_RESULT("a(tuaysssayb)", entries), method_get_log,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Status", SD_BUS_NO_ARGS, SD_BUS_RESULT("a{sv}", status),
+                                method_status, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_SIGNAL_WITH_ARGS(
+            "Denied", SD_BUS_ARGS("s", path, "ay", digest, "u", pid, "u", uid, "s", hook), 0),
+    };
+    static constexpr auto vtable = vtable_with_properties(property_get, members);
+    return vtable.data();
+}
 
 BusService::BusService(sd_event *ev, ServiceBackend &backend, const BusOptions &opts)
     : ev_(ev), backend_(backend), opts_(opts), tokens_(opts.denied_burst) {}
@@ -215,7 +280,7 @@ Result<std::unique_ptr<BusService>> BusService::start(sd_event *ev, ServiceBacke
     r = sd_bus_add_filter(bus, &slot, &BusService::filter, s.get());
     s->filter_slot_.reset(slot);
     if (r >= 0) {
-        r = sd_bus_add_object_vtable(bus, &slot, dbus::kPath, dbus::kInterface, vtable_, s.get());
+        r = sd_bus_add_object_vtable(bus, &slot, dbus::kPath, dbus::kInterface, vtable(), s.get());
         s->object_slot_.reset(slot);
     }
     if (r < 0)
@@ -343,46 +408,12 @@ int BusService::filter(sd_bus_message *m, void *userdata, sd_bus_error *err) {
     return 0;
 }
 
-int BusService::append_property(sd_bus_message *reply, std::string_view name) const {
-    const ServiceStatus &s = snap_;
-    if (name == "Mode")
-        return append_string(reply, s.mode);
-    if (name == "PolicySerial")
-        return sd_bus_message_append(reply, "t", s.policy_serial);
-    if (name == "PolicyDigest")
-        return append_string(reply, s.policy_digest);
-    if (name == "PolicyKeyId")
-        return append_string(reply, s.policy_keyid);
-    if (name == "PolicyEntries")
-        return sd_bus_message_append(reply, "t", s.policy_entries);
-    if (name == "Measurements")
-        return sd_bus_message_append(reply, "t", s.measurements);
-    if (name == "Denials")
-        return sd_bus_message_append(reply, "t", s.denials);
-    if (name == "LostEvents")
-        return sd_bus_message_append(reply, "t", s.lost_events);
-    if (name == "DeniedSignalsDropped")
-        return sd_bus_message_append(reply, "t", denied_dropped_);
-    if (name == "PcrIndex")
-        return sd_bus_message_append(reply, "u", s.pcr_index);
-    if (name == "PcrBanks")
-        return append_strv(reply, s.pcr_banks);
-    if (name == "TpmState")
-        return append_string(reply, s.tpm_state);
-    if (name == "TpmMessage")
-        return append_string(reply, s.tpm_message);
-    if (name == "PendingExtends")
-        return sd_bus_message_append(reply, "t", s.pending_extends);
-    if (name == "KernelSupport")
-        return append_strv(reply, s.kernel_support);
-    if (name == "Version")
-        return append_string(reply, s.version);
-    return -ENOENT;
-}
-
 int BusService::property_get(sd_bus *, const char *, const char *, const char *property,
                              sd_bus_message *reply, void *userdata, sd_bus_error *) {
-    return static_cast<BusService *>(userdata)->append_property(reply, property);
+    const Property *p = find_property(property);
+    if (!p)
+        return -ENOENT;
+    return p->get(reply, static_cast<BusService *>(userdata)->snap_);
 }
 
 int BusService::method_status(sd_bus_message *m, void *userdata, sd_bus_error *) {
@@ -392,7 +423,7 @@ int BusService::method_status(sd_bus_message *m, void *userdata, sd_bus_error *)
     SdBusMessage reply(raw);
     if (r >= 0)
         r = sd_bus_message_open_container(raw, 'a', "{sv}");
-    for (const auto &p : kProperties) {
+    for (const Property &p : kProperties) {
         if (r >= 0)
             r = sd_bus_message_open_container(raw, 'e', "sv");
         if (r >= 0)
@@ -400,7 +431,7 @@ int BusService::method_status(sd_bus_message *m, void *userdata, sd_bus_error *)
         if (r >= 0)
             r = sd_bus_message_open_container(raw, 'v', p.signature);
         if (r >= 0)
-            r = self->append_property(raw, p.name);
+            r = p.get(raw, self->snap_);
         if (r >= 0)
             r = sd_bus_message_close_container(raw);
         if (r >= 0)
@@ -544,28 +575,10 @@ int BusService::method_update_policy_fd(sd_bus_message *m, void *userdata, sd_bu
 void BusService::emit_changes() {
     refresh();
     std::vector<const char *> names;
-    const ServiceStatus &a = published_, &b = snap_;
-    auto add = [&](bool differs, const char *name) {
-        if (differs)
-            names.push_back(name);
-    };
-    add(a.mode != b.mode, "Mode");
-    add(a.policy_serial != b.policy_serial, "PolicySerial");
-    add(a.policy_digest != b.policy_digest, "PolicyDigest");
-    add(a.policy_keyid != b.policy_keyid, "PolicyKeyId");
-    add(a.policy_entries != b.policy_entries, "PolicyEntries");
-    add(a.measurements != b.measurements, "Measurements");
-    add(a.denials != b.denials, "Denials");
-    add(a.lost_events != b.lost_events, "LostEvents");
-    add(denied_dropped_ != dropped_published_, "DeniedSignalsDropped");
-    add(a.pcr_index != b.pcr_index, "PcrIndex");
-    add(a.pcr_banks != b.pcr_banks, "PcrBanks");
-    add(a.tpm_state != b.tpm_state, "TpmState");
-    add(a.tpm_message != b.tpm_message, "TpmMessage");
-    add(a.pending_extends != b.pending_extends, "PendingExtends");
-    add(a.kernel_support != b.kernel_support, "KernelSupport");
+    for (const Property &p : kProperties)
+        if ((p.flags & kEmits) && p.differs(published_, snap_))
+            names.push_back(p.name);
     published_ = snap_;
-    dropped_published_ = denied_dropped_;
     if (names.empty())
         return;
     last_changed_usec_ = now_usec();
@@ -598,10 +611,12 @@ int BusService::on_changed_timer(sd_event_source *, uint64_t, void *userdata) {
 
 int BusService::on_dropped_timer(sd_event_source *, uint64_t, void *userdata) {
     auto *self = static_cast<BusService *>(userdata);
-    if (self->denied_dropped_ == self->dropped_published_)
+    if (self->denied_dropped_ == self->published_.denied_signals_dropped)
         return 0;
-    self->dropped_published_ = self->denied_dropped_;
-    const char *names[] = {"DeniedSignalsDropped", nullptr};
+    // This property alone: the others wait for changed() and its batching.
+    self->snap_.denied_signals_dropped = self->denied_dropped_;
+    self->published_.denied_signals_dropped = self->denied_dropped_;
+    const char *names[] = {kDeniedSignalsDropped, nullptr};
     (void)sd_bus_emit_properties_changed_strv(self->bus_.get(), dbus::kPath, dbus::kInterface,
                                               const_cast<char **>(names));
     return 0;
