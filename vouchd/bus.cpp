@@ -105,9 +105,14 @@ int append_bytes(sd_bus_message *m, const std::vector<uint8_t> &v) {
 
 int append_strv(sd_bus_message *m, const std::vector<std::string> &v) {
     int r = sd_bus_message_open_container(m, 'a', "s");
-    for (size_t i = 0; r >= 0 && i < v.size(); i++)
-        r = append_string(m, v[i]);
-    return r < 0 ? r : sd_bus_message_close_container(m);
+    if (r < 0)
+        return r;
+    for (const std::string &s : v) {
+        r = append_string(m, s);
+        if (r < 0)
+            return r;
+    }
+    return sd_bus_message_close_container(m);
 }
 
 uint64_t monotonic_usec() {
@@ -214,6 +219,100 @@ constexpr auto vtable_with_properties(sd_bus_property_get_t get,
     return v;
 }
 
+// One {sv} of Status(): the value the property's getter returns.
+int append_status_entry(sd_bus_message *m, const Property &p, const BusStatus &s) {
+    int r = sd_bus_message_open_container(m, 'e', "sv");
+    if (r < 0)
+        return r;
+    r = sd_bus_message_append_basic(m, 's', p.name);
+    if (r < 0)
+        return r;
+    r = sd_bus_message_open_container(m, 'v', p.signature);
+    if (r < 0)
+        return r;
+    r = p.get(m, s);
+    if (r < 0)
+        return r;
+    r = sd_bus_message_close_container(m);
+    if (r < 0)
+        return r;
+    return sd_bus_message_close_container(m);
+}
+
+int append_log_record(sd_bus_message *m, const LogRecord &e) {
+    int r = sd_bus_message_open_container(m, 'r', "tuaysssayb");
+    if (r < 0)
+        return r;
+    r = sd_bus_message_append(m, "tu", e.index, e.pcr);
+    if (r < 0)
+        return r;
+    r = append_bytes(m, e.template_hash);
+    if (r < 0)
+        return r;
+    r = append_string(m, e.template_name);
+    if (r < 0)
+        return r;
+    r = append_string(m, e.file_digest);
+    if (r < 0)
+        return r;
+    r = append_string(m, e.path);
+    if (r < 0)
+        return r;
+    r = append_bytes(m, e.signature);
+    if (r < 0)
+        return r;
+    r = sd_bus_message_append(m, "b", int(e.violation));
+    if (r < 0)
+        return r;
+    return sd_bus_message_close_container(m);
+}
+
+const char *bus_description(BusKind kind) {
+    switch (kind) {
+    case BusKind::User:
+        return "the session bus";
+    case BusKind::Address:
+        return "the bus at the given address";
+    default:
+        return "the system bus";
+    }
+}
+
+int open_bus(const BusOptions &opts, SdBus &bus) {
+    sd_bus *raw = nullptr;
+    int r;
+    switch (opts.kind) {
+    case BusKind::System:
+        r = sd_bus_open_system(&raw);
+        bus.reset(raw);
+        return r;
+    case BusKind::User:
+        r = sd_bus_open_user(&raw);
+        bus.reset(raw);
+        return r;
+    case BusKind::Address:
+        r = sd_bus_new(&raw);
+        bus.reset(raw);
+        if (r < 0)
+            return r;
+        r = sd_bus_set_address(raw, opts.address.c_str());
+        if (r < 0)
+            return r;
+        r = sd_bus_set_bus_client(raw, 1);
+        if (r < 0)
+            return r;
+        return sd_bus_start(raw);
+    }
+    return -EINVAL;
+}
+
+int arm_timer(sd_event_source *timer, uint64_t usec) {
+    int r = sd_event_source_set_time(timer, usec);
+    if (r < 0)
+        return r;
+    return sd_event_source_set_enabled(timer, SD_EVENT_ONESHOT);
+}
+
 } // namespace
 
 const sd_bus_vtable *BusService::vtable() {
@@ -244,65 +343,17 @@ BusService::BusService(sd_event *ev, ServiceBackend &backend, const BusOptions &
 Result<std::unique_ptr<BusService>> BusService::start(sd_event *ev, ServiceBackend &backend,
                                                       const BusOptions &opts) {
     std::unique_ptr<BusService> s(new BusService(ev, backend, opts));
-    sd_bus *raw = nullptr;
-    int r;
-    const char *what = "connect to the system bus";
-    switch (opts.kind) {
-    case BusKind::System:
-        r = sd_bus_open_system(&raw);
-        s->bus_.reset(raw);
-        break;
-    case BusKind::User:
-        what = "connect to the session bus";
-        r = sd_bus_open_user(&raw);
-        s->bus_.reset(raw);
-        break;
-    case BusKind::Address:
-        what = "connect to the bus at the given address";
-        r = sd_bus_new(&raw);
-        s->bus_.reset(raw);
-        if (r >= 0)
-            r = sd_bus_set_address(raw, opts.address.c_str());
-        if (r >= 0)
-            r = sd_bus_set_bus_client(raw, 1);
-        if (r >= 0)
-            r = sd_bus_start(raw);
-        break;
-    default:
-        r = -EINVAL;
-    }
+    int r = open_bus(opts, s->bus_);
     if (r < 0)
-        return make_error(r, std::string("cannot ") + what + ": " + std::strerror(-r));
-    sd_bus *bus = s->bus_.get();
-    (void)sd_bus_set_description(bus, "vouchd");
+        return make_error(r, std::string("cannot connect to ") + bus_description(opts.kind) + ": " +
+                                 std::strerror(-r));
+    (void)sd_bus_set_description(s->bus_.get(), "vouchd");
 
-    sd_bus_slot *slot = nullptr;
-    r = sd_bus_add_filter(bus, &slot, &BusService::filter, s.get());
-    s->filter_slot_.reset(slot);
-    if (r >= 0) {
-        r = sd_bus_add_object_vtable(bus, &slot, dbus::kPath, dbus::kInterface, vtable(), s.get());
-        s->object_slot_.reset(slot);
-    }
+    r = s->register_object();
     if (r < 0)
         return make_error(r,
                           std::string("cannot register ") + dbus::kPath + ": " + std::strerror(-r));
-
-    sd_event_source *src = nullptr;
-    r = sd_event_add_time(ev, &src, CLOCK_MONOTONIC, 0, 0, &BusService::on_changed_timer, s.get());
-    s->changed_timer_.reset(src);
-    if (r >= 0)
-        r = sd_event_source_set_enabled(src, SD_EVENT_OFF);
-    if (r >= 0) {
-        r = sd_event_add_time(ev, &src, CLOCK_MONOTONIC, 0, 0, &BusService::on_dropped_timer,
-                              s.get());
-        s->dropped_timer_.reset(src);
-    }
-    if (r >= 0)
-        r = sd_event_source_set_enabled(src, SD_EVENT_OFF);
-    if (r >= 0)
-        r = sd_bus_attach_event(bus, ev, SD_EVENT_PRIORITY_NORMAL);
-    if (r >= 0)
-        r = sd_bus_set_exit_on_disconnect(bus, opts.exit_on_disconnect);
+    r = s->attach();
     if (r < 0)
         return make_error(r, std::string("cannot attach to the event loop: ") + std::strerror(-r));
 
@@ -311,7 +362,7 @@ Result<std::unique_ptr<BusService>> BusService::start(sd_event *ev, ServiceBacke
     s->tokens_usec_ = monotonic_usec();
 
     // Last, so that no call arrives before the object is there.
-    r = sd_bus_request_name(bus, dbus::kName, 0);
+    r = sd_bus_request_name(s->bus_.get(), dbus::kName, 0);
     if (r == -EEXIST)
         return make_error(r, std::string(dbus::kName) +
                                  " is already owned on the bus: is another vouchd running?");
@@ -321,6 +372,42 @@ Result<std::unique_ptr<BusService>> BusService::start(sd_event *ev, ServiceBacke
     if (r < 0)
         return make_error(r, std::string("cannot own ") + dbus::kName + ": " + std::strerror(-r));
     return s;
+}
+
+int BusService::register_object() {
+    sd_bus_slot *filter = nullptr;
+    int r = sd_bus_add_filter(bus_.get(), &filter, &BusService::filter, this);
+    filter_slot_.reset(filter);
+    if (r < 0)
+        return r;
+    sd_bus_slot *object = nullptr;
+    r = sd_bus_add_object_vtable(bus_.get(), &object, dbus::kPath, dbus::kInterface, vtable(),
+                                 this);
+    object_slot_.reset(object);
+    return r;
+}
+
+int BusService::add_timer(sd_event_time_handler_t handler, SdEventSource &out) {
+    sd_event_source *src = nullptr;
+    int r = sd_event_add_time(ev_, &src, CLOCK_MONOTONIC, 0, 0, handler, this);
+    out.reset(src);
+    if (r < 0)
+        return r;
+    // Armed only when there is something to send.
+    return sd_event_source_set_enabled(src, SD_EVENT_OFF);
+}
+
+int BusService::attach() {
+    int r = add_timer(&BusService::on_changed_timer, changed_timer_);
+    if (r < 0)
+        return r;
+    r = add_timer(&BusService::on_dropped_timer, dropped_timer_);
+    if (r < 0)
+        return r;
+    r = sd_bus_attach_event(bus_.get(), ev_, SD_EVENT_PRIORITY_NORMAL);
+    if (r < 0)
+        return r;
+    return sd_bus_set_exit_on_disconnect(bus_.get(), opts_.exit_on_disconnect);
 }
 
 BusService::~BusService() {
@@ -386,7 +473,8 @@ Result<BusService::Access> BusService::access_of(sd_bus_message *m) const {
 int BusService::filter(sd_bus_message *m, void *userdata, sd_bus_error *err) {
     auto *self = static_cast<BusService *>(userdata);
     uint8_t type = 0;
-    if (sd_bus_message_get_type(m, &type) < 0 || type != SD_BUS_MESSAGE_METHOD_CALL)
+    int r = sd_bus_message_get_type(m, &type);
+    if (r < 0 || type != SD_BUS_MESSAGE_METHOD_CALL)
         return 0;
     const char *path = sd_bus_message_get_path(m);
     if (!path || std::strcmp(path, dbus::kPath) != 0)
@@ -421,27 +509,20 @@ int BusService::method_status(sd_bus_message *m, void *userdata, sd_bus_error *)
     sd_bus_message *raw = nullptr;
     int r = sd_bus_message_new_method_return(m, &raw);
     SdBusMessage reply(raw);
-    if (r >= 0)
-        r = sd_bus_message_open_container(raw, 'a', "{sv}");
+    if (r < 0)
+        return r;
+    r = sd_bus_message_open_container(raw, 'a', "{sv}");
+    if (r < 0)
+        return r;
     for (const Property &p : kProperties) {
-        if (r >= 0)
-            r = sd_bus_message_open_container(raw, 'e', "sv");
-        if (r >= 0)
-            r = sd_bus_message_append_basic(raw, 's', p.name);
-        if (r >= 0)
-            r = sd_bus_message_open_container(raw, 'v', p.signature);
-        if (r >= 0)
-            r = p.get(raw, self->snap_);
-        if (r >= 0)
-            r = sd_bus_message_close_container(raw);
-        if (r >= 0)
-            r = sd_bus_message_close_container(raw);
+        r = append_status_entry(raw, p, self->snap_);
+        if (r < 0)
+            return r;
     }
-    if (r >= 0)
-        r = sd_bus_message_close_container(raw);
-    if (r >= 0)
-        r = sd_bus_send(nullptr, raw, nullptr);
-    return r;
+    r = sd_bus_message_close_container(raw);
+    if (r < 0)
+        return r;
+    return sd_bus_send(nullptr, raw, nullptr);
 }
 
 int BusService::method_get_log(sd_bus_message *m, void *userdata, sd_bus_error *err) {
@@ -459,33 +540,20 @@ int BusService::method_get_log(sd_bus_message *m, void *userdata, sd_bus_error *
     sd_bus_message *raw = nullptr;
     r = sd_bus_message_new_method_return(m, &raw);
     SdBusMessage reply(raw);
-    if (r >= 0)
-        r = sd_bus_message_open_container(raw, 'a', "(tuaysssayb)");
-    for (size_t i = 0; r >= 0 && i < recs.size() && i < count; i++) {
-        const LogRecord &e = recs[i];
-        r = sd_bus_message_open_container(raw, 'r', "tuaysssayb");
-        if (r >= 0)
-            r = sd_bus_message_append(raw, "tu", e.index, e.pcr);
-        if (r >= 0)
-            r = append_bytes(raw, e.template_hash);
-        if (r >= 0)
-            r = append_string(raw, e.template_name);
-        if (r >= 0)
-            r = append_string(raw, e.file_digest);
-        if (r >= 0)
-            r = append_string(raw, e.path);
-        if (r >= 0)
-            r = append_bytes(raw, e.signature);
-        if (r >= 0)
-            r = sd_bus_message_append(raw, "b", int(e.violation));
-        if (r >= 0)
-            r = sd_bus_message_close_container(raw);
+    if (r < 0)
+        return r;
+    r = sd_bus_message_open_container(raw, 'a', "(tuaysssayb)");
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < recs.size() && i < count; i++) {
+        r = append_log_record(raw, recs[i]);
+        if (r < 0)
+            return r;
     }
-    if (r >= 0)
-        r = sd_bus_message_close_container(raw);
-    if (r >= 0)
-        r = sd_bus_send(nullptr, raw, nullptr);
-    return r;
+    r = sd_bus_message_close_container(raw);
+    if (r < 0)
+        return r;
+    return sd_bus_send(nullptr, raw, nullptr);
 }
 
 int BusService::update_policy(sd_bus_message *m, std::string_view envelope, sd_bus_error *err) {
@@ -591,7 +659,8 @@ void BusService::emit_changes() {
 
 void BusService::changed() {
     int enabled = SD_EVENT_OFF;
-    if (sd_event_source_get_enabled(changed_timer_.get(), &enabled) >= 0 && enabled != SD_EVENT_OFF)
+    int r = sd_event_source_get_enabled(changed_timer_.get(), &enabled);
+    if (r >= 0 && enabled != SD_EVENT_OFF)
         return; // a batch is already scheduled and will read the newest state
     uint64_t now = now_usec();
     uint64_t due = last_changed_usec_ + opts_.changed_interval_usec;
@@ -599,8 +668,8 @@ void BusService::changed() {
         emit_changes();
         return;
     }
-    if (sd_event_source_set_time(changed_timer_.get(), due) < 0 ||
-        sd_event_source_set_enabled(changed_timer_.get(), SD_EVENT_ONESHOT) < 0)
+    r = arm_timer(changed_timer_.get(), due);
+    if (r < 0)
         emit_changes(); // better early than never
 }
 
@@ -635,35 +704,38 @@ bool BusService::take_token() {
     return true;
 }
 
+int BusService::send_denied(const Denial &d) {
+    sd_bus_message *raw = nullptr;
+    int r = sd_bus_message_new_signal(bus_.get(), &raw, dbus::kPath, dbus::kInterface, "Denied");
+    SdBusMessage msg(raw);
+    if (r < 0)
+        return r;
+    r = append_string(raw, d.path);
+    if (r < 0)
+        return r;
+    r = append_bytes(raw, d.digest);
+    if (r < 0)
+        return r;
+    r = sd_bus_message_append(raw, "uu", d.pid, d.uid);
+    if (r < 0)
+        return r;
+    r = append_string(raw, d.hook);
+    if (r < 0)
+        return r;
+    return sd_bus_send(bus_.get(), raw, nullptr);
+}
+
 void BusService::denied(const Denial &d) {
-    bool sent = false;
-    if (take_token()) {
-        sd_bus_message *raw = nullptr;
-        int r =
-            sd_bus_message_new_signal(bus_.get(), &raw, dbus::kPath, dbus::kInterface, "Denied");
-        SdBusMessage msg(raw);
-        if (r >= 0)
-            r = append_string(raw, d.path);
-        if (r >= 0)
-            r = append_bytes(raw, d.digest);
-        if (r >= 0)
-            r = sd_bus_message_append(raw, "uu", d.pid, d.uid);
-        if (r >= 0)
-            r = append_string(raw, d.hook);
-        if (r >= 0)
-            r = sd_bus_send(bus_.get(), raw, nullptr);
-        sent = r >= 0;
-    }
-    if (sent)
+    if (take_token() && send_denied(d) >= 0)
         return;
     denied_dropped_++;
     // The drop count is signalled at most once a second, not per drop:
     // that would be the flood again.
     int enabled = SD_EVENT_OFF;
-    if (sd_event_source_get_enabled(dropped_timer_.get(), &enabled) >= 0 &&
-        enabled == SD_EVENT_OFF &&
-        sd_event_source_set_time(dropped_timer_.get(), now_usec() + 1'000'000) >= 0)
-        (void)sd_event_source_set_enabled(dropped_timer_.get(), SD_EVENT_ONESHOT);
+    int r = sd_event_source_get_enabled(dropped_timer_.get(), &enabled);
+    if (r < 0 || enabled != SD_EVENT_OFF)
+        return;
+    (void)arm_timer(dropped_timer_.get(), now_usec() + 1'000'000);
 }
 
 } // namespace vouch

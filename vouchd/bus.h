@@ -88,6 +88,10 @@ class BusService {
     Result<Access> access_of(sd_bus_message *m) const;
     bool is_reader_uid(uid_t uid) const;
 
+    int register_object();
+    int attach();
+    int add_timer(sd_event_time_handler_t handler, SdEventSource &out);
+    int send_denied(const Denial &d);
     void emit_changes();
     void refresh() { snap_ = {backend_.status(), denied_dropped_}; }
     uint64_t now_usec() const;
