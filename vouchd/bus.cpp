@@ -7,8 +7,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
+#include <iterator>
 #include <string_view>
 #include <vector>
 
@@ -103,9 +105,14 @@ int append_bytes(sd_bus_message *m, const std::vector<uint8_t> &v) {
 
 int append_strv(sd_bus_message *m, const std::vector<std::string> &v) {
     int r = sd_bus_message_open_container(m, 'a', "s");
-    for (size_t i = 0; r >= 0 && i < v.size(); i++)
-        r = append_string(m, v[i]);
-    return r < 0 ? r : sd_bus_message_close_container(m);
+    if (r < 0)
+        return r;
+    for (const std::string &s : v) {
+        r = append_string(m, s);
+        if (r < 0)
+            return r;
+    }
+    return sd_bus_message_close_container(m);
 }
 
 uint64_t monotonic_usec() {
@@ -114,64 +121,221 @@ uint64_t monotonic_usec() {
     return uint64_t(ts.tv_sec) * 1'000'000 + uint64_t(ts.tv_nsec) / 1000;
 }
 
-// Every property, in vtable order, with its D-Bus type (Status() returns
-// them all).
-struct PropertyInfo {
+// How a BusStatus field's type goes on the bus: its signature, and how a
+// value is appended (strings made valid UTF-8 on the way).
+template <class T> struct BusType;
+template <> struct BusType<std::string> {
+    static constexpr std::string_view signature = "s";
+    static int append(sd_bus_message *m, const std::string &v) { return append_string(m, v); }
+};
+template <> struct BusType<uint64_t> {
+    static constexpr std::string_view signature = "t";
+    static int append(sd_bus_message *m, uint64_t v) {
+        return sd_bus_message_append_basic(m, 't', &v);
+    }
+};
+template <> struct BusType<uint32_t> {
+    static constexpr std::string_view signature = "u";
+    static int append(sd_bus_message *m, uint32_t v) {
+        return sd_bus_message_append_basic(m, 'u', &v);
+    }
+};
+template <> struct BusType<std::vector<std::string>> {
+    static constexpr std::string_view signature = "as";
+    static int append(sd_bus_message *m, const std::vector<std::string> &v) {
+        return append_strv(m, v);
+    }
+};
+
+// A property of org.vouch.Vouch1: the vtable entry, the getter, Status()
+// and PropertiesChanged all come from its row in kProperties.
+struct Property {
     const char *name;
     const char *signature;
+    uint64_t flags; // SD_BUS_VTABLE_PROPERTY_*
+    int (*get)(sd_bus_message *m, const BusStatus &s);
+    bool (*differs)(const BusStatus &a, const BusStatus &b);
 };
-constexpr PropertyInfo kProperties[] = {
-    {"Mode", "s"},        {"PolicySerial", "t"},   {"PolicyDigest", "s"},
-    {"PolicyKeyId", "s"}, {"PolicyEntries", "t"},  {"Measurements", "t"},
-    {"Denials", "t"},     {"LostEvents", "t"},     {"DeniedSignalsDropped", "t"},
-    {"PcrIndex", "u"},    {"PcrBanks", "as"},      {"TpmState", "s"},
-    {"TpmMessage", "s"},  {"PendingExtends", "t"}, {"KernelSupport", "as"},
-    {"Version", "s"},
+
+template <class C, class T> T member_type(T C::*);
+
+// The row for the BusStatus field `Field`. The signature is written out to
+// read like the XML, and must match the field's type: a mismatch does not
+// compile.
+template <auto Field>
+consteval Property property(const char *name, const char *signature, uint64_t flags) {
+    using T = decltype(member_type(Field));
+    if (std::string_view(signature) != BusType<T>::signature)
+        throw "the signature does not match the field's type";
+    return {name, signature, flags,
+            [](sd_bus_message *m, const BusStatus &s) { return BusType<T>::append(m, s.*Field); },
+            [](const BusStatus &a, const BusStatus &b) { return a.*Field != b.*Field; }};
+}
+
+constexpr const char *kDeniedSignalsDropped = "DeniedSignalsDropped";
+constexpr uint64_t kEmits = SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE;
+constexpr uint64_t kConst = SD_BUS_VTABLE_PROPERTY_CONST;
+
+// Every property, in the order of the XML.
+constexpr Property kProperties[] = {
+    property<&BusStatus::mode>("Mode", "s", kEmits),
+    property<&BusStatus::policy_serial>("PolicySerial", "t", kEmits),
+    property<&BusStatus::policy_digest>("PolicyDigest", "s", kEmits),
+    property<&BusStatus::policy_keyid>("PolicyKeyId", "s", kEmits),
+    property<&BusStatus::policy_entries>("PolicyEntries", "t", kEmits),
+    property<&BusStatus::measurements>("Measurements", "t", kEmits),
+    property<&BusStatus::denials>("Denials", "t", kEmits),
+    property<&BusStatus::lost_events>("LostEvents", "t", kEmits),
+    property<&BusStatus::denied_signals_dropped>(kDeniedSignalsDropped, "t", kEmits),
+    property<&BusStatus::pcr_index>("PcrIndex", "u", kEmits),
+    property<&BusStatus::pcr_banks>("PcrBanks", "as", kEmits),
+    property<&BusStatus::tpm_state>("TpmState", "s", kEmits),
+    property<&BusStatus::tpm_message>("TpmMessage", "s", kEmits),
+    property<&BusStatus::pending_extends>("PendingExtends", "t", kEmits),
+    property<&BusStatus::kernel_support>("KernelSupport", "as", kEmits),
+    property<&BusStatus::version>("Version", "s", kConst),
 };
+
+const Property *find_property(std::string_view name) {
+    for (const Property &p : kProperties)
+        if (name == p.name)
+            return &p;
+    return nullptr;
+}
+
+// The object's vtable: a property entry per row of kProperties, all read by
+// `get`, then `members` (methods and signals).
+template <size_t N>
+constexpr auto vtable_with_properties(sd_bus_property_get_t get,
+                                      const sd_bus_vtable (&members)[N]) {
+    std::array<sd_bus_vtable, 1 + std::size(kProperties) + N + 1> v{};
+    size_t i = 0;
+    v[i++] = SD_BUS_VTABLE_START(0);
+    for (const Property &p : kProperties)
+        v[i++] = SD_BUS_PROPERTY(p.name, p.signature, get, 0, p.flags);
+    for (const sd_bus_vtable &m : members)
+        v[i++] = m;
+    v[i++] = SD_BUS_VTABLE_END;
+    return v;
+}
+
+// One {sv} of Status(): the value the property's getter returns.
+int append_status_entry(sd_bus_message *m, const Property &p, const BusStatus &s) {
+    int r = sd_bus_message_open_container(m, 'e', "sv");
+    if (r < 0)
+        return r;
+    r = sd_bus_message_append_basic(m, 's', p.name);
+    if (r < 0)
+        return r;
+    r = sd_bus_message_open_container(m, 'v', p.signature);
+    if (r < 0)
+        return r;
+    r = p.get(m, s);
+    if (r < 0)
+        return r;
+    r = sd_bus_message_close_container(m);
+    if (r < 0)
+        return r;
+    return sd_bus_message_close_container(m);
+}
+
+int append_log_record(sd_bus_message *m, const LogRecord &e) {
+    int r = sd_bus_message_open_container(m, 'r', "tuaysssayb");
+    if (r < 0)
+        return r;
+    r = sd_bus_message_append(m, "tu", e.index, e.pcr);
+    if (r < 0)
+        return r;
+    r = append_bytes(m, e.template_hash);
+    if (r < 0)
+        return r;
+    r = append_string(m, e.template_name);
+    if (r < 0)
+        return r;
+    r = append_string(m, e.file_digest);
+    if (r < 0)
+        return r;
+    r = append_string(m, e.path);
+    if (r < 0)
+        return r;
+    r = append_bytes(m, e.signature);
+    if (r < 0)
+        return r;
+    r = sd_bus_message_append(m, "b", int(e.violation));
+    if (r < 0)
+        return r;
+    return sd_bus_message_close_container(m);
+}
+
+const char *bus_description(BusKind kind) {
+    switch (kind) {
+    case BusKind::User:
+        return "the session bus";
+    case BusKind::Address:
+        return "the bus at the given address";
+    default:
+        return "the system bus";
+    }
+}
+
+int open_bus(const BusOptions &opts, SdBus &bus) {
+    sd_bus *raw = nullptr;
+    int r;
+    switch (opts.kind) {
+    case BusKind::System:
+        r = sd_bus_open_system(&raw);
+        bus.reset(raw);
+        return r;
+    case BusKind::User:
+        r = sd_bus_open_user(&raw);
+        bus.reset(raw);
+        return r;
+    case BusKind::Address:
+        r = sd_bus_new(&raw);
+        bus.reset(raw);
+        if (r < 0)
+            return r;
+        r = sd_bus_set_address(raw, opts.address.c_str());
+        if (r < 0)
+            return r;
+        r = sd_bus_set_bus_client(raw, 1);
+        if (r < 0)
+            return r;
+        return sd_bus_start(raw);
+    }
+    return -EINVAL;
+}
+
+int arm_timer(sd_event_source *timer, uint64_t usec) {
+    int r = sd_event_source_set_time(timer, usec);
+    if (r < 0)
+        return r;
+    return sd_event_source_set_enabled(timer, SD_EVENT_ONESHOT);
+}
 
 } // namespace
 
-#define VOUCH_PROPERTY(name, sig, flags)                                                           \
-    SD_BUS_PROPERTY(name, sig, BusService::property_get, 0, flags)
-#define EMITS SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE
-
-// Every method is UNPRIVILEGED to sd-bus: authorization is the service's own
-// (filter() for reads, the handlers for changes), from the bus's peer
-// credentials, and the same on every kind of bus.
-const sd_bus_vtable BusService::vtable_[] = {
-    SD_BUS_VTABLE_START(0),
-    VOUCH_PROPERTY("Mode", "s", EMITS),
-    VOUCH_PROPERTY("PolicySerial", "t", EMITS),
-    VOUCH_PROPERTY("PolicyDigest", "s", EMITS),
-    VOUCH_PROPERTY("PolicyKeyId", "s", EMITS),
-    VOUCH_PROPERTY("PolicyEntries", "t", EMITS),
-    VOUCH_PROPERTY("Measurements", "t", EMITS),
-    VOUCH_PROPERTY("Denials", "t", EMITS),
-    VOUCH_PROPERTY("LostEvents", "t", EMITS),
-    VOUCH_PROPERTY("DeniedSignalsDropped", "t", EMITS),
-    VOUCH_PROPERTY("PcrIndex", "u", EMITS),
-    VOUCH_PROPERTY("PcrBanks", "as", EMITS),
-    VOUCH_PROPERTY("TpmState", "s", EMITS),
-    VOUCH_PROPERTY("TpmMessage", "s", EMITS),
-    VOUCH_PROPERTY("PendingExtends", "t", EMITS),
-    VOUCH_PROPERTY("KernelSupport", "as", EMITS),
-    VOUCH_PROPERTY("Version", "s", SD_BUS_VTABLE_PROPERTY_CONST),
-    SD_BUS_METHOD_WITH_ARGS("UpdatePolicy", SD_BUS_ARGS("ay", envelope), SD_BUS_RESULT("t", serial),
-                            BusService::method_update_policy, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD_WITH_ARGS("UpdatePolicyFd", SD_BUS_ARGS("h", fd), SD_BUS_RESULT("t", serial),
-                            BusService::method_update_policy_fd, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD_WITH_ARGS("GetLog", SD_BUS_ARGS("t", first, "u", count),
-                            SD_BUS_RESULT("a(tuaysssayb)", entries), BusService::method_get_log,
-                            SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD_WITH_ARGS("Status", SD_BUS_NO_ARGS, SD_BUS_RESULT("a{sv}", status),
-                            BusService::method_status, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_SIGNAL_WITH_ARGS("Denied",
-                            SD_BUS_ARGS("s", path, "ay", digest, "u", pid, "u", uid, "s", hook), 0),
-    SD_BUS_VTABLE_END,
-};
-
-#undef EMITS
-#undef VOUCH_PROPERTY
+const sd_bus_vtable *BusService::vtable() {
+    // Every method is UNPRIVILEGED to sd-bus: authorization is the service's
+    // own (filter() for reads, the handlers for changes), from the bus's
+    // peer credentials, and the same on every kind of bus.
+    static constexpr sd_bus_vtable members[] = {
+        SD_BUS_METHOD_WITH_ARGS("UpdatePolicy", SD_BUS_ARGS("ay", envelope),
+                                SD_BUS_RESULT("t", serial), method_update_policy,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("UpdatePolicyFd", SD_BUS_ARGS("h", fd), SD_BUS_RESULT("t", serial),
+                                method_update_policy_fd, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetLog", SD_BUS_ARGS("t", first, "u", count),
+                                SD_BUS_RESULT("a(tuaysssayb)", entries), method_get_log,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Status", SD_BUS_NO_ARGS, SD_BUS_RESULT("a{sv}", status),
+                                method_status, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_SIGNAL_WITH_ARGS(
+            "Denied", SD_BUS_ARGS("s", path, "ay", digest, "u", pid, "u", uid, "s", hook), 0),
+    };
+    static constexpr auto vtable = vtable_with_properties(property_get, members);
+    return vtable.data();
+}
 
 BusService::BusService(sd_event *ev, ServiceBackend &backend, const BusOptions &opts)
     : ev_(ev), backend_(backend), opts_(opts), tokens_(opts.denied_burst) {}
@@ -179,65 +343,17 @@ BusService::BusService(sd_event *ev, ServiceBackend &backend, const BusOptions &
 Result<std::unique_ptr<BusService>> BusService::start(sd_event *ev, ServiceBackend &backend,
                                                       const BusOptions &opts) {
     std::unique_ptr<BusService> s(new BusService(ev, backend, opts));
-    sd_bus *raw = nullptr;
-    int r;
-    const char *what = "connect to the system bus";
-    switch (opts.kind) {
-    case BusKind::System:
-        r = sd_bus_open_system(&raw);
-        s->bus_.reset(raw);
-        break;
-    case BusKind::User:
-        what = "connect to the session bus";
-        r = sd_bus_open_user(&raw);
-        s->bus_.reset(raw);
-        break;
-    case BusKind::Address:
-        what = "connect to the bus at the given address";
-        r = sd_bus_new(&raw);
-        s->bus_.reset(raw);
-        if (r >= 0)
-            r = sd_bus_set_address(raw, opts.address.c_str());
-        if (r >= 0)
-            r = sd_bus_set_bus_client(raw, 1);
-        if (r >= 0)
-            r = sd_bus_start(raw);
-        break;
-    default:
-        r = -EINVAL;
-    }
+    int r = open_bus(opts, s->bus_);
     if (r < 0)
-        return make_error(r, std::string("cannot ") + what + ": " + std::strerror(-r));
-    sd_bus *bus = s->bus_.get();
-    (void)sd_bus_set_description(bus, "vouchd");
+        return make_error(r, std::string("cannot connect to ") + bus_description(opts.kind) + ": " +
+                                 std::strerror(-r));
+    (void)sd_bus_set_description(s->bus_.get(), "vouchd");
 
-    sd_bus_slot *slot = nullptr;
-    r = sd_bus_add_filter(bus, &slot, &BusService::filter, s.get());
-    s->filter_slot_.reset(slot);
-    if (r >= 0) {
-        r = sd_bus_add_object_vtable(bus, &slot, dbus::kPath, dbus::kInterface, vtable_, s.get());
-        s->object_slot_.reset(slot);
-    }
+    r = s->register_object();
     if (r < 0)
         return make_error(r,
                           std::string("cannot register ") + dbus::kPath + ": " + std::strerror(-r));
-
-    sd_event_source *src = nullptr;
-    r = sd_event_add_time(ev, &src, CLOCK_MONOTONIC, 0, 0, &BusService::on_changed_timer, s.get());
-    s->changed_timer_.reset(src);
-    if (r >= 0)
-        r = sd_event_source_set_enabled(src, SD_EVENT_OFF);
-    if (r >= 0) {
-        r = sd_event_add_time(ev, &src, CLOCK_MONOTONIC, 0, 0, &BusService::on_dropped_timer,
-                              s.get());
-        s->dropped_timer_.reset(src);
-    }
-    if (r >= 0)
-        r = sd_event_source_set_enabled(src, SD_EVENT_OFF);
-    if (r >= 0)
-        r = sd_bus_attach_event(bus, ev, SD_EVENT_PRIORITY_NORMAL);
-    if (r >= 0)
-        r = sd_bus_set_exit_on_disconnect(bus, opts.exit_on_disconnect);
+    r = s->attach();
     if (r < 0)
         return make_error(r, std::string("cannot attach to the event loop: ") + std::strerror(-r));
 
@@ -246,7 +362,7 @@ Result<std::unique_ptr<BusService>> BusService::start(sd_event *ev, ServiceBacke
     s->tokens_usec_ = monotonic_usec();
 
     // Last, so that no call arrives before the object is there.
-    r = sd_bus_request_name(bus, dbus::kName, 0);
+    r = sd_bus_request_name(s->bus_.get(), dbus::kName, 0);
     if (r == -EEXIST)
         return make_error(r, std::string(dbus::kName) +
                                  " is already owned on the bus: is another vouchd running?");
@@ -256,6 +372,42 @@ Result<std::unique_ptr<BusService>> BusService::start(sd_event *ev, ServiceBacke
     if (r < 0)
         return make_error(r, std::string("cannot own ") + dbus::kName + ": " + std::strerror(-r));
     return s;
+}
+
+int BusService::register_object() {
+    sd_bus_slot *filter = nullptr;
+    int r = sd_bus_add_filter(bus_.get(), &filter, &BusService::filter, this);
+    filter_slot_.reset(filter);
+    if (r < 0)
+        return r;
+    sd_bus_slot *object = nullptr;
+    r = sd_bus_add_object_vtable(bus_.get(), &object, dbus::kPath, dbus::kInterface, vtable(),
+                                 this);
+    object_slot_.reset(object);
+    return r;
+}
+
+int BusService::add_timer(sd_event_time_handler_t handler, SdEventSource &out) {
+    sd_event_source *src = nullptr;
+    int r = sd_event_add_time(ev_, &src, CLOCK_MONOTONIC, 0, 0, handler, this);
+    out.reset(src);
+    if (r < 0)
+        return r;
+    // Armed only when there is something to send.
+    return sd_event_source_set_enabled(src, SD_EVENT_OFF);
+}
+
+int BusService::attach() {
+    int r = add_timer(&BusService::on_changed_timer, changed_timer_);
+    if (r < 0)
+        return r;
+    r = add_timer(&BusService::on_dropped_timer, dropped_timer_);
+    if (r < 0)
+        return r;
+    r = sd_bus_attach_event(bus_.get(), ev_, SD_EVENT_PRIORITY_NORMAL);
+    if (r < 0)
+        return r;
+    return sd_bus_set_exit_on_disconnect(bus_.get(), opts_.exit_on_disconnect);
 }
 
 BusService::~BusService() {
@@ -321,7 +473,8 @@ Result<BusService::Access> BusService::access_of(sd_bus_message *m) const {
 int BusService::filter(sd_bus_message *m, void *userdata, sd_bus_error *err) {
     auto *self = static_cast<BusService *>(userdata);
     uint8_t type = 0;
-    if (sd_bus_message_get_type(m, &type) < 0 || type != SD_BUS_MESSAGE_METHOD_CALL)
+    int r = sd_bus_message_get_type(m, &type);
+    if (r < 0 || type != SD_BUS_MESSAGE_METHOD_CALL)
         return 0;
     const char *path = sd_bus_message_get_path(m);
     if (!path || std::strcmp(path, dbus::kPath) != 0)
@@ -343,46 +496,12 @@ int BusService::filter(sd_bus_message *m, void *userdata, sd_bus_error *err) {
     return 0;
 }
 
-int BusService::append_property(sd_bus_message *reply, std::string_view name) const {
-    const ServiceStatus &s = snap_;
-    if (name == "Mode")
-        return append_string(reply, s.mode);
-    if (name == "PolicySerial")
-        return sd_bus_message_append(reply, "t", s.policy_serial);
-    if (name == "PolicyDigest")
-        return append_string(reply, s.policy_digest);
-    if (name == "PolicyKeyId")
-        return append_string(reply, s.policy_keyid);
-    if (name == "PolicyEntries")
-        return sd_bus_message_append(reply, "t", s.policy_entries);
-    if (name == "Measurements")
-        return sd_bus_message_append(reply, "t", s.measurements);
-    if (name == "Denials")
-        return sd_bus_message_append(reply, "t", s.denials);
-    if (name == "LostEvents")
-        return sd_bus_message_append(reply, "t", s.lost_events);
-    if (name == "DeniedSignalsDropped")
-        return sd_bus_message_append(reply, "t", denied_dropped_);
-    if (name == "PcrIndex")
-        return sd_bus_message_append(reply, "u", s.pcr_index);
-    if (name == "PcrBanks")
-        return append_strv(reply, s.pcr_banks);
-    if (name == "TpmState")
-        return append_string(reply, s.tpm_state);
-    if (name == "TpmMessage")
-        return append_string(reply, s.tpm_message);
-    if (name == "PendingExtends")
-        return sd_bus_message_append(reply, "t", s.pending_extends);
-    if (name == "KernelSupport")
-        return append_strv(reply, s.kernel_support);
-    if (name == "Version")
-        return append_string(reply, s.version);
-    return -ENOENT;
-}
-
 int BusService::property_get(sd_bus *, const char *, const char *, const char *property,
                              sd_bus_message *reply, void *userdata, sd_bus_error *) {
-    return static_cast<BusService *>(userdata)->append_property(reply, property);
+    const Property *p = find_property(property);
+    if (!p)
+        return -ENOENT;
+    return p->get(reply, static_cast<BusService *>(userdata)->snap_);
 }
 
 int BusService::method_status(sd_bus_message *m, void *userdata, sd_bus_error *) {
@@ -390,27 +509,20 @@ int BusService::method_status(sd_bus_message *m, void *userdata, sd_bus_error *)
     sd_bus_message *raw = nullptr;
     int r = sd_bus_message_new_method_return(m, &raw);
     SdBusMessage reply(raw);
-    if (r >= 0)
-        r = sd_bus_message_open_container(raw, 'a', "{sv}");
-    for (const auto &p : kProperties) {
-        if (r >= 0)
-            r = sd_bus_message_open_container(raw, 'e', "sv");
-        if (r >= 0)
-            r = sd_bus_message_append_basic(raw, 's', p.name);
-        if (r >= 0)
-            r = sd_bus_message_open_container(raw, 'v', p.signature);
-        if (r >= 0)
-            r = self->append_property(raw, p.name);
-        if (r >= 0)
-            r = sd_bus_message_close_container(raw);
-        if (r >= 0)
-            r = sd_bus_message_close_container(raw);
+    if (r < 0)
+        return r;
+    r = sd_bus_message_open_container(raw, 'a', "{sv}");
+    if (r < 0)
+        return r;
+    for (const Property &p : kProperties) {
+        r = append_status_entry(raw, p, self->snap_);
+        if (r < 0)
+            return r;
     }
-    if (r >= 0)
-        r = sd_bus_message_close_container(raw);
-    if (r >= 0)
-        r = sd_bus_send(nullptr, raw, nullptr);
-    return r;
+    r = sd_bus_message_close_container(raw);
+    if (r < 0)
+        return r;
+    return sd_bus_send(nullptr, raw, nullptr);
 }
 
 int BusService::method_get_log(sd_bus_message *m, void *userdata, sd_bus_error *err) {
@@ -428,33 +540,20 @@ int BusService::method_get_log(sd_bus_message *m, void *userdata, sd_bus_error *
     sd_bus_message *raw = nullptr;
     r = sd_bus_message_new_method_return(m, &raw);
     SdBusMessage reply(raw);
-    if (r >= 0)
-        r = sd_bus_message_open_container(raw, 'a', "(tuaysssayb)");
-    for (size_t i = 0; r >= 0 && i < recs.size() && i < count; i++) {
-        const LogRecord &e = recs[i];
-        r = sd_bus_message_open_container(raw, 'r', "tuaysssayb");
-        if (r >= 0)
-            r = sd_bus_message_append(raw, "tu", e.index, e.pcr);
-        if (r >= 0)
-            r = append_bytes(raw, e.template_hash);
-        if (r >= 0)
-            r = append_string(raw, e.template_name);
-        if (r >= 0)
-            r = append_string(raw, e.file_digest);
-        if (r >= 0)
-            r = append_string(raw, e.path);
-        if (r >= 0)
-            r = append_bytes(raw, e.signature);
-        if (r >= 0)
-            r = sd_bus_message_append(raw, "b", int(e.violation));
-        if (r >= 0)
-            r = sd_bus_message_close_container(raw);
+    if (r < 0)
+        return r;
+    r = sd_bus_message_open_container(raw, 'a', "(tuaysssayb)");
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < recs.size() && i < count; i++) {
+        r = append_log_record(raw, recs[i]);
+        if (r < 0)
+            return r;
     }
-    if (r >= 0)
-        r = sd_bus_message_close_container(raw);
-    if (r >= 0)
-        r = sd_bus_send(nullptr, raw, nullptr);
-    return r;
+    r = sd_bus_message_close_container(raw);
+    if (r < 0)
+        return r;
+    return sd_bus_send(nullptr, raw, nullptr);
 }
 
 int BusService::update_policy(sd_bus_message *m, std::string_view envelope, sd_bus_error *err) {
@@ -544,28 +643,10 @@ int BusService::method_update_policy_fd(sd_bus_message *m, void *userdata, sd_bu
 void BusService::emit_changes() {
     refresh();
     std::vector<const char *> names;
-    const ServiceStatus &a = published_, &b = snap_;
-    auto add = [&](bool differs, const char *name) {
-        if (differs)
-            names.push_back(name);
-    };
-    add(a.mode != b.mode, "Mode");
-    add(a.policy_serial != b.policy_serial, "PolicySerial");
-    add(a.policy_digest != b.policy_digest, "PolicyDigest");
-    add(a.policy_keyid != b.policy_keyid, "PolicyKeyId");
-    add(a.policy_entries != b.policy_entries, "PolicyEntries");
-    add(a.measurements != b.measurements, "Measurements");
-    add(a.denials != b.denials, "Denials");
-    add(a.lost_events != b.lost_events, "LostEvents");
-    add(denied_dropped_ != dropped_published_, "DeniedSignalsDropped");
-    add(a.pcr_index != b.pcr_index, "PcrIndex");
-    add(a.pcr_banks != b.pcr_banks, "PcrBanks");
-    add(a.tpm_state != b.tpm_state, "TpmState");
-    add(a.tpm_message != b.tpm_message, "TpmMessage");
-    add(a.pending_extends != b.pending_extends, "PendingExtends");
-    add(a.kernel_support != b.kernel_support, "KernelSupport");
+    for (const Property &p : kProperties)
+        if ((p.flags & kEmits) && p.differs(published_, snap_))
+            names.push_back(p.name);
     published_ = snap_;
-    dropped_published_ = denied_dropped_;
     if (names.empty())
         return;
     last_changed_usec_ = now_usec();
@@ -578,7 +659,8 @@ void BusService::emit_changes() {
 
 void BusService::changed() {
     int enabled = SD_EVENT_OFF;
-    if (sd_event_source_get_enabled(changed_timer_.get(), &enabled) >= 0 && enabled != SD_EVENT_OFF)
+    int r = sd_event_source_get_enabled(changed_timer_.get(), &enabled);
+    if (r >= 0 && enabled != SD_EVENT_OFF)
         return; // a batch is already scheduled and will read the newest state
     uint64_t now = now_usec();
     uint64_t due = last_changed_usec_ + opts_.changed_interval_usec;
@@ -586,8 +668,8 @@ void BusService::changed() {
         emit_changes();
         return;
     }
-    if (sd_event_source_set_time(changed_timer_.get(), due) < 0 ||
-        sd_event_source_set_enabled(changed_timer_.get(), SD_EVENT_ONESHOT) < 0)
+    r = arm_timer(changed_timer_.get(), due);
+    if (r < 0)
         emit_changes(); // better early than never
 }
 
@@ -598,10 +680,12 @@ int BusService::on_changed_timer(sd_event_source *, uint64_t, void *userdata) {
 
 int BusService::on_dropped_timer(sd_event_source *, uint64_t, void *userdata) {
     auto *self = static_cast<BusService *>(userdata);
-    if (self->denied_dropped_ == self->dropped_published_)
+    if (self->denied_dropped_ == self->published_.denied_signals_dropped)
         return 0;
-    self->dropped_published_ = self->denied_dropped_;
-    const char *names[] = {"DeniedSignalsDropped", nullptr};
+    // This property alone: the others wait for changed() and its batching.
+    self->snap_.denied_signals_dropped = self->denied_dropped_;
+    self->published_.denied_signals_dropped = self->denied_dropped_;
+    const char *names[] = {kDeniedSignalsDropped, nullptr};
     (void)sd_bus_emit_properties_changed_strv(self->bus_.get(), dbus::kPath, dbus::kInterface,
                                               const_cast<char **>(names));
     return 0;
@@ -620,35 +704,38 @@ bool BusService::take_token() {
     return true;
 }
 
+int BusService::send_denied(const Denial &d) {
+    sd_bus_message *raw = nullptr;
+    int r = sd_bus_message_new_signal(bus_.get(), &raw, dbus::kPath, dbus::kInterface, "Denied");
+    SdBusMessage msg(raw);
+    if (r < 0)
+        return r;
+    r = append_string(raw, d.path);
+    if (r < 0)
+        return r;
+    r = append_bytes(raw, d.digest);
+    if (r < 0)
+        return r;
+    r = sd_bus_message_append(raw, "uu", d.pid, d.uid);
+    if (r < 0)
+        return r;
+    r = append_string(raw, d.hook);
+    if (r < 0)
+        return r;
+    return sd_bus_send(bus_.get(), raw, nullptr);
+}
+
 void BusService::denied(const Denial &d) {
-    bool sent = false;
-    if (take_token()) {
-        sd_bus_message *raw = nullptr;
-        int r =
-            sd_bus_message_new_signal(bus_.get(), &raw, dbus::kPath, dbus::kInterface, "Denied");
-        SdBusMessage msg(raw);
-        if (r >= 0)
-            r = append_string(raw, d.path);
-        if (r >= 0)
-            r = append_bytes(raw, d.digest);
-        if (r >= 0)
-            r = sd_bus_message_append(raw, "uu", d.pid, d.uid);
-        if (r >= 0)
-            r = append_string(raw, d.hook);
-        if (r >= 0)
-            r = sd_bus_send(bus_.get(), raw, nullptr);
-        sent = r >= 0;
-    }
-    if (sent)
+    if (take_token() && send_denied(d) >= 0)
         return;
     denied_dropped_++;
     // The drop count is signalled at most once a second, not per drop:
     // that would be the flood again.
     int enabled = SD_EVENT_OFF;
-    if (sd_event_source_get_enabled(dropped_timer_.get(), &enabled) >= 0 &&
-        enabled == SD_EVENT_OFF &&
-        sd_event_source_set_time(dropped_timer_.get(), now_usec() + 1'000'000) >= 0)
-        (void)sd_event_source_set_enabled(dropped_timer_.get(), SD_EVENT_ONESHOT);
+    int r = sd_event_source_get_enabled(dropped_timer_.get(), &enabled);
+    if (r < 0 || enabled != SD_EVENT_OFF)
+        return;
+    (void)arm_timer(dropped_timer_.get(), now_usec() + 1'000'000);
 }
 
 } // namespace vouch

@@ -23,6 +23,12 @@ namespace dbus {
 const char *policy_error_name(int code);
 } // namespace dbus
 
+// What the service publishes: the backend's status and the one value the
+// service counts itself.
+struct BusStatus : ServiceStatus {
+    uint64_t denied_signals_dropped = 0; // Denied signals the rate limit held back
+};
+
 enum class BusKind {
     System,  // the system bus (production)
     User,    // the session bus of DBUS_SESSION_BUS_ADDRESS (vouchd --user-bus)
@@ -82,8 +88,12 @@ class BusService {
     Result<Access> access_of(sd_bus_message *m) const;
     bool is_reader_uid(uid_t uid) const;
 
+    int register_object();
+    int attach();
+    int add_timer(sd_event_time_handler_t handler, SdEventSource &out);
+    int send_denied(const Denial &d);
     void emit_changes();
-    void refresh() { snap_ = backend_.status(); }
+    void refresh() { snap_ = {backend_.status(), denied_dropped_}; }
     uint64_t now_usec() const;
     bool take_token();
 
@@ -98,11 +108,8 @@ class BusService {
     static int on_changed_timer(sd_event_source *s, uint64_t usec, void *userdata);
     static int on_dropped_timer(sd_event_source *s, uint64_t usec, void *userdata);
     int update_policy(sd_bus_message *m, std::string_view envelope, sd_bus_error *err);
-    int append_property(sd_bus_message *reply, std::string_view name) const;
 
-    static const sd_bus_vtable vtable_[];
-
-    using EventSource = SdEventSource;
+    static const sd_bus_vtable *vtable();
 
     sd_event *ev_;
     ServiceBackend &backend_;
@@ -110,15 +117,14 @@ class BusService {
     SdBus bus_;
     SdBusSlot filter_slot_;
     SdBusSlot object_slot_;
-    EventSource changed_timer_;
-    EventSource dropped_timer_;
-    ServiceStatus snap_;      // what getters return; refreshed per incoming call
-    ServiceStatus published_; // what the last PropertiesChanged said
+    SdEventSource changed_timer_;
+    SdEventSource dropped_timer_;
+    BusStatus snap_;      // what getters return; refreshed per incoming call
+    BusStatus published_; // what the last PropertiesChanged said
     uint64_t last_changed_usec_ = 0;
     double tokens_;
     uint64_t tokens_usec_ = 0;
     uint64_t denied_dropped_ = 0;
-    uint64_t dropped_published_ = 0;
 };
 
 } // namespace vouch

@@ -12,7 +12,9 @@
 
 namespace vouch {
 
-// Everything vouchd reports, one value per D-Bus property.
+// Everything vouchd reports, one value per D-Bus property (but
+// DeniedSignalsDropped, which the bus service counts itself: BusStatus). A
+// new property is a field here and a row in vouchd/bus.cpp's kProperties.
 struct ServiceStatus {
     std::string mode = "audit";  // "audit" | "enforce"
     uint64_t policy_serial = 0;  // 0: no policy loaded
