@@ -51,6 +51,14 @@ struct {
 	__uint(max_entries, 4 << 20); /* resized by the loader */
 } events SEC(".maps");
 
+/* vouchd's trust state (struct vouch_trust); the programs only protect it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vouch_trust);
+} vouch_trust SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(map_flags, BPF_F_MMAPABLE);
@@ -805,7 +813,7 @@ static __always_inline bool is_vouch_map(struct bpf_map *map)
 {
 	return map == (void *)&vouch_config || map == (void *)&allow_a || map == (void *)&allow_b ||
 	       map == (void *)&vouch_stats || map == (void *)&inode_cache ||
-	       map == (void *)&events;
+	       map == (void *)&events || map == (void *)&vouch_trust;
 }
 
 /* A file descriptor for one of vouch's maps: only for the agent. */

@@ -84,6 +84,21 @@ struct vouch_stats {
 	__u64 tamper_denied; /* changes to vouch's own BPF objects refused */
 };
 
+/*
+ * What vouchd bound itself to this boot, kept where only the agent may write
+ * it while a policy enforces (map vouch_trust, one entry, pinned): a vouchd
+ * started later with other keys, another state directory or an older policy
+ * finds it here, whatever its options say. Written by vouchd, never by the
+ * BPF programs.
+ */
+struct vouch_trust {
+	__u64 serial;                            /* highest policy serial accepted; 0: none */
+	__u8 policy_digest[VOUCH_DIGEST_SIZE];   /* SHA-256 of the envelope accepted at serial */
+	__u8 keyring_digest[VOUCH_DIGEST_SIZE];  /* SHA-256 of the trusted keyids, sorted, "\n"-joined */
+	__u32 agent_pid;                         /* the vouchd that serves this kernel side; 0: none */
+	__u32 _pad0;
+};
+
 enum vouch_active_list {
 	VOUCH_ACTIVE_NONE = 0, /* no policy: audit measures only, enforce denies all */
 	VOUCH_ACTIVE_A = 1,    /* allow_a */

@@ -30,6 +30,10 @@ static_assert(offsetof(struct vouch_config, pin_dir_ino) == 8);
 static_assert(offsetof(struct vouch_config, abi_version) == 16);
 static_assert(offsetof(struct vouch_config, flags) == 20);
 static_assert(offsetof(struct vouch_config, pin_mnt) == 24);
+static_assert(sizeof(struct vouch_trust) == 80);
+static_assert(offsetof(struct vouch_trust, policy_digest) == 8);
+static_assert(offsetof(struct vouch_trust, keyring_digest) == 40);
+static_assert(offsetof(struct vouch_trust, agent_pid) == 72);
 // The policy word is replaced with one 8-byte atomic store.
 static_assert(offsetof(struct vouch_config, policy) % 8 == 0 && sizeof(vouch_config::policy) == 8);
 static_assert(VOUCH_POLICY_GEN_BITS == 40 && VOUCH_POLICY_GEN_MASK == 0xffffffffffULL);

@@ -15,6 +15,7 @@ Result<void> unpin(const std::string &dir) {
     std::vector<std::string> paths;
     for (const auto &m : kPinnedMaps)
         paths.push_back(dir + "/" + m.name);
+    paths.push_back(dir + "/" + kTrustPin.name);
     // Link pins are found by their prefix rather than from the BPF object, so
     // the pins of programs an older or newer vouchd attached go too.
     Owned<DIR, closedir> d(opendir(dir.c_str()));

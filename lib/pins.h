@@ -27,6 +27,10 @@ inline constexpr PinnedMap kPinnedMaps[] = {
     {"allow_b", sizeof(uint32_t)},
 };
 
+// vouchd's trust state (struct vouch_trust). Pins made before it existed lack
+// it: a reattach then goes on without it, and says so.
+inline constexpr PinnedMap kTrustPin = {"vouch_trust", sizeof(vouch_trust)};
+
 // Each program's link is pinned as this prefix + the program's name.
 inline constexpr const char *kLinkPinPrefix = "link_";
 

@@ -6,6 +6,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include <bpf/bpf.h>
@@ -22,6 +23,28 @@
 namespace vouch {
 
 namespace {
+
+// What the trust state records of a trust store: its keyids, sorted, one per
+// line, hashed. Adding, removing or replacing a key changes it.
+Sha256 keyring_digest(const policy::TrustStore &keys) {
+    std::vector<std::string> ids;
+    for (const auto &k : keys.keys())
+        ids.push_back(k.keyid);
+    std::sort(ids.begin(), ids.end());
+    std::string joined;
+    for (const auto &id : ids)
+        joined += id + "\n";
+    return sha256_bytes(std::span(reinterpret_cast<const uint8_t *>(joined.data()), joined.size()));
+}
+
+// Is pid a live process running the same executable file as this one?
+bool runs_this_executable(pid_t pid) {
+    struct stat self {}, other {};
+    std::string p = "/proc/" + std::to_string(pid) + "/exe";
+    return stat("/proc/self/exe", &self) == 0 && stat(p.c_str(), &other) == 0 &&
+           self.st_dev == other.st_dev && self.st_ino == other.st_ino;
+}
+
 
 constexpr uint64_t kTickUsec = 1000 * 1000;
 // The type byte of a security.ima value that is a signature
@@ -92,6 +115,8 @@ Result<std::unique_ptr<Daemon>> Daemon::create(const DaemonConfig &cfg) {
     if (!ks)
         return ks.error();
     d->ks_ = std::move(*ks);
+    if (auto r = d->claim_kernel_side(); !r)
+        return r.error();
     // What is attached does not change while vouchd runs; reading it takes
     // the kernel's whole BTF, so once.
     d->hooks_ = attached_hooks(d->ks_->prog_ids());
@@ -353,23 +378,86 @@ Result<uint64_t> Daemon::update_policy(std::string_view envelope) {
     return r;
 }
 
-Result<policy::Policy> Daemon::verify_policy(std::string_view envelope) const {
+Result<void> Daemon::claim_kernel_side() {
+    auto t = ks_->trust();
+    if (!t)
+        return t.error();
+    if (!*t)
+        return {}; // pinned by a vouch without trust state
+    vouch_trust v = **t;
+    pid_t other = static_cast<pid_t>(v.agent_pid);
+    if (other > 0 && other != getpid() && runs_this_executable(other))
+        return make_error(EBUSY, "another vouchd (pid " + std::to_string(other) +
+                                     ") serves the kernel side pinned at " + cfg_.pin_dir +
+                                     ": two would split the measurements between two logs; "
+                                     "stop it first");
+    v.agent_pid = static_cast<uint32_t>(getpid());
+    if (v.serial && !policy_.serial) {
+        // Until a policy file loads, status() shows what the kernel side enforces.
+        policy_.serial = v.serial;
+        policy_.digest = "sha256:" + to_hex(v.policy_digest);
+    }
+    return ks_->set_trust(v);
+}
+
+Result<policy::Policy> Daemon::verify_policy(std::string_view envelope, Sha256 *keyring) const {
     // Keys are read anew each time: an operator may have rotated one.
     auto keys = policy::TrustStore::load(cfg_.keys_dir);
     if (!keys)
         return keys.error();
+    *keyring = keyring_digest(*keys);
     return policy::verify_and_parse(envelope, *keys);
 }
 
 Result<uint64_t> Daemon::apply_policy(std::string_view envelope, bool persist) {
-    auto pol = verify_policy(envelope);
+    Sha256 keyring{};
+    auto pol = verify_policy(envelope, &keyring);
     if (!pol)
         return pol.error();
-    return activate_policy(*pol, envelope, persist);
+    return activate_policy(*pol, envelope, persist, keyring);
+}
+
+Result<void> Daemon::check_trust(const policy::Policy &pol, const Sha256 &envelope_digest,
+                                 const Sha256 &keyring) const {
+    auto t = ks_->trust();
+    if (!t)
+        return t.error();
+    if (!*t || !(*t)->serial)
+        return {};
+    const vouch_trust &v = **t;
+    const std::string have = std::to_string(pol.serial), had = std::to_string(v.serial);
+    if (pol.serial < v.serial)
+        return make_error(ESTALE, "serial " + have + " is lower than " + had +
+                                      ", which the kernel side accepted earlier this boot "
+                                      "(the state directory does not change that)");
+    if (pol.serial == v.serial &&
+        std::memcmp(envelope_digest.data(), v.policy_digest, sizeof(v.policy_digest)) != 0)
+        return make_error(ESTALE, "serial " + have +
+                                      " was accepted earlier this boot with other content "
+                                      "(sha256:" +
+                                      to_hex(v.policy_digest) +
+                                      "); a changed policy needs a higher serial");
+    auto cfg = ks_->config();
+    if (!cfg)
+        return cfg.error();
+    if (VOUCH_POLICY_MODE(cfg->policy) == VOUCH_MODE_ENFORCE &&
+        std::memcmp(keyring.data(), v.keyring_digest, sizeof(v.keyring_digest)) != 0)
+        return make_error(ENOKEY, "the trusted keys in " + cfg_.keys_dir +
+                                      " are not the ones policy " + had +
+                                      " was accepted with, and it enforces: while a policy "
+                                      "enforces the key set cannot change; switch to audit "
+                                      "with a policy signed by a current key first");
+    return {};
 }
 
 Result<uint64_t> Daemon::activate_policy(const policy::Policy &pol, std::string_view envelope,
-                                         bool persist) {
+                                         bool persist, const Sha256 &keyring) {
+    const Sha256 envelope_digest = sha256_bytes(
+        std::span(reinterpret_cast<const uint8_t *>(envelope.data()), envelope.size()));
+    // The kernel side's record first: it holds whatever the state directory
+    // or the options of this vouchd say.
+    if (auto r = check_trust(pol, envelope_digest, keyring); !r)
+        return r.error();
     // Nothing but the file says what the highest serial is: read it anew.
     auto serials = policy::SerialStore::open(cfg_.state_dir);
     if (!serials)
@@ -387,6 +475,16 @@ Result<uint64_t> Daemon::activate_policy(const policy::Policy &pol, std::string_
         return r.error();
     if (auto r = ks_->set_policy(allowed, pol.mode, agents, pol.verity); !r)
         return r.error();
+    vouch_trust t{};
+    t.serial = pol.serial;
+    std::memcpy(t.policy_digest, envelope_digest.data(), sizeof(t.policy_digest));
+    std::memcpy(t.keyring_digest, keyring.data(), sizeof(t.keyring_digest));
+    t.agent_pid = static_cast<uint32_t>(getpid());
+    if (auto r = ks_->set_trust(t); !r)
+        return make_error(r.error().code, "policy " + std::to_string(pol.serial) +
+                                              " is active, but recording it in the kernel side "
+                                              "failed: " +
+                                              r.error().message);
     if (persist) {
         if (auto r = write_file_atomic(accepted_policy_path(), envelope, 0600); !r)
             return make_error(r.error().code, "policy " + std::to_string(pol.serial) +
@@ -422,6 +520,7 @@ Result<void> Daemon::load_policy_at_start() {
     paths.push_back(accepted_policy_path());
     std::optional<policy::Policy> best;
     std::string best_bytes, best_path;
+    Sha256 best_keyring{};
     std::optional<Error> first_error;
     for (const auto &p : paths) {
         auto bytes = read_file(p, policy::kMaxEnvelopeBytes);
@@ -432,7 +531,8 @@ Result<void> Daemon::load_policy_at_start() {
                 first_error = bytes.error(); // names the file already
             continue;
         }
-        auto pol = verify_policy(*bytes);
+        Sha256 keyring{};
+        auto pol = verify_policy(*bytes, &keyring);
         if (!pol) {
             if (!first_error)
                 first_error = make_error(pol.error().code, p + ": " + pol.error().message);
@@ -442,11 +542,12 @@ Result<void> Daemon::load_policy_at_start() {
             best = std::move(*pol);
             best_bytes = std::move(*bytes);
             best_path = p;
+            best_keyring = keyring;
         }
     }
     if (!best)
         return first_error ? Result<void>(*first_error) : Result<void>();
-    auto r = activate_policy(*best, best_bytes, false);
+    auto r = activate_policy(*best, best_bytes, false, best_keyring);
     if (!r)
         return make_error(r.error().code, best_path + ": " + r.error().message);
     return {};

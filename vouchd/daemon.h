@@ -11,6 +11,7 @@
 
 #include <systemd/sd-event.h>
 
+#include "lib/digest.h"
 #include "vouchd/config.h"
 #include "vouchd/extender.h"
 #include "vouchd/kernel_side.h"
@@ -57,8 +58,9 @@ class Daemon : public ServiceBackend {
     // directory, so the policy survives a restart (D-Bus updates).
     Result<uint64_t> apply_policy(std::string_view envelope, bool persist);
     // The serial check and the swap, for a policy already verified.
+    // keyring: keyring_digest() of the trust store that verified it.
     Result<uint64_t> activate_policy(const policy::Policy &pol, std::string_view envelope,
-                                     bool persist);
+                                     bool persist, const Sha256 &keyring);
     std::string accepted_policy_path() const { return cfg_.state_dir + "/accepted-policy.dsse"; }
 
     KernelSide &kernel() { return *ks_; }
@@ -72,7 +74,15 @@ class Daemon : public ServiceBackend {
 
   private:
     Daemon() = default;
-    Result<policy::Policy> verify_policy(std::string_view envelope) const;
+    Result<policy::Policy> verify_policy(std::string_view envelope, Sha256 *keyring) const;
+    // The kernel side's trust state against a policy about to be activated:
+    // no lower serial, no other content at the same serial, and while a
+    // policy enforces, no other set of trusted keys.
+    Result<void> check_trust(const policy::Policy &pol, const Sha256 &envelope_digest,
+                             const Sha256 &keyring) const;
+    // At start: refuses while another vouchd serves the same kernel side,
+    // then records this one as its agent.
+    Result<void> claim_kernel_side();
     Result<void> setup_loop();
     void handle_event(const vouch_event &ev);
     void append(ima::Entry e);

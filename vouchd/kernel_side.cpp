@@ -262,6 +262,7 @@ Result<std::unique_ptr<KernelSide>> KernelSide::load(const KernelSideOptions &op
     ks->events_ = dup_fd(bpf_map__fd(s->maps.events));
     ks->config_ = dup_fd(bpf_map__fd(s->maps.vouch_config));
     ks->stats_ = dup_fd(bpf_map__fd(s->maps.vouch_stats));
+    ks->trust_ = dup_fd(bpf_map__fd(s->maps.vouch_trust));
     ks->allow_[0] = dup_fd(bpf_map__fd(s->maps.allow_a));
     ks->allow_[1] = dup_fd(bpf_map__fd(s->maps.allow_b));
     ks->allow_max_ = opts.allow_max;
@@ -299,6 +300,9 @@ Result<void> KernelSide::pin_all(const std::string &dir) {
         if (bpf_obj_pin(bpf_map__fd(maps[i]), path.c_str()))
             return make_error(errno, "pin " + path + ": " + errno_message(errno));
     }
+    if (std::string path = dir + "/" + kTrustPin.name;
+        bpf_obj_pin(bpf_map__fd(s->maps.vouch_trust), path.c_str()))
+        return make_error(errno, "pin " + path + ": " + errno_message(errno));
     for (int i = 0; i < s->skeleton->prog_cnt; ++i) {
         bpf_link *l = *s->skeleton->progs[i].link;
         if (!l)
@@ -360,6 +364,9 @@ Result<void> KernelSide::open_pins(const std::string &dir) {
         if (fds[i] == &allow_[0])
             allow_max_ = info.max_entries;
     }
+    if (std::string path = dir + "/" + kTrustPin.name;
+        trust_.reset(bpf_obj_get(path.c_str())), !trust_ && errno != ENOENT)
+        return make_error(errno, "reattach to " + path + ": " + errno_message(errno));
     // Hold the links too: they are what keeps the hooks attached.
     vouch_bpf *probe = vouch_bpf__open();
     if (!probe)
@@ -404,6 +411,25 @@ Result<vouch_config> KernelSide::config() const {
     cfg.abi_version = __atomic_load_n(&cfg_->abi_version, __ATOMIC_SEQ_CST);
     cfg.flags = __atomic_load_n(&cfg_->flags, __ATOMIC_SEQ_CST);
     return cfg;
+}
+
+Result<std::optional<vouch_trust>> KernelSide::trust() const {
+    if (!trust_)
+        return std::optional<vouch_trust>();
+    vouch_trust t{};
+    uint32_t zero = 0;
+    if (bpf_map_lookup_elem(trust_.get(), &zero, &t))
+        return make_error(errno, "read vouch_trust: " + errno_message(errno));
+    return std::optional<vouch_trust>(t);
+}
+
+Result<void> KernelSide::set_trust(const vouch_trust &t) {
+    if (!trust_)
+        return {};
+    uint32_t zero = 0;
+    if (bpf_map_update_elem(trust_.get(), &zero, &t, BPF_ANY))
+        return make_error(errno, "write vouch_trust: " + errno_message(errno));
+    return {};
 }
 
 Result<vouch_stats> KernelSide::stats() const {

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -92,6 +93,9 @@ class KernelSide {
     Result<void> clear_policy();
     Result<vouch_config> config() const;
     Result<vouch_stats> stats() const;
+    // vouchd's trust state; nullopt when the pins predate it.
+    Result<std::optional<vouch_trust>> trust() const;
+    Result<void> set_trust(const vouch_trust &t);
     // IDs of the attached programs (to show that a reattach kept them).
     std::vector<uint32_t> prog_ids() const;
 
@@ -122,7 +126,7 @@ class KernelSide {
 
     std::unique_ptr<vouch_bpf, SkelDeleter> skel_;
     // Map and link descriptors, whether from the skeleton (dup'ed) or pins.
-    UniqueFd events_, config_, stats_, allow_[2];
+    UniqueFd events_, config_, stats_, trust_, allow_[2];
     // vouch_config, mapped: mode and active list change with one atomic store.
     std::unique_ptr<vouch_config, Unmap> cfg_;
     std::vector<UniqueFd> links_;
