@@ -56,7 +56,9 @@ LIB_SRCS := $(wildcard lib/*.cpp) $(filter-out %_fuzzer.cpp,$(wildcard policy/*.
 LIB_OBJS := $(LIB_SRCS:%.cpp=$(O)/obj/%.o)
 VOUCHD_LIB_SRCS := $(filter-out vouchd/main.cpp,$(wildcard vouchd/*.cpp))
 VOUCHD_LIB_OBJS := $(VOUCHD_LIB_SRCS:%.cpp=$(O)/obj/%.o)
-VOUCHCTL_OBJS := $(patsubst %.cpp,$(O)/obj/%.o,$(wildcard vouchctl/*.cpp))
+# libvouchctl.a: vouchctl without its main(), so that the tests reach its commands.
+VOUCHCTL_LIB_SRCS := $(filter-out vouchctl/main.cpp,$(wildcard vouchctl/*.cpp))
+VOUCHCTL_LIB_OBJS := $(VOUCHCTL_LIB_SRCS:%.cpp=$(O)/obj/%.o)
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(BPF_SRCS:bpf/%.bpf.c=$(O)/bpf/%.bpf.o)
 SKELS := $(BPF_SRCS:bpf/%.bpf.c=$(O)/gen/%.skel.h)
@@ -114,7 +116,8 @@ $(O)/obj/%.o: %.cpp | $(SKELS) $(O)/gen/kernel_config.inc
 
 $(O)/libvouch.a: $(LIB_OBJS)
 $(O)/libvouchd.a: $(VOUCHD_LIB_OBJS)
-$(O)/libvouch.a $(O)/libvouchd.a:
+$(O)/libvouchctl.a: $(VOUCHCTL_LIB_OBJS)
+$(O)/libvouch.a $(O)/libvouchd.a $(O)/libvouchctl.a:
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
@@ -123,7 +126,7 @@ $(O)/vouchd: $(O)/obj/vouchd/main.o $(O)/libvouchd.a $(O)/libvouch.a
 	$(Q)$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # No skeleton: libvouchd.a is not on this line.
-$(O)/vouchctl: $(VOUCHCTL_OBJS) $(O)/libvouch.a
+$(O)/vouchctl: $(O)/obj/vouchctl/main.o $(O)/libvouchctl.a $(O)/libvouch.a
 	$(call msg,LD,$@)
 	$(Q)$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -174,7 +177,7 @@ $(O)/bench/helpers/dyn_true: bench/helpers/dyn_true.c
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) -O2 -Wall -Werror -o $@ $<
 
-$(O)/tests/vouch-tests: $(TEST_OBJS) $(O)/libvouchd.a $(O)/libvouch.a
+$(O)/tests/vouch-tests: $(TEST_OBJS) $(O)/libvouchctl.a $(O)/libvouchd.a $(O)/libvouch.a
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CXX) -o $@ $^ -lgtest_main -lgtest -pthread $(LDLIBS)

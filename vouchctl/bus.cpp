@@ -12,7 +12,6 @@
 #include <cstring>
 #include <optional>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -21,8 +20,9 @@
 #include "lib/digest.h"
 #include "lib/fd.h"
 #include "lib/file_io.h"
-#include "lib/parse.h"
 #include "lib/sd_bus_ptr.h"
+#include "vouchctl/commands.h"
+#include "vouchctl/log_output.h"
 
 namespace vouch::ctl {
 
@@ -34,80 +34,40 @@ using Json = nlohmann::ordered_json;
 // under the system bus's message size limit.
 constexpr size_t kFdThreshold = 1u << 20;
 
-struct Options {
-    std::string command;
-    std::vector<std::string> args; // positional, after the command
+// Option ids past any letter, below 300 (vouchctl/bus.h): the bus options
+// share each command's id space.
+enum : int { kOptUserBus = 256, kOptSystem, kOptBusAddress, kOptJson, kOptCount };
+
+// --json and the bus options, for status, watch and policy update; `extra`
+// handles the command's own.
+struct Common {
+    BusTarget bus;
     bool json = false;
-    bool user_bus = false;
-    std::string address;
-    uint64_t first = 0;
-    std::optional<uint64_t> count;
 };
 
-int usage_error(const std::string &msg) {
-    std::fprintf(stderr, "vouchctl: %s (see vouchctl --help)\n", msg.c_str());
-    return kExitUsage;
-}
-
-bool parse_number(const std::string &s, uint64_t *out) {
-    return parse_uint(s, UINT64_MAX, out);
-}
-
-// Returns an exit code on a usage error.
-std::optional<int> parse(int argc, char **argv, Options *o) {
-    o->command = argv[0];
-    for (int i = 1; i < argc; i++) {
-        std::string a = argv[i];
-        auto value = [&](const char *name, std::string *out) {
-            std::string prefix = std::string(name) + "=";
-            if (a.starts_with(prefix)) {
-                *out = a.substr(prefix.size());
-                return true;
-            }
-            if (a == name && i + 1 < argc) {
-                *out = argv[++i];
-                return true;
-            }
-            return false;
-        };
-        std::string v;
-        if (a == "--help" || a == "-h") {
-            std::fputs("Usage: vouchctl status|log|policy update FILE|watch [OPTIONS]\n\n", stdout);
-            bus_usage(stdout);
-            return kExitOk;
-        } else if (a == "--json") {
+Result<Parsed> parse_common(int argc, char **argv, Common *o, std::vector<Option> extra = {},
+                            std::function<Result<void>(int, const char *)> on_extra = nullptr) {
+    std::vector<Option> opts = bus_options();
+    opts.push_back({"json", no_argument, kOptJson});
+    opts.insert(opts.end(), extra.begin(), extra.end());
+    return parse_options(argc, argv, opts, [&](int id, const char *v) -> Result<void> {
+        if (id == kOptJson) {
             o->json = true;
-        } else if (a == "--user-bus") {
-            o->user_bus = true;
-        } else if (a == "--system") {
-            o->user_bus = false;
-            o->address.clear();
-        } else if (value("--bus-address", &v)) {
-            o->address = v;
-        } else if (value("--first", &v)) {
-            if (!parse_number(v, &o->first))
-                return usage_error("--first takes a number");
-        } else if (value("--count", &v)) {
-            uint64_t n;
-            if (!parse_number(v, &n))
-                return usage_error("--count takes a number");
-            o->count = n;
-        } else if (a.starts_with("--") && a.size() > 2) {
-            return usage_error("unknown option '" + a + "' for " + o->command);
-        } else {
-            o->args.push_back(a);
+            return {};
         }
-    }
-    return std::nullopt;
+        if (take_bus_option(&o->bus, id, v))
+            return {};
+        return on_extra(id, v);
+    });
 }
 
-std::string bus_description(const Options &o) {
+std::string bus_description(const BusTarget &o) {
     if (!o.address.empty())
         return "the bus at " + o.address;
     return o.user_bus ? "the session bus" : "the system bus";
 }
 
-int connect(const Options &o, SdBus *out) {
+Exit connect(const BusTarget &o, SdBus *out) {
     sd_bus *b = nullptr;
     int r;
     if (!o.address.empty()) {
@@ -129,36 +89,36 @@ int connect(const Options &o, SdBus *out) {
     if (r < 0) {
         std::fprintf(stderr, "vouchctl: cannot connect to %s: %s\n", bus_description(o).c_str(),
                      std::strerror(-r));
-        return kExitNotRunning;
+        return Exit::NotRunning;
     }
-    return kExitOk;
+    return Exit::Ok;
 }
 
 // Reports a failed call and returns its exit code.
-int call_failed(const Options &o, const char *what, const SdBusError &e, int r) {
+Exit call_failed(const BusTarget &o, const char *what, const SdBusError &e, int r) {
     std::string name = e.is_set() ? e.name() : "";
     std::string msg = e.is_set() && *e.message() ? e.message() : std::strerror(-r);
     if (name == SD_BUS_ERROR_SERVICE_UNKNOWN || name == SD_BUS_ERROR_NAME_HAS_NO_OWNER ||
         name == SD_BUS_ERROR_DISCONNECTED || r == -ENOTCONN || r == -ECONNRESET) {
         std::fprintf(stderr, "vouchctl: vouchd is not running (no one owns %s on %s)\n",
                      dbus::kName, bus_description(o).c_str());
-        return kExitNotRunning;
+        return Exit::NotRunning;
     }
     if (name == SD_BUS_ERROR_ACCESS_DENIED || name == "org.vouch.Vouch1.Error.AccessDenied" ||
         name == SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED) {
         std::fprintf(stderr, "vouchctl: %s: access denied: %s\n", what, msg.c_str());
-        return kExitDenied;
+        return Exit::Denied;
     }
     if (name == dbus::kErrorMalformed || name == dbus::kErrorBadSignature ||
         name == dbus::kErrorUnknownKey || name == dbus::kErrorRollback ||
         name == dbus::kErrorTooLarge || name == SD_BUS_ERROR_INVALID_ARGS) {
         std::string cause = name.substr(name.rfind('.') + 1);
         std::fprintf(stderr, "vouchctl: %s: refused (%s): %s\n", what, cause.c_str(), msg.c_str());
-        return kExitBadInput;
+        return Exit::BadInput;
     }
     std::fprintf(stderr, "vouchctl: %s failed: %s%s%s\n", what, msg.c_str(),
                  name.empty() ? "" : " ", name.empty() ? "" : ("(" + name + ")").c_str());
-    return kExitFailed;
+    return Exit::Failure;
 }
 
 // A variant's value as JSON, for the types vouch's properties use.
@@ -321,11 +281,9 @@ std::string human_status(const Json &s) {
     return l.str();
 }
 
-int cmd_status(const Options &o) {
-    if (!o.args.empty())
-        return usage_error("status takes no arguments");
+Exit status(const Common &o) {
     SdBus bus;
-    if (int rc = connect(o, &bus))
+    if (Exit rc = connect(o.bus, &bus); rc != Exit::Ok)
         return rc;
     SdBusError e;
     sd_bus_message *raw = nullptr;
@@ -333,34 +291,34 @@ int cmd_status(const Options &o) {
                                e.get(), &raw, "");
     SdBusMessage reply(raw);
     if (r < 0)
-        return call_failed(o, "status", e, r);
+        return call_failed(o.bus, "status", e, r);
     Json s;
     if ((r = read_dict(raw, &s)) < 0) {
         std::fprintf(stderr, "vouchctl: cannot parse vouchd's status: %s\n", std::strerror(-r));
-        return kExitFailed;
+        return Exit::Failure;
     }
     if (o.json)
         std::printf("%s\n", dump(s).c_str());
     else
         std::fputs(human_status(s).c_str(), stdout);
-    return kExitOk;
+    return Exit::Ok;
 }
 
 std::string hex(const void *p, size_t n) {
     return to_hex(std::span(static_cast<const uint8_t *>(p), n));
 }
 
-int cmd_log(const Options &o) {
-    if (!o.args.empty())
-        return usage_error("log takes no arguments (log verify and log --file are separate)");
+} // namespace
+
+Exit print_log_from_bus(const BusTarget &t, uint64_t first, uint64_t count, bool json) {
     SdBus bus;
-    if (int rc = connect(o, &bus))
+    if (Exit rc = connect(t, &bus); rc != Exit::Ok)
         return rc;
-    uint64_t next = o.first;
-    uint64_t left = o.count.value_or(UINT64_MAX);
-    bool first_json = true;
-    if (o.json)
-        std::fputs("[", stdout);
+    uint64_t next = first;
+    uint64_t left = count;
+    std::optional<LogJsonWriter> writer;
+    if (json)
+        writer.emplace(stdout);
     while (left > 0) {
         uint32_t want = uint32_t(std::min<uint64_t>(left, dbus::kMaxLogCount));
         SdBusError e;
@@ -368,21 +326,17 @@ int cmd_log(const Options &o) {
         int r = sd_bus_call_method(bus.get(), dbus::kName, dbus::kPath, dbus::kInterface, "GetLog",
                                    e.get(), &raw, "tu", next, want);
         SdBusMessage reply(raw);
-        if (r < 0) {
-            if (o.json)
-                std::fputs("]\n", stdout);
-            return call_failed(o, "log", e, r);
-        }
+        if (r < 0)
+            return call_failed(t, "log", e, r);
         uint32_t got = 0;
         r = sd_bus_message_enter_container(raw, 'a', "(tuaysssayb)");
         while (r >= 0 && (r = sd_bus_message_enter_container(raw, 'r', "tuaysssayb")) > 0) {
-            uint64_t index = 0;
-            uint32_t pcr = 0;
+            LogRecord rec;
             const void *th = nullptr, *sig = nullptr;
             size_t thn = 0, sign = 0;
             const char *tname = nullptr, *fdig = nullptr, *path = nullptr;
             int violation = 0;
-            if ((r = sd_bus_message_read(raw, "tu", &index, &pcr)) < 0 ||
+            if ((r = sd_bus_message_read(raw, "tu", &rec.index, &rec.pcr)) < 0 ||
                 (r = sd_bus_message_read_array(raw, 'y', &th, &thn)) < 0 ||
                 (r = sd_bus_message_read(raw, "sss", &tname, &fdig, &path)) < 0 ||
                 (r = sd_bus_message_read_array(raw, 'y', &sig, &sign)) < 0 ||
@@ -390,48 +344,39 @@ int cmd_log(const Options &o) {
                 (r = sd_bus_message_exit_container(raw)) < 0)
                 break;
             got++;
-            if (o.json) {
-                // The keys of `vouchctl log --file --json`, so both read alike.
-                Json j;
-                j["index"] = index;
-                j["pcr"] = pcr;
-                j["template_hash"] = hex(th, thn);
-                j["template"] = tname;
-                j["digest"] = fdig;
-                j["path"] = path;
-                j["signature"] = hex(sig, sign);
-                j["violation"] = bool(violation);
-                std::printf("%s\n  %s", first_json ? "" : ",", dump(j, -1).c_str());
-                first_json = false;
-            } else {
-                // Byte for byte the kernel's ascii_runtime_measurements (and
-                // `vouchctl log --file`): "%2u" PCR, and ima-sig always has a
-                // signature field, empty or not.
-                bool sig_field = std::strcmp(tname, "ima-sig") == 0;
-                std::printf("%2u %s %s %s %s%s%s\n", pcr, hex(th, thn).c_str(), tname, fdig, path,
-                            sig_field ? " " : "", sig_field ? hex(sig, sign).c_str() : "");
-            }
+            auto bytes = [](const void *p, size_t n) {
+                auto *b = static_cast<const uint8_t *>(p);
+                return std::vector<uint8_t>(b, b + n);
+            };
+            rec.template_hash = bytes(th, thn);
+            rec.template_name = tname;
+            rec.file_digest = fdig;
+            rec.path = path;
+            rec.signature = bytes(sig, sign);
+            rec.violation = violation;
+            if (writer)
+                writer->add(rec);
+            else
+                std::fputs(log_ascii(rec).c_str(), stdout);
         }
         if (r < 0) {
-            if (o.json)
-                std::fputs("]\n", stdout);
             std::fprintf(stderr, "vouchctl: cannot parse the log from vouchd: %s\n",
                          std::strerror(-r));
-            return kExitFailed;
+            return Exit::Failure;
         }
         left -= got;
         next += got;
         if (got < want)
             break;
     }
-    if (o.json)
-        std::fputs(first_json ? "]\n" : "\n]\n", stdout);
-    return kExitOk;
+    return Exit::Ok;
 }
+
+namespace {
 
 // The whole of `path` ("-": stdin), or an fd to pass for a large regular
 // file. Returns an exit code on failure.
-int read_envelope(const std::string &path, std::string *data, UniqueFd *fd) {
+Exit read_envelope(const std::string &path, std::string *data, UniqueFd *fd) {
     UniqueFd own;
     int in = 0;
     if (path != "-") {
@@ -439,34 +384,34 @@ int read_envelope(const std::string &path, std::string *data, UniqueFd *fd) {
         if (!own) {
             std::fprintf(stderr, "vouchctl: cannot open %s: %s\n", path.c_str(),
                          std::strerror(errno));
-            return kExitBadInput;
+            return Exit::BadInput;
         }
         in = own.get();
     }
     struct stat st;
     if (::fstat(in, &st) < 0) {
         std::fprintf(stderr, "vouchctl: cannot stat %s: %s\n", path.c_str(), std::strerror(errno));
-        return kExitBadInput;
+        return Exit::BadInput;
     }
     if (S_ISDIR(st.st_mode)) {
         std::fprintf(stderr, "vouchctl: %s is a directory\n", path.c_str());
-        return kExitBadInput;
+        return Exit::BadInput;
     }
     // A large regular file is passed as it is: vouchd reads it from offset 0.
     if (S_ISREG(st.st_mode) && size_t(st.st_size) >= kFdThreshold && own) {
         *fd = std::move(own);
-        return kExitOk;
+        return Exit::Ok;
     }
     auto all = read_all(in, path);
     if (!all) {
         std::fprintf(stderr, "vouchctl: cannot read %s: %s\n", path.c_str(),
                      std::strerror(all.error().code));
-        return kExitBadInput;
+        return Exit::BadInput;
     }
     *data = std::move(*all);
     if (data->empty()) {
         std::fprintf(stderr, "vouchctl: %s is empty\n", path.c_str());
-        return kExitBadInput;
+        return Exit::BadInput;
     }
     if (data->size() >= kFdThreshold) {
         // Read from a pipe: hand it over as a sealed memfd.
@@ -474,24 +419,22 @@ int read_envelope(const std::string &path, std::string *data, UniqueFd *fd) {
         if (!m || ::write(m.get(), data->data(), data->size()) != ssize_t(data->size())) {
             std::fprintf(stderr, "vouchctl: cannot copy the envelope to a memfd: %s\n",
                          std::strerror(errno));
-            return kExitFailed;
+            return Exit::Failure;
         }
         (void)::fcntl(m.get(), F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE);
         *fd = std::move(m);
         data->clear();
     }
-    return kExitOk;
+    return Exit::Ok;
 }
 
-int cmd_policy_update(const Options &o) {
-    if (o.args.size() != 2)
-        return usage_error("usage: vouchctl policy update FILE");
+Exit policy_update(const Common &o, const std::string &file) {
     std::string data;
     UniqueFd fd;
-    if (int rc = read_envelope(o.args[1], &data, &fd))
+    if (Exit rc = read_envelope(file, &data, &fd); rc != Exit::Ok)
         return rc;
     SdBus bus;
-    if (int rc = connect(o, &bus))
+    if (Exit rc = connect(o.bus, &bus); rc != Exit::Ok)
         return rc;
     sd_bus_message *raw = nullptr;
     int r =
@@ -510,13 +453,13 @@ int cmd_policy_update(const Options &o) {
     if (r >= 0)
         r = sd_bus_message_read(rraw, "t", &serial);
     if (r < 0)
-        return call_failed(o, "policy update", e, r);
+        return call_failed(o.bus, "policy update", e, r);
     if (o.json)
         std::printf("%s\n", dump(Json{{"serial", serial}}).c_str());
     else
         std::printf("vouchd accepted the policy: serial %llu is active\n",
                     (unsigned long long)serial);
-    return kExitOk;
+    return Exit::Ok;
 }
 
 volatile sig_atomic_t g_stop = 0;
@@ -525,7 +468,7 @@ void on_signal(int) {
 }
 
 struct Watch {
-    const Options *o;
+    bool json;
     uint64_t events = 0;
 };
 
@@ -539,7 +482,7 @@ std::string now_hms() {
 }
 
 void emit(Watch *w, const Json &j, const std::string &human) {
-    if (w->o->json)
+    if (w->json)
         std::printf("%s\n", dump(j, -1).c_str());
     else
         std::fputs(human.c_str(), stdout);
@@ -613,13 +556,11 @@ int on_owner(sd_bus_message *m, void *userdata, sd_bus_error *) {
     return 0;
 }
 
-int cmd_watch(const Options &o) {
-    if (!o.args.empty())
-        return usage_error("watch takes no arguments");
+Exit watch(const Common &o, std::optional<uint64_t> count) {
     SdBus bus;
-    if (int rc = connect(o, &bus))
+    if (Exit rc = connect(o.bus, &bus); rc != Exit::Ok)
         return rc;
-    Watch w{&o};
+    Watch w{o.json};
     sd_bus_slot *raw = nullptr;
     int r = sd_bus_match_signal(bus.get(), &raw, dbus::kName, dbus::kPath, dbus::kInterface,
                                 "Denied", on_denied, &w);
@@ -636,7 +577,7 @@ int cmd_watch(const Options &o) {
     if (r < 0) {
         std::fprintf(stderr, "vouchctl: cannot subscribe to vouchd's signals: %s\n",
                      std::strerror(-r));
-        return r == -EACCES || r == -EPERM ? kExitDenied : kExitFailed;
+        return r == -EACCES || r == -EPERM ? Exit::Denied : Exit::Failure;
     }
     // The matches are in place; now a ping tells whether vouchd runs and
     // lets us see its signals (the bus policy admits root and group vouch).
@@ -646,15 +587,15 @@ int cmd_watch(const Options &o) {
                            e.get(), &reply, "");
     sd_bus_message_unref(reply);
     if (r < 0)
-        return call_failed(o, "watch", e, r);
+        return call_failed(o.bus, "watch", e, r);
 
     struct sigaction sa {};
     sa.sa_handler = on_signal;
     ::sigaction(SIGINT, &sa, nullptr);
     ::sigaction(SIGTERM, &sa, nullptr);
     std::fprintf(stderr, "vouchctl: watching %s on %s (Ctrl-C stops)\n", dbus::kName,
-                 bus_description(o).c_str());
-    while (!g_stop && (!o.count || w.events < *o.count)) {
+                 bus_description(o.bus).c_str());
+    while (!g_stop && (!count || w.events < *count)) {
         r = sd_bus_process(bus.get(), nullptr);
         if (r > 0)
             continue;
@@ -662,76 +603,81 @@ int cmd_watch(const Options &o) {
             r = sd_bus_wait(bus.get(), UINT64_MAX);
         if (r < 0 && r != -EINTR) {
             std::fprintf(stderr, "vouchctl: lost the bus: %s\n", std::strerror(-r));
-            return kExitNotRunning;
+            return Exit::NotRunning;
         }
     }
-    return kExitOk;
+    return Exit::Ok;
 }
 
 } // namespace
 
-bool is_bus_command(int argc, char **argv) {
-    if (argc < 1)
+std::vector<Option> bus_options() {
+    return {{"user-bus", no_argument, kOptUserBus},
+            {"system", no_argument, kOptSystem},
+            {"bus-address", required_argument, kOptBusAddress}};
+}
+
+bool take_bus_option(BusTarget *t, int id, const char *value) {
+    switch (id) {
+    case kOptUserBus:
+        t->user_bus = true;
+        break;
+    case kOptSystem:
+        t->user_bus = false;
+        t->address.clear();
+        break;
+    case kOptBusAddress:
+        t->address = value;
+        break;
+    default:
         return false;
-    std::string_view cmd = argv[0];
-    if (cmd == "status" || cmd == "watch")
-        return true;
-    if (cmd == "policy")
-        return argc > 1 && std::string_view(argv[1]) == "update";
-    if (cmd == "log") {
-        for (int i = 1; i < argc; i++) {
-            std::string_view a = argv[i];
-            if (a == "verify" || a == "--file" || a.starts_with("--file=") || a == "--help" ||
-                a == "-h")
-                return false;
-        }
-        return true;
     }
-    return false;
+    t->given = true;
+    return true;
 }
 
-void bus_usage(FILE *out) {
-    // Aligned with the other commands in vouchctl.cpp's usage().
-    std::fputs("  status         vouchd's state: mode, policy, log, TPM, kernel hooks\n"
-               "  log --first N --count N\n"
-               "                 a range of the log. Without --file, log asks vouchd over\n"
-               "                 D-Bus; the output is the same either way (the kernel's\n"
-               "                 ascii_runtime_measurements, or JSON)\n"
-               "  policy update FILE\n"
-               "                 hand a signed policy envelope to vouchd (FILE -: stdin)\n"
-               "                 and print the new serial\n"
-               "  watch          print denials and state changes as they happen;\n"
-               "                 --count N: exit after N events\n"
-               "\n"
-               "Options of status, log, policy update and watch:\n"
-               "  --json         JSON output (watch: one object per line)\n"
-               "  --user-bus     the session bus (DBUS_SESSION_BUS_ADDRESS), not the\n"
-               "                 system bus (DBUS_SYSTEM_BUS_ADDRESS or the default)\n"
-               "  --bus-address ADDR\n"
-               "                 the bus at ADDR, e.g. unix:path=/run/test/bus\n"
-               "\n"
-               "Exit codes:\n"
-               "  0 success    1 other failure    2 usage error\n"
-               "  3 vouchd is not running (no one owns org.vouch.Vouch1), or no bus\n"
-               "  4 access denied: changing policy needs root, reading root or group vouch\n"
-               "  5 bad input: unreadable file, or vouchd refused the policy (malformed,\n"
-               "    bad signature, unknown key, rollback, too large)\n",
-               out);
+Exit cmd_status(const Command &self, int argc, char **argv) {
+    Common o;
+    auto p = parse_common(argc, argv, &o);
+    if (!p)
+        return usage_error(self, p.error().message);
+    if (p->help)
+        return print_help(self);
+    if (!p->args.empty())
+        return usage_error(self, "takes no arguments");
+    return status(o);
 }
 
-int bus_main(int argc, char **argv) {
-    Options o;
-    if (auto rc = parse(argc, argv, &o))
-        return *rc;
-    if (o.command == "status")
-        return cmd_status(o);
-    if (o.command == "log")
-        return cmd_log(o);
-    if (o.command == "watch")
-        return cmd_watch(o);
-    if (o.command == "policy" && !o.args.empty() && o.args[0] == "update")
-        return cmd_policy_update(o);
-    return usage_error("unknown command '" + o.command + "'");
+Exit cmd_watch(const Command &self, int argc, char **argv) {
+    Common o;
+    std::optional<uint64_t> count;
+    auto p = parse_common(argc, argv, &o, {{"count", required_argument, kOptCount}},
+                          [&](int, const char *v) -> Result<void> {
+                              auto n = parse_number("--count", v, 0, UINT64_MAX);
+                              if (!n)
+                                  return n.error();
+                              count = *n;
+                              return {};
+                          });
+    if (!p)
+        return usage_error(self, p.error().message);
+    if (p->help)
+        return print_help(self);
+    if (!p->args.empty())
+        return usage_error(self, "takes no arguments");
+    return watch(o, count);
+}
+
+Exit cmd_policy_update(const Command &self, int argc, char **argv) {
+    Common o;
+    auto p = parse_common(argc, argv, &o);
+    if (!p)
+        return usage_error(self, p.error().message);
+    if (p->help)
+        return print_help(self);
+    if (p->args.size() != 1)
+        return usage_error(self, "needs one FILE");
+    return policy_update(o, p->args[0]);
 }
 
 } // namespace vouch::ctl

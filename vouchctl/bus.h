@@ -1,25 +1,30 @@
-// vouchctl's commands that talk to vouchd over D-Bus: status, log, policy
-// update, watch.
+// vouchctl's commands that talk to vouchd over D-Bus: status, log (without
+// --file), policy update, watch.
 #pragma once
 
-#include <cstdio>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "vouchctl/cli.h"
 
 namespace vouch::ctl {
 
-// Exit codes of every vouchctl command (documented in --help).
-enum Exit {
-    kExitOk = 0,
-    kExitFailed = 1,
-    kExitUsage = 2,
-    kExitNotRunning = 3, // no bus, or no one owns org.vouch.Vouch1
-    kExitDenied = 4,     // the bus policy or vouchd refused the caller
-    kExitBadInput = 5,   // unreadable input, or vouchd refused it as invalid
+// Which bus to reach vouchd on.
+struct BusTarget {
+    bool user_bus = false;
+    std::string address; // non-empty: this bus, not the system or session one
+    bool given = false;  // a bus option was on the command line
 };
 
-// argv[0] is the command. True for the commands bus_main() serves; `log
-// verify` and `log --file` read a log file and are not among them.
-bool is_bus_command(int argc, char **argv);
-int bus_main(int argc, char **argv);
-void bus_usage(FILE *out);
+// --user-bus, --system, --bus-address ADDR, for a command's option list.
+// Their ids are from 256 to 299; a command's own are letters or from 300.
+std::vector<Option> bus_options();
+// Records option `id` in *t when it is one of bus_options(); false if not.
+bool take_bus_option(BusTarget *t, int id, const char *value);
+
+// `vouchctl log` from vouchd: entries [first, first + count), printed as
+// log_ascii() or as a LogJsonWriter array. Reports its errors on stderr.
+Exit print_log_from_bus(const BusTarget &t, uint64_t first, uint64_t count, bool json);
 
 } // namespace vouch::ctl

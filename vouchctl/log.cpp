@@ -1,105 +1,86 @@
 // vouchctl log --file / log verify: the measurement log read from its file,
 // and replayed against the TPM. Works without vouchd running.
-#include <getopt.h>
-
 #include <cstdio>
-#include <cstring>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "lib/digest.h"
 #include "lib/ima_log.h"
 #include "lib/measurement_log.h"
-#include "lib/parse.h"
+#include "lib/log_record.h"
 #include "lib/tpm.h"
+#include "vouchctl/bus.h"
+#include "vouchctl/commands.h"
+#include "vouchctl/log_output.h"
+
+namespace vouch::ctl {
 
 namespace {
 
 constexpr const char *kDefaultLog = "/run/vouch/binary_runtime_measurements";
 
-vouch::Result<std::vector<vouch::ima::Entry>> read_log(const std::string &path) {
-    auto entries = vouch::read_binary_log(path);
+Result<std::vector<ima::Entry>> read_log(const std::string &path) {
+    auto entries = read_binary_log(path);
     if (!entries && entries.error().code == ENOENT)
-        return vouch::make_error(ENOENT, entries.error().message + " (is vouchd running?)");
+        return make_error(ENOENT, entries.error().message + " (is vouchd running?)");
     return entries;
 }
 
-std::string json_escape(const std::string &s) {
-    std::string out;
-    for (unsigned char c : s) {
-        if (c == '"' || c == '\\') {
-            out += '\\';
-            out += static_cast<char>(c);
-        } else if (c < 0x20) {
-            char b[8];
-            std::snprintf(b, sizeof(b), "\\u%04x", c);
-            out += b;
-        } else {
-            out += static_cast<char>(c);
-        }
-    }
-    return out;
-}
-
-int print_log(const std::string &path, bool json) {
+// Entries [first, first + count) of the log file at `path`, through the same
+// writers as the log from vouchd.
+Exit print_log_file(const std::string &path, uint64_t first, uint64_t count, bool json) {
     auto entries = read_log(path);
     if (!entries) {
         std::fprintf(stderr, "vouchctl: %s\n", entries.error().message.c_str());
-        return 1;
+        return Exit::Failure;
     }
-    if (!json) {
-        for (const auto &e : *entries)
-            std::fputs(vouch::ima::encode_ascii(e).c_str(), stdout);
-        return 0;
+    std::optional<LogJsonWriter> writer;
+    if (json)
+        writer.emplace(stdout);
+    for (uint64_t i = first; i < entries->size() && i - first < count; ++i) {
+        LogRecord r = log_record((*entries)[i], i);
+        if (writer)
+            writer->add(r);
+        else
+            std::fputs(log_ascii(r).c_str(), stdout);
     }
-    std::printf("[");
-    for (size_t i = 0; i < entries->size(); ++i) {
-        const auto &e = (*entries)[i];
-        std::printf("%s\n  {\"index\": %zu, \"pcr\": %u, \"template_hash\": \"%s\", \"template\": "
-                    "\"%s\", \"digest\": \"%s:%s\", \"path\": \"%s\", \"signature\": \"%s\", "
-                    "\"violation\": %s}",
-                    i ? "," : "", i, e.pcr, vouch::to_hex(e.template_sha1).c_str(),
-                    json_escape(e.template_name).c_str(), json_escape(e.algo).c_str(),
-                    vouch::to_hex(e.file_digest).c_str(), json_escape(e.path).c_str(),
-                    vouch::to_hex(e.sig).c_str(), e.violation ? "true" : "false");
-    }
-    std::printf("%s]\n", entries->empty() ? "" : "\n");
-    return 0;
+    return Exit::Ok;
 }
 
-int verify(const std::string &path, const std::string &tcti, long pcr_opt) {
+Exit verify(const std::string &path, const std::string &tcti, std::optional<uint32_t> pcr_opt) {
     auto entries = read_log(path);
     if (!entries) {
         std::fprintf(stderr, "vouchctl: %s\n", entries.error().message.c_str());
-        return 1;
+        return Exit::Failure;
     }
-    uint32_t pcr =
-        pcr_opt >= 0 ? static_cast<uint32_t>(pcr_opt) : (entries->empty() ? 10 : (*entries)[0].pcr);
-    std::vector<vouch::ima::Entry> on_pcr;
+    uint32_t pcr = pcr_opt ? *pcr_opt : (entries->empty() ? 10 : (*entries)[0].pcr);
+    std::vector<ima::Entry> on_pcr;
     for (const auto &e : *entries)
         if (e.pcr == pcr)
             on_pcr.push_back(e);
-    auto tpm = vouch::Tpm::open(tcti);
+    auto tpm = Tpm::open(tcti);
     if (!tpm) {
         std::fprintf(stderr, "vouchctl: %s\n", tpm.error().message.c_str());
-        return 1;
+        return Exit::Failure;
     }
     auto banks = (*tpm)->allocated_banks(pcr);
     if (!banks) {
         std::fprintf(stderr, "vouchctl: %s\n", banks.error().message.c_str());
-        return 1;
+        return Exit::Failure;
     }
     int bad = 0;
     std::string ok_banks;
     for (uint16_t b : *banks) {
-        const char *md = vouch::bank_md_name(b);
+        const char *md = bank_md_name(b);
         if (!md)
             continue;
         auto value = (*tpm)->read_pcr(pcr, b);
         if (!value) {
             std::fprintf(stderr, "vouchctl: %s\n", value.error().message.c_str());
-            return 1;
+            return Exit::Failure;
         }
-        long p = vouch::matching_prefix(on_pcr, pcr, md, *value);
+        long p = matching_prefix(on_pcr, pcr, md, *value);
         if (p == static_cast<long>(on_pcr.size())) {
             ok_banks += ok_banks.empty() ? md : std::string(", ") + md;
             continue;
@@ -109,7 +90,7 @@ int verify(const std::string &path, const std::string &tcti, long pcr_opt) {
             std::printf("PCR %u (%s bank) = %s: no prefix of the log replays to it, so the log "
                         "already disagrees at its first entry (%s): the PCR holds extends the "
                         "log does not show\n",
-                        pcr, md, vouch::to_hex(*value).c_str(),
+                        pcr, md, to_hex(*value).c_str(),
                         on_pcr.empty() ? "none" : on_pcr[0].path.c_str());
         } else {
             const auto &e = on_pcr[static_cast<size_t>(p)];
@@ -117,76 +98,97 @@ int verify(const std::string &path, const std::string &tcti, long pcr_opt) {
                         "(%s %s) is the first that disagrees (entries still queued in vouchd "
                         "look the same: retry once PendingExtends is 0)\n",
                         pcr, md, p, on_pcr.size(), p + 1,
-                        e.violation ? "violation"
-                                    : (e.algo + ":" + vouch::to_hex(e.file_digest)).c_str(),
+                        e.violation ? "violation" : (e.algo + ":" + to_hex(e.file_digest)).c_str(),
                         e.path.c_str());
         }
     }
     if (bad)
-        return 1;
+        return Exit::Failure;
     if (ok_banks.empty()) {
         std::printf("PCR %u is allocated in no bank vouchctl can compute\n", pcr);
-        return 1;
+        return Exit::Failure;
     }
     std::printf("log verified: %zu entries on PCR %u replay to the TPM's %s bank%s\n",
                 on_pcr.size(), pcr, ok_banks.c_str(),
                 ok_banks.find(',') == std::string::npos ? "" : "s");
-    return 0;
+    return Exit::Ok;
 }
 
 } // namespace
 
-// vouchctl log [verify] [--file PATH] [--json] [--tcti SPEC] [--pcr N]
-int vouchctl_log(int argc, char **argv) {
-    bool do_verify = argc > 1 && std::strcmp(argv[1], "verify") == 0;
-    if (do_verify) {
-        --argc;
-        ++argv;
-    }
-    static const option opts[] = {
-        {"file", required_argument, nullptr, 'f'}, {"json", no_argument, nullptr, 'j'},
-        {"tcti", required_argument, nullptr, 't'}, {"pcr", required_argument, nullptr, 'p'},
-        {"help", no_argument, nullptr, 'h'},       {nullptr, 0, nullptr, 0},
-    };
-    std::string file = kDefaultLog, tcti = vouch::Tpm::kDefaultTcti;
+Exit cmd_log(const Command &self, int argc, char **argv) {
+    enum : int { kFile = 300, kJson, kFirst, kCount };
+    std::optional<std::string> file;
     bool json = false;
-    long pcr = -1;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, nullptr)) != -1) {
-        switch (c) {
-        case 'f':
-            file = optarg;
-            break;
-        case 'j':
+    uint64_t first = 0, count = UINT64_MAX;
+    BusTarget bus;
+    std::vector<Option> opts = {{"file", required_argument, kFile},
+                                {"json", no_argument, kJson},
+                                {"first", required_argument, kFirst},
+                                {"count", required_argument, kCount}};
+    for (const auto &o : bus_options())
+        opts.push_back(o);
+    auto p = parse_options(argc, argv, opts, [&](int id, const char *v) -> Result<void> {
+        switch (id) {
+        case kFile:
+            file = v;
+            return {};
+        case kJson:
             json = true;
-            break;
-        case 't':
-            tcti = optarg;
-            break;
-        case 'p': {
-            uint64_t n = 0;
-            if (!vouch::parse_uint(optarg, 23, &n)) {
-                std::fprintf(stderr,
-                             "vouchctl log: --pcr must be a PCR index from 0 to 23, not '%s'\n",
-                             optarg);
-                return 2;
-            }
-            pcr = static_cast<long>(n);
-            break;
+            return {};
+        case kFirst:
+        case kCount: {
+            auto n = parse_number(id == kFirst ? "--first" : "--count", v, 0, UINT64_MAX);
+            if (!n)
+                return n.error();
+            (id == kFirst ? first : count) = *n;
+            return {};
         }
-        case 'h':
-            std::printf("Usage: vouchctl log [--file PATH] [--json]\n"
-                        "       vouchctl log verify [--file PATH] [--tcti SPEC] [--pcr N]\n"
-                        "\n"
-                        "Print the measurement log (default %s) in IMA's ASCII form or\n"
-                        "as JSON; `verify` replays it against the TPM's PCR in every bank and\n"
-                        "names the first entry that disagrees.\n",
-                        kDefaultLog);
-            return 0;
-        default:
-            return 2;
         }
-    }
-    return do_verify ? verify(file, tcti, pcr) : print_log(file, json);
+        take_bus_option(&bus, id, v);
+        return {};
+    });
+    if (!p)
+        return usage_error(self, p.error().message);
+    if (p->help)
+        return print_help(self);
+    if (!p->args.empty())
+        return usage_error(self, "takes no arguments ('log verify' replays the log)");
+    if (file && bus.given)
+        return usage_error(self, "--file reads a file, so the bus options do not apply");
+    return file ? print_log_file(*file, first, count, json)
+                : print_log_from_bus(bus, first, count, json);
 }
+
+Exit cmd_log_verify(const Command &self, int argc, char **argv) {
+    enum : int { kFile = 300, kTcti, kPcr };
+    std::string file = kDefaultLog, tcti = Tpm::kDefaultTcti;
+    std::optional<uint32_t> pcr;
+    auto on_option = [&](int id, const char *v) -> Result<void> {
+        if (id == kFile) {
+            file = v;
+        } else if (id == kTcti) {
+            tcti = v;
+        } else {
+            auto n = parse_number("--pcr", v, 0, 23);
+            if (!n)
+                return n.error();
+            pcr = uint32_t(*n);
+        }
+        return {};
+    };
+    auto p = parse_options(argc, argv,
+                           {{"file", required_argument, kFile},
+                            {"tcti", required_argument, kTcti},
+                            {"pcr", required_argument, kPcr}},
+                           on_option);
+    if (!p)
+        return usage_error(self, p.error().message);
+    if (p->help)
+        return print_help(self);
+    if (!p->args.empty())
+        return usage_error(self, "takes no arguments");
+    return verify(file, tcti, pcr);
+}
+
+} // namespace vouch::ctl

@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -13,72 +12,33 @@
 
 #include <nlohmann/json.hpp>
 
-#include "policy/dsse.h"
 #include "lib/file_io.h"
+#include "policy/dsse.h"
 #include "policy/make.h"
 #include "policy/policy.h"
+#include "vouchctl/commands.h"
+
+namespace vouch::ctl {
+
+using namespace vouch::policy;
 
 namespace {
 
-using namespace vouch;
-using namespace vouch::policy;
-
-constexpr const char *kUsage =
-    "Usage: vouchctl policy COMMAND ...\n"
-    "  make [--serial N] [--mode audit|enforce] [--agent FILE]... [--dpkg] [--threads N]\n"
-    "       [-o OUT] [PATH...]\n"
-    "      hash regular files (directories recursively, --dpkg: every file of the installed\n"
-    "      packages) into a Keylime runtime policy; serial defaults to the Unix time, mode\n"
-    "      to audit; --agent FILE is allowed and may manage vouch (vouchd itself)\n"
-    "  sign --key KEY.pem [-o OUT] POLICY.json\n"
-    "      wrap the policy in a DSSE envelope signed with an EC P-256 or Ed25519 key\n"
-    "  verify [--keys DIR] ENVELOPE\n"
-    "      check the signature against trusted keys (default /etc/vouch/keys) and the content\n"
-    "  show [--keys DIR] [--json] ENVELOPE\n"
-    "      verify, then print serial, mode, entries, signer keyid, release\n";
-
-int usage_error(const std::string &msg) {
-    std::fprintf(stderr, "vouchctl policy: %s\n%s", msg.c_str(), kUsage);
-    return 2;
-}
-
-int fail(const std::string &msg) {
+Exit fail(const std::string &msg) {
     std::fprintf(stderr, "vouchctl policy: %s\n", msg.c_str());
-    return 1;
+    return Exit::Failure;
 }
 
-// Parses "--opt VALUE" / "--opt=VALUE"; advances i past the value.
-bool take_value(int argc, char **argv, int &i, const char *opt, std::string &out) {
-    std::string a = argv[i];
-    std::string o = opt;
-    if (a == o) {
-        if (i + 1 >= argc)
-            return false;
-        out = argv[++i];
-        return true;
-    }
-    if (a.rfind(o + "=", 0) == 0) {
-        out = a.substr(o.size() + 1);
-        return true;
-    }
-    return false;
-}
-
-bool parse_u64(const std::string &s, uint64_t &v) {
-    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    return !s.empty() && ec == std::errc() && end == s.data() + s.size();
-}
-
-int write_output(const std::string &out, const std::string &data) {
+Exit write_output(const std::string &out, const std::string &data) {
     if (out.empty() || out == "-") {
         if (std::fwrite(data.data(), 1, data.size(), stdout) != data.size() ||
             std::fflush(stdout) != 0)
             return fail(std::string("writing stdout: ") + std::strerror(errno));
-        return 0;
+        return Exit::Ok;
     }
     if (auto r = write_file_atomic(out, data, 0644); !r)
         return fail(r.error().message);
-    return 0;
+    return Exit::Ok;
 }
 
 std::string utc_now() {
@@ -90,44 +50,80 @@ std::string utc_now() {
     return buf;
 }
 
-int cmd_make(int argc, char **argv) {
+// The policy commands' option ids; -o is also --output.
+enum : int {
+    kOptOutput = 'o',
+    kOptSerial = 300,
+    kOptMode,
+    kOptAgent,
+    kOptThreads,
+    kOptDpkg,
+    kOptKey,
+    kOptKeys,
+    kOptJson
+};
+const Option kOutput = {"output", required_argument, kOptOutput, true};
+
+} // namespace
+
+Exit cmd_policy_make(const Command &self, int argc, char **argv) {
     PolicyInput in;
     in.serial = static_cast<uint64_t>(std::time(nullptr));
-    std::string out, v;
-    std::vector<std::string> roots, agents;
+    std::string out;
+    std::vector<std::string> agents;
     bool dpkg = false;
     unsigned threads = 0;
-    for (int i = 1; i < argc; ++i) {
-        std::string a = argv[i];
-        if (take_value(argc, argv, i, "--serial", v)) {
-            if (!parse_u64(v, in.serial))
-                return usage_error("--serial: '" + v + "' is not a non-negative integer");
-        } else if (take_value(argc, argv, i, "--mode", v)) {
-            if (v == "audit")
+    auto on_option = [&](int id, const char *v) -> Result<void> {
+        switch (id) {
+        case kOptSerial: {
+            auto n = parse_number("--serial", v, 0, UINT64_MAX);
+            if (!n)
+                return n.error();
+            in.serial = *n;
+            break;
+        }
+        case kOptMode:
+            if (std::strcmp(v, "audit") == 0)
                 in.mode = VOUCH_MODE_AUDIT;
-            else if (v == "enforce")
+            else if (std::strcmp(v, "enforce") == 0)
                 in.mode = VOUCH_MODE_ENFORCE;
             else
-                return usage_error("--mode: '" + v + "' is neither audit nor enforce");
-        } else if (take_value(argc, argv, i, "--agent", v)) {
+                return bad_usage(std::string("--mode: '") + v + "' is neither audit nor enforce");
+            break;
+        case kOptAgent:
             agents.push_back(v);
-        } else if (take_value(argc, argv, i, "--threads", v)) {
-            uint64_t n = 0;
-            if (!parse_u64(v, n) || n == 0 || n > 1024)
-                return usage_error("--threads: '" + v + "' is not a number from 1 to 1024");
-            threads = static_cast<unsigned>(n);
-        } else if (take_value(argc, argv, i, "-o", v) || take_value(argc, argv, i, "--output", v)) {
-            out = v;
-        } else if (a == "--dpkg") {
-            dpkg = true;
-        } else if (a.size() > 1 && a[0] == '-') {
-            return usage_error("make: unknown or incomplete option '" + a + "'");
-        } else {
-            roots.push_back(a);
+            break;
+        case kOptThreads: {
+            auto n = parse_number("--threads", v, 1, 1024);
+            if (!n)
+                return n.error();
+            threads = static_cast<unsigned>(*n);
+            break;
         }
-    }
+        case kOptDpkg:
+            dpkg = true;
+            break;
+        case kOptOutput:
+            out = v;
+            break;
+        }
+        return {};
+    };
+    auto p = parse_options(argc, argv,
+                           {{"serial", required_argument, kOptSerial},
+                            {"mode", required_argument, kOptMode},
+                            {"agent", required_argument, kOptAgent},
+                            {"threads", required_argument, kOptThreads},
+                            {"dpkg", no_argument, kOptDpkg},
+                            kOutput},
+                           on_option);
+    if (!p)
+        return usage_error(self, p.error().message);
+    if (p->help)
+        return print_help(self);
+    const std::vector<std::string> &roots = p->args;
     if (roots.empty() && !dpkg && agents.empty())
-        return usage_error("make: no PATH, --dpkg or --agent: the policy would be empty");
+        return usage_error(self, "no PATH, --dpkg or --agent: the policy would be empty");
 
     auto collected = collect_files(roots);
     if (dpkg) {
@@ -193,33 +189,32 @@ int cmd_make(int argc, char **argv) {
         std::fprintf(stderr, "vouchctl policy: warning: %zu more files skipped\n", failed - 20);
     in.timestamp = utc_now();
     std::string doc = serialize(in);
-    if (int rc = write_output(out, doc); rc)
+    if (Exit rc = write_output(out, doc); rc != Exit::Ok)
         return rc;
     std::fprintf(
         stderr,
         "vouchctl policy: %zu files hashed in %.1fs (%zu skipped), serial %llu, mode %s%s%s\n",
         hashed.size() - failed, secs(), failed, static_cast<unsigned long long>(in.serial),
         mode_string(in.mode), out.empty() ? "" : " -> ", out.c_str());
-    return 0;
+    return Exit::Ok;
 }
 
-int cmd_sign(int argc, char **argv) {
-    std::string key_path, out, input, v;
-    for (int i = 1; i < argc; ++i) {
-        std::string a = argv[i];
-        if (take_value(argc, argv, i, "--key", v))
-            key_path = v;
-        else if (take_value(argc, argv, i, "-o", v) || take_value(argc, argv, i, "--output", v))
-            out = v;
-        else if (a.size() > 1 && a[0] == '-')
-            return usage_error("sign: unknown or incomplete option '" + a + "'");
-        else if (input.empty())
-            input = a;
-        else
-            return usage_error("sign: more than one POLICY.json");
-    }
-    if (key_path.empty() || input.empty())
-        return usage_error("sign: needs --key KEY.pem and POLICY.json");
+Exit cmd_policy_sign(const Command &self, int argc, char **argv) {
+    std::string key_path, out;
+    auto p = parse_options(argc, argv, {{"key", required_argument, kOptKey}, kOutput},
+                           [&](int id, const char *v) -> Result<void> {
+                               (id == kOptKey ? key_path : out) = v;
+                               return {};
+                           });
+    if (!p)
+        return usage_error(self, p.error().message);
+    if (p->help)
+        return print_help(self);
+    if (p->args.size() > 1)
+        return usage_error(self, "more than one POLICY.json");
+    if (key_path.empty() || p->args.empty())
+        return usage_error(self, "needs --key KEY.pem and POLICY.json");
+    const std::string &input = p->args[0];
     auto key = SigningKey::load_file(key_path);
     if (!key)
         return fail(key.error().message);
@@ -235,32 +230,38 @@ int cmd_sign(int argc, char **argv) {
     if (env->size() > kMaxEnvelopeBytes)
         return fail("the envelope would be " + std::to_string(env->size()) +
                     " bytes, over vouchd's limit of " + std::to_string(kMaxEnvelopeBytes));
-    if (int rc = write_output(out, *env); rc)
+    if (Exit rc = write_output(out, *env); rc != Exit::Ok)
         return rc;
     std::fprintf(stderr, "vouchctl policy: signed with %s key %s%s%s\n", key_type_name(key->type()),
                  key->keyid().c_str(), out.empty() ? "" : " -> ", out.c_str());
-    return 0;
+    return Exit::Ok;
 }
 
+namespace {
+
 // verify and show share everything up to the output.
-int cmd_verify_show(int argc, char **argv, bool show) {
-    std::string keys_dir = TrustStore::kDefaultDir, input, v;
+Exit verify_show(const Command &self, int argc, char **argv, bool show) {
+    std::string keys_dir = TrustStore::kDefaultDir;
     bool as_json = false;
-    for (int i = 1; i < argc; ++i) {
-        std::string a = argv[i];
-        if (take_value(argc, argv, i, "--keys", v))
+    std::vector<Option> opts = {{"keys", required_argument, kOptKeys}};
+    if (show)
+        opts.push_back({"json", no_argument, kOptJson});
+    auto cl = parse_options(argc, argv, opts, [&](int id, const char *v) -> Result<void> {
+        if (id == kOptKeys)
             keys_dir = v;
-        else if (show && a == "--json")
-            as_json = true;
-        else if (a.size() > 1 && a[0] == '-')
-            return usage_error(std::string(argv[0]) + ": unknown or incomplete option '" + a + "'");
-        else if (input.empty())
-            input = a;
         else
-            return usage_error(std::string(argv[0]) + ": more than one ENVELOPE");
-    }
-    if (input.empty())
-        return usage_error(std::string(argv[0]) + ": needs ENVELOPE");
+            as_json = true;
+        return {};
+    });
+    if (!cl)
+        return usage_error(self, cl.error().message);
+    if (cl->help)
+        return print_help(self);
+    if (cl->args.size() > 1)
+        return usage_error(self, "more than one ENVELOPE");
+    if (cl->args.empty())
+        return usage_error(self, "needs ENVELOPE");
+    const std::string &input = cl->args[0];
     auto keys = TrustStore::load(keys_dir);
     if (!keys)
         return fail(keys.error().message);
@@ -278,7 +279,7 @@ int cmd_verify_show(int argc, char **argv, bool show) {
         std::printf("%s: verified: serial %llu, mode %s, %zu digests, signed by %s\n",
                     input.c_str(), static_cast<unsigned long long>(p->serial), mode_string(p->mode),
                     p->entries, signer.c_str());
-        return 0;
+        return Exit::Ok;
     }
     if (as_json) {
         nlohmann::json agents = nlohmann::json::array();
@@ -290,7 +291,7 @@ int cmd_verify_show(int argc, char **argv, bool show) {
                             {"agents", agents},      {"excludes", p->excludes},
                             {"release", p->release}, {"timestamp", p->timestamp}};
         std::printf("%s\n", j.dump(2).c_str());
-        return 0;
+        return Exit::Ok;
     }
     std::printf("policy    %s\n"
                 "signer    %s\n"
@@ -308,26 +309,17 @@ int cmd_verify_show(int argc, char **argv, bool show) {
     if (p->excludes)
         std::printf("excludes  %zu Keylime exclude pattern(s), not applied by vouch\n",
                     p->excludes);
-    return 0;
+    return Exit::Ok;
 }
 
 } // namespace
 
-int vouchctl_policy(int argc, char **argv) {
-    if (argc < 2)
-        return usage_error("missing command");
-    std::string cmd = argv[1];
-    if (cmd == "--help" || cmd == "-h" || cmd == "help") {
-        std::fputs(kUsage, stdout);
-        return 0;
-    }
-    if (cmd == "make")
-        return cmd_make(argc - 1, argv + 1);
-    if (cmd == "sign")
-        return cmd_sign(argc - 1, argv + 1);
-    if (cmd == "verify")
-        return cmd_verify_show(argc - 1, argv + 1, false);
-    if (cmd == "show")
-        return cmd_verify_show(argc - 1, argv + 1, true);
-    return usage_error("unknown command '" + cmd + "'");
+Exit cmd_policy_verify(const Command &self, int argc, char **argv) {
+    return verify_show(self, argc, argv, false);
 }
+
+Exit cmd_policy_show(const Command &self, int argc, char **argv) {
+    return verify_show(self, argc, argv, true);
+}
+
+} // namespace vouch::ctl

@@ -14,6 +14,8 @@
 #include <string_view>
 #include <vector>
 
+#include "lib/utf8.h"
+
 namespace vouch {
 
 const char *dbus::policy_error_name(int code) {
@@ -37,62 +39,6 @@ const char *dbus::policy_error_name(int code) {
 }
 
 namespace {
-
-// D-Bus strings must be valid UTF-8, file paths need not be. A valid string
-// passes unchanged; in any other, each byte that is not part of a valid
-// sequence is written as \xNN so that the path stays recognisable.
-bool utf8_seq(std::string_view s, size_t i, size_t *len) {
-    auto b = [&](size_t k) { return static_cast<unsigned char>(s[i + k]); };
-    unsigned c = b(0);
-    size_t n;
-    uint32_t cp;
-    if (c < 0x80) {
-        *len = 1;
-        return true;
-    } else if (c >= 0xc2 && c <= 0xdf) {
-        n = 2;
-        cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        n = 3;
-        cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4;
-        cp = c & 0x07;
-    } else {
-        return false;
-    }
-    if (i + n > s.size())
-        return false;
-    for (size_t k = 1; k < n; k++) {
-        if ((b(k) & 0xc0) != 0x80)
-            return false;
-        cp = (cp << 6) | (b(k) & 0x3f);
-    }
-    // Overlong forms, surrogates and values past U+10FFFF are invalid.
-    if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
-        (cp >= 0xd800 && cp <= 0xdfff))
-        return false;
-    *len = n;
-    return true;
-}
-
-std::string utf8_safe(std::string_view s) {
-    std::string out;
-    out.reserve(s.size());
-    for (size_t i = 0; i < s.size();) {
-        size_t n;
-        if (s[i] != '\0' && utf8_seq(s, i, &n)) {
-            out.append(s.substr(i, n));
-            i += n;
-        } else {
-            char buf[8];
-            std::snprintf(buf, sizeof(buf), "\\x%02x", static_cast<unsigned char>(s[i]));
-            out += buf;
-            i++;
-        }
-    }
-    return out;
-}
 
 int append_string(sd_bus_message *m, std::string_view s) {
     std::string safe = utf8_safe(s);

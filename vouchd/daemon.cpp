@@ -556,19 +556,8 @@ Result<void> Daemon::load_policy_at_start() {
 std::vector<LogRecord> Daemon::log(uint64_t first, uint32_t count) const {
     std::vector<LogRecord> out;
     const auto &all = log_->entries();
-    for (uint64_t i = first; i < all.size() && out.size() < count; ++i) {
-        const ima::Entry &e = all[i];
-        LogRecord r;
-        r.index = i;
-        r.pcr = e.pcr;
-        r.template_name = e.template_name;
-        r.template_hash.assign(e.template_sha1.begin(), e.template_sha1.end());
-        r.file_digest = e.algo + ":" + to_hex(e.file_digest);
-        r.path = e.path;
-        r.signature = e.sig;
-        r.violation = e.violation;
-        out.push_back(std::move(r));
-    }
+    for (uint64_t i = first; i < all.size() && out.size() < count; ++i)
+        out.push_back(log_record(all[i], i));
     return out;
 }
 

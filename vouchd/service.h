@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "lib/log_record.h"
 #include "lib/result.h"
 
 namespace vouch {
@@ -31,18 +32,6 @@ struct ServiceStatus {
     uint64_t pending_extends = 0;
     std::vector<std::string> kernel_support; // hooks attached: "bprm_check", "mmap_file", ...
     std::string version;
-};
-
-// One log entry as shown to clients (not the binary form).
-struct LogRecord {
-    uint64_t index = 0; // position in the log, from 0
-    uint32_t pcr = 0;
-    std::string template_name;          // "ima-ng" | "ima-sig"
-    std::vector<uint8_t> template_hash; // SHA-1, as in the log (zeros for a violation)
-    std::string file_digest;            // "sha256:<hex>"
-    std::string path;
-    std::vector<uint8_t> signature; // ima-sig only
-    bool violation = false;
 };
 
 struct Denial {

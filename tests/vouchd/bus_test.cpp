@@ -27,6 +27,8 @@
 #include <nlohmann/json.hpp>
 
 #include "lib/digest.h"
+#include "lib/ima_log.h"
+#include "lib/log_record.h"
 #include "tests/vouchd/bus_client.h"
 #include "tests/vouchd/dbus_daemon.h"
 
@@ -109,6 +111,10 @@ class TestBackend : public ServiceBackend {
             r.path = "/opt/f" + std::to_string(r.index);
             log_.push_back(r);
         }
+    }
+    void set_log(std::vector<LogRecord> records) {
+        std::lock_guard lk(mu_);
+        log_ = std::move(records);
     }
     void edit(const std::function<void(ServiceStatus &)> &fn) {
         std::lock_guard lk(mu_);
@@ -728,6 +734,58 @@ TEST_F(BusVouchctlTest, LogPagesThroughLargeLogs) {
     auto j = nlohmann::json::parse(r.out);
     ASSERT_EQ(j.size(), 1100u);
     EXPECT_EQ(j[1099]["index"], 1999);
+}
+
+// `vouchctl log` from vouchd (through the real BusService) and `vouchctl log
+// --file` from the log file vouchd keeps print alike; in JSON also a path
+// that is not UTF-8, which both write as vouchd escapes it for D-Bus.
+TEST_F(BusVouchctlTest, LogFromBusAndFromFilePrintTheSame) {
+    std::vector<uint8_t> d(32, 0xcd), sig = {1, 2};
+    std::vector<ima::Entry> entries = {
+        ima::make_entry(10, ima::kImaNg, "sha256", d, "/usr/bin/plain"),
+        ima::make_entry(10, ima::kImaSig, "sha256", d, "/tmp/caf\xe9\\x \"q\"", sig),
+        ima::make_violation(10, ima::kImaNg, "vouch:lost-event"),
+        ima::make_entry(10, ima::kImaSigV2, ima::kVeritySha256, d, "/usr/lib/v"),
+    };
+    std::string bin;
+    std::vector<LogRecord> records;
+    for (size_t i = 0; i < entries.size(); i++) {
+        auto b = ima::encode_binary(entries[i]);
+        bin.append(b.begin(), b.end());
+        records.push_back(log_record(entries[i], i));
+    }
+    backend.set_log(records);
+    std::string file = write_file("log.bin", bin);
+
+    auto bus = ctl({"log", "--json"});
+    ASSERT_EQ(bus.rc, 0) << bus.err;
+    auto local = run_capture({vouchctl(), "log", "--json", "--file", file});
+    ASSERT_EQ(local.rc, 0) << local.err;
+    EXPECT_EQ(bus.out, local.out);
+    auto j = nlohmann::json::parse(local.out);
+    ASSERT_EQ(j.size(), entries.size());
+    EXPECT_EQ(j[1]["path"], "/tmp/caf\\xe9\\x \"q\"");
+
+    // The ASCII form: the same lines but the one that is not UTF-8 (the file
+    // has its bytes, D-Bus the \xNN text).
+    bus = ctl({"log"});
+    local = run_capture({vouchctl(), "log", "--file", file});
+    ASSERT_EQ(bus.rc, 0) << bus.err;
+    ASSERT_EQ(local.rc, 0) << local.err;
+    auto lines = [](const std::string &s) {
+        std::vector<std::string> v;
+        std::istringstream in(s);
+        for (std::string l; std::getline(in, l);)
+            v.push_back(l);
+        return v;
+    };
+    auto a = lines(bus.out), b = lines(local.out);
+    ASSERT_EQ(a.size(), 4u) << bus.out;
+    ASSERT_EQ(b.size(), 4u) << local.out;
+    for (size_t i : {0, 2, 3})
+        EXPECT_EQ(a[i], b[i]) << i;
+    EXPECT_NE(a[1], b[1]);
+    EXPECT_TRUE(a[3].ends_with("/usr/lib/v ")) << "ima-sigv2 has a (here empty) signature field";
 }
 
 TEST_F(BusVouchctlTest, PolicyUpdateExitCodes) {

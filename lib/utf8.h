@@ -1,0 +1,18 @@
+// D-Bus strings and JSON text must be valid UTF-8; file paths need not be.
+// vouchd escapes what it sends on the bus with utf8_safe(), and vouchctl
+// escapes what it reads from a log file with the same function, so a path
+// prints the same whichever way it came.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace vouch {
+
+// A valid string (without NUL) passes unchanged; in any other, each byte that
+// is not part of a valid sequence is written as \xNN (two lowercase hex
+// digits), so that the path stays recognisable. A backslash passes as it is:
+// a name that already holds the text "\xNN" reads the same as the byte.
+std::string utf8_safe(std::string_view s);
+
+} // namespace vouch

@@ -1,0 +1,88 @@
+// vouchctl's command-line layer: the exit codes every command returns, the
+// command table's entry type, option parsing with getopt_long and the one
+// parser for numbers in options.
+#pragma once
+
+#include <getopt.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "lib/result.h"
+
+namespace vouch::ctl {
+
+// The exit status of every vouchctl command, documented in vouchctl(8) (EXIT
+// STATUS) and `vouchctl --help`. Scripts branch on these numbers: a value
+// never changes meaning, and a new outcome gets a new number.
+enum class Exit : int {
+    Ok = 0,
+    Failure = 1,    // anything else; the reason is on stderr
+    Usage = 2,      // the command line is wrong
+    NotRunning = 3, // no bus, or no one owns org.vouch.Vouch1
+    Denied = 4,     // the bus policy or vouchd refused the caller
+    BadInput = 5,   // unreadable input, or vouchd refused it as invalid
+    // 6 to 9 are reserved for answers about files (e.g. "not allowed by the
+    // policy", "vouch is not enforcing") that an apt hook can tell apart.
+};
+
+struct Command;
+using Handler = Exit (*)(const Command &cmd, int argc, char **argv);
+
+// One row of the command table (vouchctl/commands.cpp): how it is named,
+// what `vouchctl --help` and `vouchctl NAME SUB --help` say, and the handler.
+struct Command {
+    std::string_view name;
+    std::string_view sub;      // "" unless the command is "NAME SUB"
+    std::string_view synopsis; // its arguments, after the name
+    std::string_view summary;  // one line in `vouchctl --help`
+    std::string_view details;  // more lines for `NAME --help`: options, notes
+    Handler run;
+
+    std::string full_name() const;
+};
+
+// `vouchctl NAME --help`: the command's synopsis, summary and details, on
+// stdout.
+Exit print_help(const Command &cmd);
+// Prints "vouchctl NAME: MSG (see vouchctl NAME --help)" to stderr.
+Exit usage_error(const Command &cmd, const std::string &msg);
+
+// A number in an option or argument: the whole text decimal, from min to max
+// (lib/parse.h). The error names the option and the accepted range.
+Result<uint64_t> parse_number(std::string_view option, const std::string &text, uint64_t min,
+                              uint64_t max);
+
+// An option of a command: getopt_long's long name, whether it takes a value,
+// and the id parse_options() hands back for it. With short_too, -ID (a
+// letter) is the same option.
+struct Option {
+    const char *name;
+    int has_arg; // no_argument | required_argument
+    int id;
+    bool short_too = false;
+};
+
+struct Parsed {
+    bool help = false;             // --help or -h was given: nothing else was looked at
+    std::vector<std::string> args; // the positional arguments, in order
+};
+
+// Runs getopt_long over argv[1..] (argv[0] is the command's name) with
+// `options` and --help/-h. Options and arguments may come in any order, and
+// "--" ends the options. `on_option` gets each option's id and value
+// (nullptr for a flag); an error it returns stops parsing and is returned as
+// a usage error message, as are unknown options and missing values.
+Result<Parsed>
+parse_options(int argc, char **argv, const std::vector<Option> &options,
+              const std::function<Result<void>(int id, const char *value)> &on_option);
+
+// A usage error for `on_option` to return.
+inline Error bad_usage(std::string message) {
+    return make_error(EINVAL, std::move(message));
+}
+
+} // namespace vouch::ctl

@@ -1,0 +1,282 @@
+#include "vouchctl/commands.h"
+
+#include <cstring>
+#include <string>
+
+namespace vouch::ctl {
+
+namespace {
+
+Exit cmd_help(const Command &, int argc, char **argv);
+
+// The options every command that talks to vouchd takes.
+#define BUS_OPTIONS                                                                                \
+    "Bus options:\n"                                                                               \
+    "  --user-bus        the session bus (DBUS_SESSION_BUS_ADDRESS), not the system\n"             \
+    "                    bus (DBUS_SYSTEM_BUS_ADDRESS or the default)\n"                           \
+    "  --system          the system bus (the default)\n"                                           \
+    "  --bus-address ADDR\n"                                                                       \
+    "                    the bus at ADDR, e.g. unix:path=/run/test/bus\n"
+
+#define DEFAULT_LOG "/run/vouch/binary_runtime_measurements"
+
+constexpr Command kCommands[] = {
+    {"check-kernel", "", "[--quiet]", "compare the running kernel with what vouch needs",
+     "Checks the kernel options, `bpf` in the active LSM list, BTF and IMA, and names\n"
+     "what is missing and how to enable it (exit status 1).\n"
+     "\n"
+     "Options:\n"
+     "  --quiet           print nothing when everything is present\n",
+     cmd_check_kernel},
+    {"status", "", "[--json] [BUS OPTIONS]", "vouchd's state: mode, policy, log, TPM, kernel hooks",
+     "Options:\n"
+     "  --json            one JSON object with every property\n" BUS_OPTIONS,
+     cmd_status},
+    {"log", "", "[--file PATH] [--json] [--first N] [--count N] [BUS OPTIONS]",
+     "print the measurement log, from vouchd or from a log file",
+     "Prints the log in the form of the kernel's ascii_runtime_measurements, or as\n"
+     "JSON. Without --file it comes from vouchd over D-Bus, and the output is the\n"
+     "same either way; but D-Bus carries only UTF-8, so a byte of a path that is not\n"
+     "UTF-8 comes from vouchd as the text \\xNN. JSON writes such a byte as \\xNN\n"
+     "whichever way the entry came.\n"
+     "\n"
+     "Options:\n"
+     "  --file PATH       read the binary log PATH; vouch's is\n"
+     "                    " DEFAULT_LOG "\n"
+     "  --json            a JSON array with one object per entry\n"
+     "  --first N         start at entry N (the first is 0)\n"
+     "  --count N         print at most N entries\n" BUS_OPTIONS "\n"
+     "`vouchctl log verify` replays the log against the TPM.\n",
+     cmd_log},
+    {"log", "verify", "[--file PATH] [--tcti SPEC] [--pcr N]",
+     "replay the log against the TPM's PCRs",
+     "Replays the log's entries on one PCR and compares the result with that PCR in\n"
+     "every bank the TPM has, then names the first entry that disagrees (exit\n"
+     "status 1). Reads the file, so vouchd need not run.\n"
+     "\n"
+     "Options:\n"
+     "  --file PATH       the binary log (default\n"
+     "                    " DEFAULT_LOG ")\n"
+     "  --tcti SPEC       the TPM (default device:/dev/tpmrm0)\n"
+     "  --pcr N           the PCR, 0 to 23 (default: the first entry's, or 10)\n",
+     cmd_log_verify},
+    {"watch", "", "[--json] [--count N] [BUS OPTIONS]",
+     "print denials and state changes as they happen",
+     "Options:\n"
+     "  --json            one JSON object per line\n"
+     "  --count N         exit after N events\n" BUS_OPTIONS,
+     cmd_watch},
+    {"policy", "make",
+     "[--serial N] [--mode audit|enforce]\n"
+     "       [--agent FILE]... [--dpkg] [--threads N] [-o OUT] [PATH...]",
+     "hash files into a Keylime runtime policy (an allow-list)",
+     "Hashes regular files (directories recursively) into a Keylime runtime policy.\n"
+     "\n"
+     "Options:\n"
+     "  --serial N        the policy's serial (default: the Unix time)\n"
+     "  --mode MODE       audit (the default) or enforce\n"
+     "  --agent FILE      FILE is allowed and may manage vouch (vouchd itself);\n"
+     "                    may be given more than once\n"
+     "  --dpkg            every file of the installed packages\n"
+     "  --threads N       hash on N threads, 1 to 1024 (default: one per core)\n"
+     "  -o, --output OUT  write OUT, atomically (default, or -: stdout)\n",
+     cmd_policy_make},
+    {"policy", "sign", "--key KEY.pem [-o OUT] POLICY.json",
+     "sign a policy into a DSSE envelope (EC P-256 or Ed25519 key)",
+     "Options:\n"
+     "  --key KEY.pem     the private key, PEM\n"
+     "  -o, --output OUT  write OUT, atomically (default, or -: stdout)\n",
+     cmd_policy_sign},
+    {"policy", "verify", "[--keys DIR] ENVELOPE",
+     "check an envelope's signature (trusted keys) and content",
+     "Options:\n"
+     "  --keys DIR        the trusted public keys (default /etc/vouch/keys)\n",
+     cmd_policy_verify},
+    {"policy", "show", "[--keys DIR] [--json] ENVELOPE",
+     "verify, then print serial, mode, entries, signer, release",
+     "Options:\n"
+     "  --keys DIR        the trusted public keys (default /etc/vouch/keys)\n"
+     "  --json            one JSON object\n",
+     cmd_policy_show},
+    {"policy", "update", "FILE [--json] [BUS OPTIONS]",
+     "hand a signed policy envelope to vouchd; print the new serial",
+     "vouchd verifies the envelope (signature, content, a serial not below the one\n"
+     "it holds) and activates it atomically; a refused policy leaves the active one\n"
+     "in force. FILE - reads standard input.\n"
+     "\n"
+     "Options:\n"
+     "  --json            {\"serial\": N}\n" BUS_OPTIONS,
+     cmd_policy_update},
+    {"unpin", "", "[DIR]", "remove vouch's pins; refused while enforcing",
+     "Removes vouch's pins (default /sys/fs/bpf/vouch): the hooks detach once vouchd\n"
+     "is stopped.\n",
+     cmd_unpin},
+    {"help", "", "[COMMAND [SUB]]", "this text, or a command's options", "", cmd_help},
+};
+
+#undef BUS_OPTIONS
+#undef DEFAULT_LOG
+
+// A command name ("policy") whose rows all have a sub-command.
+bool is_group(std::string_view name) {
+    bool any = false;
+    for (const auto &c : kCommands) {
+        if (c.name != name)
+            continue;
+        if (c.sub.empty())
+            return false;
+        any = true;
+    }
+    return any;
+}
+
+// The row argv names (argv[0] a name, argv[1] maybe its sub-command), and how
+// many of argv's words it took.
+const Command *find(int argc, char **argv, int *words) {
+    std::string_view name = argv[0];
+    if (argc > 1)
+        for (const auto &c : kCommands)
+            if (c.name == name && !c.sub.empty() && c.sub == argv[1]) {
+                *words = 2;
+                return &c;
+            }
+    for (const auto &c : kCommands)
+        if (c.name == name && c.sub.empty()) {
+            *words = 1;
+            return &c;
+        }
+    return nullptr;
+}
+
+// `vouchctl policy --help`: the group's commands with their synopses.
+void print_group(std::FILE *out, std::string_view name) {
+    std::fprintf(out, "Usage: vouchctl %.*s COMMAND ...\n", int(name.size()), name.data());
+    for (const auto &c : kCommands)
+        if (c.name == name)
+            std::fprintf(out, "  %.*s %.*s\n      %.*s\n", int(c.sub.size()), c.sub.data(),
+                         int(c.synopsis.size()), c.synopsis.data(), int(c.summary.size()),
+                         c.summary.data());
+    std::fprintf(out, "`vouchctl %.*s COMMAND --help` shows a command's options.\n",
+                 int(name.size()), name.data());
+}
+
+Exit group_error(std::string_view name, const std::string &msg) {
+    std::fprintf(stderr, "vouchctl %.*s: %s\n", int(name.size()), name.data(), msg.c_str());
+    print_group(stderr, name);
+    return Exit::Usage;
+}
+
+Exit unknown_command(const std::string &name) {
+    std::fprintf(stderr, "vouchctl: unknown command '%s'\n", name.c_str());
+    print_usage(stderr);
+    return Exit::Usage;
+}
+
+// argv[0] names a command; the rest are its words, options and arguments.
+Exit dispatch(int argc, char **argv) {
+    std::string name = argv[0];
+    if (is_group(name)) {
+        if (argc < 2)
+            return group_error(name, "missing command");
+        std::string_view sub = argv[1];
+        if (sub == "--help" || sub == "-h" || sub == "help") {
+            print_group(stdout, name);
+            return Exit::Ok;
+        }
+    }
+    int words = 0;
+    const Command *cmd = find(argc, argv, &words);
+    if (!cmd)
+        return is_group(name) ? group_error(name, "unknown command '" + std::string(argv[1]) + "'")
+                              : unknown_command(name);
+    return cmd->run(*cmd, argc - (words - 1), argv + (words - 1));
+}
+
+Exit cmd_help(const Command &self, int argc, char **argv) {
+    auto p = parse_options(argc, argv, {}, [](int, const char *) { return Result<void>(); });
+    if (!p)
+        return usage_error(self, p.error().message);
+    if (p->help)
+        return print_help(self);
+    if (p->args.empty()) {
+        print_usage(stdout);
+        return Exit::Ok;
+    }
+    std::vector<char *> words;
+    for (auto &a : p->args)
+        words.push_back(a.data());
+    if (is_group(words[0]) && words.size() == 1) {
+        print_group(stdout, words[0]);
+        return Exit::Ok;
+    }
+    int used = 0;
+    const Command *cmd = find(int(words.size()), words.data(), &used);
+    if (!cmd || size_t(used) != words.size())
+        return usage_error(self, "no command '" + std::string(words[0]) +
+                                     (words.size() > 1 ? " " + std::string(words[1]) : "") + "'");
+    return print_help(*cmd);
+}
+
+} // namespace
+
+std::span<const Command> commands() {
+    return kCommands;
+}
+
+void print_usage(std::FILE *out) {
+    std::fputs("Usage: vouchctl [--help] [--version] COMMAND [ARGS]\n"
+               "\n"
+               "Commands:\n",
+               out);
+    for (const auto &c : kCommands) {
+        std::string name = c.full_name();
+        std::fprintf(out, "  %-16s%s%.*s\n", name.c_str(), name.size() >= 16 ? " " : "",
+                     int(c.summary.size()), c.summary.data());
+    }
+    std::fputs("\n"
+               "`vouchctl COMMAND --help` shows a command's options.\n"
+               "\n"
+               "Exit status:\n"
+               "  0  success\n"
+               "  1  failure (the reason is on stderr); log verify: the log does not\n"
+               "     replay; check-kernel: something vouch needs is missing\n"
+               "  2  usage error\n"
+               "  3  vouchd is not running (no one owns org.vouch.Vouch1), or no bus\n"
+               "  4  access denied: changing policy needs root, reading root or group vouch\n"
+               "  5  bad input: unreadable file, or vouchd refused the policy (malformed,\n"
+               "     bad signature, unknown key, rollback, too large)\n",
+               out);
+}
+
+Exit run(int argc, char **argv) {
+    static const option opts[] = {
+        {"help", no_argument, nullptr, 'h'},
+        {"version", no_argument, nullptr, 'V'},
+        {nullptr, 0, nullptr, 0},
+    };
+    optind = 0;
+    opterr = 0;
+    int c;
+    // '+': the options end at the command's name; the rest is the command's.
+    while ((c = getopt_long(argc, argv, "+:h", opts, nullptr)) != -1) {
+        switch (c) {
+        case 'h':
+            print_usage(stdout);
+            return Exit::Ok;
+        case 'V':
+            std::printf("vouchctl %s\n", VOUCH_VERSION);
+            return Exit::Ok;
+        default:
+            std::fprintf(stderr, "vouchctl: unknown option '%s'\n", argv[optind - 1]);
+            print_usage(stderr);
+            return Exit::Usage;
+        }
+    }
+    if (optind >= argc) {
+        print_usage(stderr);
+        return Exit::Usage;
+    }
+    return dispatch(argc - optind, argv + optind);
+}
+
+} // namespace vouch::ctl

@@ -1,0 +1,49 @@
+#include "vouchctl/log_output.h"
+
+#include <nlohmann/json.hpp>
+
+#include "lib/digest.h"
+#include "lib/ima_log.h"
+#include "lib/utf8.h"
+
+namespace vouch::ctl {
+
+std::string log_ascii(const LogRecord &r) {
+    char pcr[16];
+    std::snprintf(pcr, sizeof(pcr), "%2u ", r.pcr);
+    std::string s = pcr;
+    s += to_hex(r.template_hash) + " " + r.template_name + " " + r.file_digest + " " + r.path;
+    if (ima::has_sig(r.template_name))
+        s += " " + to_hex(r.signature);
+    s += '\n';
+    return s;
+}
+
+std::string log_json(const LogRecord &r) {
+    nlohmann::ordered_json j;
+    j["index"] = r.index;
+    j["pcr"] = r.pcr;
+    j["template_hash"] = to_hex(r.template_hash);
+    j["template"] = utf8_safe(r.template_name);
+    j["digest"] = utf8_safe(r.file_digest);
+    j["path"] = utf8_safe(r.path);
+    j["signature"] = to_hex(r.signature);
+    j["violation"] = r.violation;
+    // utf8_safe() leaves nothing for the handler to replace; it is there so
+    // that a mistake cannot make dump() throw.
+    return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
+
+void LogJsonWriter::add(const LogRecord &r) {
+    std::fprintf(out_, "%s\n  %s", empty_ ? "" : ",", log_json(r).c_str());
+    empty_ = false;
+}
+
+void LogJsonWriter::finish() {
+    if (done_)
+        return;
+    done_ = true;
+    std::fputs(empty_ ? "]\n" : "\n]\n", out_);
+}
+
+} // namespace vouch::ctl
