@@ -639,12 +639,8 @@ bool take_bus_option(BusTarget *t, int id, const char *value) {
 Exit cmd_status(const Command &self, int argc, char **argv) {
     Common o;
     auto p = parse_common(argc, argv, &o);
-    if (!p)
-        return usage_error(self, p.error().message);
-    if (p->help)
-        return print_help(self);
-    if (!p->args.empty())
-        return usage_error(self, "takes no arguments");
+    if (auto e = settle_options(self, p, 0, 0, "takes no arguments"))
+        return *e;
     return status(o);
 }
 
@@ -659,24 +655,16 @@ Exit cmd_watch(const Command &self, int argc, char **argv) {
                               count = *n;
                               return {};
                           });
-    if (!p)
-        return usage_error(self, p.error().message);
-    if (p->help)
-        return print_help(self);
-    if (!p->args.empty())
-        return usage_error(self, "takes no arguments");
+    if (auto e = settle_options(self, p, 0, 0, "takes no arguments"))
+        return *e;
     return watch(o, count);
 }
 
 Exit cmd_policy_update(const Command &self, int argc, char **argv) {
     Common o;
     auto p = parse_common(argc, argv, &o);
-    if (!p)
-        return usage_error(self, p.error().message);
-    if (p->help)
-        return print_help(self);
-    if (p->args.size() != 1)
-        return usage_error(self, "needs one FILE");
+    if (auto e = settle_options(self, p, 1, 1, "needs one FILE"))
+        return *e;
     return policy_update(o, p->args[0]);
 }
 

@@ -98,4 +98,15 @@ parse_options(int argc, char **argv, const std::vector<Option> &options,
     return p;
 }
 
+std::optional<Exit> settle_options(const Command &cmd, const Result<Parsed> &p, size_t min_args,
+                                   size_t max_args, std::string_view arity) {
+    if (!p)
+        return usage_error(cmd, p.error().message);
+    if (p->help)
+        return print_help(cmd);
+    if (p->args.size() < min_args || p->args.size() > max_args)
+        return usage_error(cmd, std::string(arity));
+    return std::nullopt;
+}
+
 } // namespace vouch::ctl

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -79,6 +80,12 @@ struct Parsed {
 Result<Parsed>
 parse_options(int argc, char **argv, const std::vector<Option> &options,
               const std::function<Result<void>(int id, const char *value)> &on_option);
+
+// The common end of a command's option parsing: a parse error, or a number
+// of arguments outside [min_args, max_args] (`arity` says what the command
+// takes), is a usage error; --help prints the command's help. Empty: go on.
+std::optional<Exit> settle_options(const Command &cmd, const Result<Parsed> &p, size_t min_args,
+                                   size_t max_args, std::string_view arity);
 
 // A usage error for `on_option` to return.
 inline Error bad_usage(std::string message) {

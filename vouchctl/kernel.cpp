@@ -16,12 +16,8 @@ Exit cmd_check_kernel(const Command &self, int argc, char **argv) {
                                quiet = true;
                                return {};
                            });
-    if (!p)
-        return usage_error(self, p.error().message);
-    if (p->help)
-        return print_help(self);
-    if (!p->args.empty())
-        return usage_error(self, "takes no arguments");
+    if (auto e = settle_options(self, p, 0, 0, "takes no arguments"))
+        return *e;
 
     auto contract = parse_kernel_contract(builtin_kernel_contract());
     if (!contract) {
@@ -46,12 +42,8 @@ Exit cmd_check_kernel(const Command &self, int argc, char **argv) {
 
 Exit cmd_unpin(const Command &self, int argc, char **argv) {
     auto p = parse_options(argc, argv, {}, [](int, const char *) { return Result<void>(); });
-    if (!p)
-        return usage_error(self, p.error().message);
-    if (p->help)
-        return print_help(self);
-    if (p->args.size() > 1)
-        return usage_error(self, "takes at most one DIR");
+    if (auto e = settle_options(self, p, 0, 1, "takes at most one DIR"))
+        return *e;
     std::string dir = p->args.empty() ? kDefaultPinDir : p->args[0];
     if (auto r = unpin(dir); !r) {
         std::fprintf(stderr, "vouchctl: %s%s\n", r.error().message.c_str(),

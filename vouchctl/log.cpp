@@ -148,12 +148,8 @@ Exit cmd_log(const Command &self, int argc, char **argv) {
         take_bus_option(&bus, id, v);
         return {};
     });
-    if (!p)
-        return usage_error(self, p.error().message);
-    if (p->help)
-        return print_help(self);
-    if (!p->args.empty())
-        return usage_error(self, "takes no arguments ('log verify' replays the log)");
+    if (auto e = settle_options(self, p, 0, 0, "takes no arguments ('log verify' replays the log)"))
+        return *e;
     if (file && bus.given)
         return usage_error(self, "--file reads a file, so the bus options do not apply");
     return file ? print_log_file(*file, first, count, json)
@@ -182,12 +178,8 @@ Exit cmd_log_verify(const Command &self, int argc, char **argv) {
                             {"tcti", required_argument, kTcti},
                             {"pcr", required_argument, kPcr}},
                            on_option);
-    if (!p)
-        return usage_error(self, p.error().message);
-    if (p->help)
-        return print_help(self);
-    if (!p->args.empty())
-        return usage_error(self, "takes no arguments");
+    if (auto e = settle_options(self, p, 0, 0, "takes no arguments"))
+        return *e;
     return verify(file, tcti, pcr);
 }
 

@@ -206,12 +206,8 @@ Exit cmd_policy_sign(const Command &self, int argc, char **argv) {
                                (id == kOptKey ? key_path : out) = v;
                                return {};
                            });
-    if (!p)
-        return usage_error(self, p.error().message);
-    if (p->help)
-        return print_help(self);
-    if (p->args.size() > 1)
-        return usage_error(self, "more than one POLICY.json");
+    if (auto e = settle_options(self, p, 0, 1, "more than one POLICY.json"))
+        return *e;
     if (key_path.empty() || p->args.empty())
         return usage_error(self, "needs --key KEY.pem and POLICY.json");
     const std::string &input = p->args[0];

@@ -39,12 +39,12 @@ Sha256 keyring_digest(const policy::TrustStore &keys) {
 
 // Is pid a live process running the same executable file as this one?
 bool runs_this_executable(pid_t pid) {
-    struct stat self {}, other {};
+    struct stat self {
+    }, other{};
     std::string p = "/proc/" + std::to_string(pid) + "/exe";
     return stat("/proc/self/exe", &self) == 0 && stat(p.c_str(), &other) == 0 &&
            self.st_dev == other.st_dev && self.st_ino == other.st_ino;
 }
-
 
 constexpr uint64_t kTickUsec = 1000 * 1000;
 // The type byte of a security.ima value that is a signature

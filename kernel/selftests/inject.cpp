@@ -51,8 +51,8 @@ const std::vector<Attack> &attacks() {
          {"--uid", kNobody, "exec", kBusybox, "sh", "-c", "exec 3>/proc/self/mem"},
          false},
         {"shell form: `dd of=/proc/self/mem conv=notrunc`, unprivileged",
-         {"--uid", kNobody, "exec", kBusybox, "dd", "if=/dev/zero", "of=/proc/self/mem",
-          "bs=1", "count=0", "conv=notrunc"},
+         {"--uid", kNobody, "exec", kBusybox, "dd", "if=/dev/zero", "of=/proc/self/mem", "bs=1",
+          "count=0", "conv=notrunc"},
          false},
     };
     return a;

@@ -37,53 +37,13 @@ int main() {
     std::vector<vouch_digest> policy = {digest_of(t, allowed), digest_of(t, helper("tamper"))};
     std::vector<vouch_digest> agents = {digest_of(t, "/proc/self/exe")};
 
-    // The loader: a child that pins, enforces, reports its programs, waits.
-    int pipefd[2];
-    if (pipe(pipefd))
-        t.bail("pipe");
-    pid_t loader = fork();
-    if (loader == 0) {
-        close(pipefd[0]);
-        KernelSideOptions o;
-        o.pin_dir = kPins;
-        auto ks = KernelSide::load(o);
-        uint32_t n = 0;
-        // Before enforcing, when anyone may still look it up.
-        uint32_t allow_id = 0;
-        if (UniqueFd m(bpf_obj_get((kPins + "/allow_a").c_str())); m) {
-            bpf_map_info info{};
-            uint32_t len = sizeof(info);
-            if (bpf_obj_get_info_by_fd(m.get(), &info, &len) == 0)
-                allow_id = info.id;
-        }
-        (void)!write(pipefd[1], &allow_id, sizeof(allow_id));
-        if (ks && (*ks)->set_policy(policy, VOUCH_MODE_ENFORCE, agents)) {
-            auto ids = (*ks)->prog_ids();
-            n = static_cast<uint32_t>(ids.size());
-            (void)!write(pipefd[1], &n, sizeof(n));
-            (void)!write(pipefd[1], ids.data(), n * sizeof(uint32_t));
-        } else {
-            if (!ks)
-                std::printf("# loader: %s\n", ks.error().message.c_str());
-            (void)!write(pipefd[1], &n, sizeof(n));
-        }
-        pause();
-        _exit(0);
-    }
-    close(pipefd[1]);
-    uint32_t n = 0, allow_id = 0;
-    if (read(pipefd[0], &allow_id, sizeof(allow_id)) != sizeof(allow_id))
-        allow_id = 0;
-    std::vector<uint32_t> loader_ids;
-    if (read(pipefd[0], &n, sizeof(n)) == sizeof(n) && n > 0) {
-        loader_ids.resize(n);
-        (void)!read(pipefd[0], loader_ids.data(), n * sizeof(uint32_t));
-    }
-    if (!t.ok(n > 0, "the loader pinned %u hooks under %s and enforces", n, kPins.c_str()))
+    // The loader pins, enforces, reports its programs and is killed.
+    auto loader = killed_loader(kPins, policy, VOUCH_MODE_ENFORCE, agents);
+    const std::vector<uint32_t> &loader_ids = loader.programs;
+    const uint32_t allow_id = loader.allow_id;
+    if (!t.ok(!loader_ids.empty(), "the loader pinned %zu hooks under %s and enforces",
+              loader_ids.size(), kPins.c_str()))
         t.bail("loader failed");
-
-    kill(loader, SIGKILL);
-    waitpid(loader, nullptr, 0);
     auto r = run({unlisted});
     bool denied = r.exec_errno == EPERM;
     if (t.broken())

@@ -29,46 +29,6 @@ namespace {
 constexpr const char *kBusybox = "/bin/busybox";
 const std::string kSysPins = "/sys/fs/bpf/vouch-umount-selftest";
 
-// A loader in a child that pins under dir, sets the policy, reports its
-// programs and is then killed: the pins alone hold the hooks, as with vouchd
-// stopped.
-std::vector<uint32_t> loader(const std::string &dir, const std::vector<vouch_digest> &allowed,
-                             vouch_mode mode, const std::vector<vouch_digest> &agents) {
-    int p[2];
-    if (pipe(p))
-        return {};
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(p[0]);
-        KernelSideOptions o;
-        o.pin_dir = dir;
-        auto ks = KernelSide::load(o);
-        uint32_t n = 0;
-        std::vector<uint32_t> ids;
-        if (ks && (*ks)->set_policy(allowed, mode, agents))
-            ids = (*ks)->prog_ids();
-        else if (!ks)
-            std::printf("# loader: %s\n", ks.error().message.c_str());
-        n = static_cast<uint32_t>(ids.size());
-        (void)!write(p[1], &n, sizeof(n));
-        (void)!write(p[1], ids.data(), n * sizeof(uint32_t));
-        pause();
-        _exit(0);
-    }
-    close(p[1]);
-    uint32_t n = 0;
-    std::vector<uint32_t> ids;
-    if (read(p[0], &n, sizeof(n)) == sizeof(n) && n > 0) {
-        ids.resize(n);
-        if (read(p[0], ids.data(), n * sizeof(uint32_t)) != static_cast<ssize_t>(n * 4))
-            ids.clear();
-    }
-    close(p[0]);
-    kill(pid, SIGKILL);
-    waitpid(pid, nullptr, 0);
-    return ids;
-}
-
 size_t live_programs(const std::vector<uint32_t> &ids) {
     size_t n = 0;
     for (uint32_t id : ids) {
@@ -118,7 +78,7 @@ int main() {
         mkdir(bpffs.c_str(), 0700) || mount("bpf", bpffs.c_str(), "bpf", 0, nullptr))
         t.bail("cannot mount tmpfs and bpffs under " + top);
 
-    auto ids = loader(pins, policy, VOUCH_MODE_ENFORCE, agents);
+    auto ids = killed_loader(pins, policy, VOUCH_MODE_ENFORCE, agents).programs;
     if (!t.ok(!ids.empty(), "a loader pinned %zu hooks under %s, enforces, and was killed",
               ids.size(), pins.c_str()))
         t.bail("loader failed");
@@ -135,7 +95,7 @@ int main() {
     if (!teardown(pins))
         t.bail("the agent could not remove the pins under " + pins);
 
-    ids = loader(kSysPins, policy, VOUCH_MODE_ENFORCE, agents);
+    ids = killed_loader(kSysPins, policy, VOUCH_MODE_ENFORCE, agents).programs;
     if (!t.ok(!ids.empty(), "a loader pinned %zu hooks under %s and was killed", ids.size(),
               kSysPins.c_str()))
         t.bail("loader failed");
@@ -150,7 +110,7 @@ int main() {
 
     // Audit mode protects nothing: the same umount goes through and, once the
     // mount is gone, the hooks go with it. This is what enforce mode stops.
-    ids = loader(pins, policy, VOUCH_MODE_AUDIT, agents);
+    ids = killed_loader(pins, policy, VOUCH_MODE_AUDIT, agents).programs;
     if (!t.ok(!ids.empty(), "audit: a loader pinned %zu hooks and was killed", ids.size()))
         t.bail("loader failed");
     t.ok(umount_as_root({"-l", top}) == 0, "audit: `umount -l` of the tmpfs goes through");

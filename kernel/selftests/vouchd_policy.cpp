@@ -29,21 +29,6 @@ namespace {
 const std::string kPins = "/sys/fs/bpf/vouch-policy";
 const std::string kWork = "/run/vouch-policy-test";
 
-bool wait_for_output(Vouchd &d, const std::string &needle, size_t from) {
-    for (int i = 0; i < 100; ++i) {
-        std::string out = d.output();
-        if (out.size() > from && out.find(needle, from) != std::string::npos)
-            return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return false;
-}
-
-void install(Tap &t, const std::string &path, const std::string &bytes) {
-    if (!write_file_atomic(path, bytes, 0644))
-        t.bail("cannot write " + path);
-}
-
 } // namespace
 
 int main() {

@@ -32,25 +32,14 @@ namespace {
 const std::string kPins = "/sys/fs/bpf/vouch-trust";
 const std::string kWork = "/run/vouch-trust-test";
 
-bool wait_for_output(Vouchd &d, const std::string &needle, size_t from) {
-    for (int i = 0; i < 100; ++i) {
-        std::string out = d.output();
-        if (out.size() > from && out.find(needle, from) != std::string::npos)
-            return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return false;
-}
-
-void install(Tap &t, const std::string &path, const std::string &bytes) {
-    if (!write_file_atomic(path, bytes, 0644))
-        t.bail("cannot write " + path);
-}
-
 std::vector<std::string> options(const std::string &name, const std::string &keys,
                                  const std::string &policy) {
-    return {"--no-bus",    "--no-tpm",  "--pin-dir",  kPins,  "--log-dir", kWork + "/log-" + name,
-            "--state-dir", kWork + "/state-" + name, "--policy", policy, "--keys-dir", keys};
+    return {"--no-bus",    "--no-tpm",
+            "--pin-dir",   kPins,
+            "--log-dir",   kWork + "/log-" + name,
+            "--state-dir", kWork + "/state-" + name,
+            "--policy",    policy,
+            "--keys-dir",  keys};
 }
 
 } // namespace
@@ -105,8 +94,7 @@ int main() {
     a.kill_it(SIGTERM);
     size_t mark = b.output().size();
     started = b.start({});
-    if (!t.ok(started && b.output().find("trusted keys", mark) != std::string::npos &&
-                  enforcing(),
+    if (!t.ok(started && b.output().find("trusted keys", mark) != std::string::npos && enforcing(),
               "with the first one stopped, a vouchd with root's keys, state directory and "
               "audit policy starts but loads nothing: enforcement stays"))
         t.diag_lines(b.output().substr(mark));

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "lib/digest.h"
+#include "lib/file_io.h"
 #include "policy/dsse.h"
 #include "policy/make.h"
 #include "policy/policy.h"
@@ -50,6 +51,12 @@ inline std::string signed_policy(Tap &t, uint64_t serial, vouch_mode mode,
     if (!env)
         t.bail(env.error().message);
     return *env;
+}
+
+// Writes a policy file as an operator would deploy it (atomically).
+inline void install(Tap &t, const std::string &path, const std::string &bytes) {
+    if (!write_file_atomic(path, bytes, 0644))
+        t.bail("cannot write " + path);
 }
 
 } // namespace vouch::selftest

@@ -1,6 +1,8 @@
 #include "kernel/selftests/lib/util.h"
 
+#include <bpf/bpf.h>
 #include <dirent.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -14,6 +16,7 @@
 #include <sstream>
 
 #include "lib/digest.h"
+#include "lib/fd.h"
 
 namespace vouch::selftest {
 
@@ -145,6 +148,53 @@ bool same_inode(const vouch_event &ev, const struct stat &st) {
     // differently, so compare major/minor.
     unsigned kmajor = ev.dev >> 20, kminor = ev.dev & 0xfffff;
     return ev.ino == st.st_ino && kmajor == major(st.st_dev) && kminor == minor(st.st_dev);
+}
+
+KilledLoader killed_loader(const std::string &pin_dir, const std::vector<vouch_digest> &allowed,
+                           vouch_mode mode, const std::vector<vouch_digest> &agents) {
+    KilledLoader out;
+    int p[2];
+    if (pipe(p))
+        return out;
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(p[0]);
+        KernelSideOptions o;
+        o.pin_dir = pin_dir;
+        auto ks = KernelSide::load(o);
+        uint32_t allow_id = 0;
+        if (UniqueFd m(bpf_obj_get((pin_dir + "/allow_a").c_str())); m) {
+            bpf_map_info info{};
+            uint32_t len = sizeof(info);
+            if (bpf_obj_get_info_by_fd(m.get(), &info, &len) == 0)
+                allow_id = info.id;
+        }
+        std::vector<uint32_t> ids;
+        if (ks && (*ks)->set_policy(allowed, mode, agents))
+            ids = (*ks)->prog_ids();
+        else if (!ks)
+            std::printf("# loader: %s\n", ks.error().message.c_str());
+        uint32_t n = static_cast<uint32_t>(ids.size());
+        (void)!write(p[1], &allow_id, sizeof(allow_id));
+        (void)!write(p[1], &n, sizeof(n));
+        (void)!write(p[1], ids.data(), n * sizeof(uint32_t));
+        std::fflush(stdout);
+        pause();
+        _exit(0);
+    }
+    close(p[1]);
+    uint32_t n = 0;
+    if (read(p[0], &out.allow_id, sizeof(out.allow_id)) == sizeof(out.allow_id) &&
+        read(p[0], &n, sizeof(n)) == sizeof(n) && n > 0) {
+        out.programs.resize(n);
+        if (read(p[0], out.programs.data(), n * sizeof(uint32_t)) !=
+            static_cast<ssize_t>(n * sizeof(uint32_t)))
+            out.programs.clear();
+    }
+    close(p[0]);
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+    return out;
 }
 
 } // namespace vouch::selftest

@@ -67,4 +67,16 @@ class EventLog {
 
 bool same_inode(const vouch_event &ev, const struct stat &st);
 
+// A loader in a child process that pins under pin_dir, sets the policy and is
+// then killed, so that only the pins hold the hooks (as with vouchd stopped).
+// programs: the IDs of the programs it attached, empty if it failed.
+// allow_id: the allow-list map's ID, looked up before the policy was set,
+// while anyone could.
+struct KilledLoader {
+    std::vector<uint32_t> programs;
+    uint32_t allow_id = 0;
+};
+KilledLoader killed_loader(const std::string &pin_dir, const std::vector<vouch_digest> &allowed,
+                           vouch_mode mode, const std::vector<vouch_digest> &agents);
+
 } // namespace vouch::selftest

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -106,5 +107,16 @@ class Vouchd {
   private:
     std::vector<std::string> base_;
 };
+
+// Waits up to 10 s for `needle` in vouchd's output after offset `from`.
+inline bool wait_for_output(Vouchd &d, const std::string &needle, size_t from) {
+    for (int i = 0; i < 100; ++i) {
+        std::string out = d.output();
+        if (out.size() > from && out.find(needle, from) != std::string::npos)
+            return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+}
 
 } // namespace vouch::selftest
