@@ -20,6 +20,7 @@
 char LICENSE[] SEC("license") = "GPL";
 
 #define EPERM 1
+#define ETXTBSY 26
 #define PROT_EXEC 0x4
 #define VM_EXEC 0x00000004
 #define FMODE_WRITE 0x2
@@ -87,6 +88,7 @@ struct allow_map allow_b SEC(".maps");
 enum cache_state {
 	CACHE_VALID = 1u << 0,    /* digest matches the file as of the stamp */
 	CACHE_REPORTED = 1u << 1, /* its event reached the ring buffer */
+	CACHE_MAPPED = 1u << 3,   /* mapped executable since it was measured */
 	CACHE_VERITY = 1u << 2,   /* digest is the fs-verity digest */
 };
 
@@ -465,6 +467,12 @@ static __noinline long measure_slow(struct file *file, struct inode_cache *c, __
 	__u64 id;
 	long n;
 
+	/*
+	 * Open writers before hashing (a writer closed during the hash is still
+	 * seen): the digest may not be what the mapping will hold.
+	 */
+	bool writers = inode->i_writecount.counter > 0;
+
 	/* before hashing: a change while the hash runs is seen next time */
 	read_stamp(inode, &now);
 	if (c) {
@@ -488,7 +496,7 @@ static __noinline long measure_slow(struct file *file, struct inode_cache *c, __
 			STAT_INC(hash_errors);
 			flags |= VOUCH_EVF_HASH_ERROR;
 			__builtin_memset(&d, 0, sizeof(d));
-		} else if (c && may_cache(inode) && c->write_seq == seq) {
+		} else if (c && !writers && may_cache(inode) && c->write_seq == seq) {
 			/* the stamp from before hashing: a change during it is seen next time */
 			verdict_reset(c, VERDICT_BUSY);
 			__builtin_memcpy(&c->digest, &d, sizeof(d));
@@ -512,6 +520,11 @@ static __noinline long measure_slow(struct file *file, struct inode_cache *c, __
 		}
 	}
 	verdict = judge(pol, allow, have_digest);
+	if (writers) {
+		flags |= VOUCH_EVF_OPEN_WRITERS;
+		if (pol.mode == VOUCH_MODE_ENFORCE)
+			verdict = VOUCH_VERDICT_DENY;
+	}
 
 	if (cached && verdict == VOUCH_VERDICT_ALLOW && c && (c->state & CACHE_REPORTED))
 		return 0;
@@ -568,15 +581,29 @@ static __noinline long measure_slow(struct file *file, struct inode_cache *c, __
  * The cached case inline, the rest in its own function: the fast path then
  * spends no instructions setting up an event it does not send.
  */
+/*
+ * A later open for write of this file, while it is still open (its mapping
+ * holds it), is a ToMToU: see vouch_file_open.
+ */
+static __always_inline void mark_mapped(struct inode_cache *c)
+{
+	if ((c->state & CACHE_VALID) && !(c->state & CACHE_MAPPED))
+		__sync_fetch_and_or(&c->state, CACHE_MAPPED);
+}
+
 static __always_inline long measure(struct file *file, __u16 hook)
 {
 	struct inode *inode = file->f_inode;
 	struct inode_cache *c;
 
+	long r = 0;
+
 	c = bpf_inode_storage_get(&inode_cache, inode, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (c && cached_and_allowed(c, inode))
-		return 0;
-	return measure_slow(file, c, hook);
+	if (!c || !cached_and_allowed(c, inode))
+		r = measure_slow(file, c, hook);
+	if (c && hook == VOUCH_HOOK_MMAP_FILE && !r)
+		mark_mapped(c);
+	return r;
 }
 
 SEC("lsm.s/bprm_check_security")
@@ -661,6 +688,8 @@ long BPF_PROG(vouch_file_mprotect, struct vm_area_struct *vma, unsigned long req
 		verdict = VOUCH_VERDICT_DENY;
 	if (verdict == VOUCH_VERDICT_DENY)
 		STAT_INC(denied);
+	else if (c && known)
+		mark_mapped(c);
 	return verdict_ret(verdict);
 }
 
@@ -682,6 +711,75 @@ static __always_inline bool is_proc_mem(struct file *file)
 
 static __always_inline long injection_verdict(void);
 static __always_inline bool is_agent(void);
+
+struct inode___ima {
+	atomic_t i_readcount;
+} __attribute__((preserve_access_index));
+
+/*
+ * Someone has it open read-only, as every mapping of it does. i_readcount
+ * exists with CONFIG_IMA, which bpf_ima_file_hash needs anyway; without it,
+ * assume so.
+ */
+static __always_inline bool has_readers(struct inode *inode)
+{
+	struct inode___ima *i = (void *)inode;
+
+	if (!bpf_core_field_exists(i->i_readcount))
+		return true;
+	return BPF_CORE_READ(i, i_readcount.counter) > 0;
+}
+
+/*
+ * An open for write of a file that was measured and mapped executable and is
+ * still open (mapped): the mapping could then run bytes nobody measured. The
+ * kernel's IMA logs this as a ToMToU violation; vouch reports it for the log
+ * and, while enforcing, refuses the open as the kernel refuses writing a
+ * running executable (ETXTBSY).
+ */
+static __always_inline long tomtou(struct file *file)
+{
+	struct inode *inode = file->f_inode;
+	struct policy pol = current_policy();
+	bool deny = pol.mode == VOUCH_MODE_ENFORCE;
+	struct vouch_event *ev;
+	__u64 id;
+	long n;
+
+	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+	if (ev) {
+		id = bpf_get_current_pid_tgid();
+		ev->ts_ns = bpf_ktime_get_boot_ns();
+		ev->ino = inode->i_ino;
+		ev->dev = inode->i_sb->s_dev;
+		ev->generation = inode->i_generation;
+		ev->pid = id >> 32;
+		ev->tid = (__u32)id;
+		ev->uid = (__u32)bpf_get_current_uid_gid();
+		ev->hook = VOUCH_HOOK_FILE_OPEN;
+		ev->verdict = deny ? VOUCH_VERDICT_DENY : VOUCH_VERDICT_ALLOW;
+		ev->hash_algo = 0;
+		ev->_pad0 = 0;
+		__builtin_memset(ev->digest, 0, sizeof(ev->digest));
+		ev->flags = VOUCH_EVF_TOMTOU;
+		n = bpf_d_path((struct path *)&file->f_path, ev->path, sizeof(ev->path));
+		if (n > 0) {
+			ev->path_len = n - 1;
+		} else {
+			ev->path_len = 0;
+			ev->path[0] = 0;
+			ev->flags |= VOUCH_EVF_PATH_ERROR;
+		}
+		bpf_ringbuf_submit(ev, 0);
+		STAT_INC(measured);
+	} else {
+		STAT_INC(ringbuf_drops);
+	}
+	if (!deny)
+		return 0;
+	STAT_INC(denied);
+	return -ETXTBSY;
+}
 
 /*
  * The loader opens the pin directory once it pinned or reattached: record the
@@ -722,6 +820,11 @@ long BPF_PROG(vouch_file_open, struct file *file, int ret)
 	if (is_proc_mem(file))
 		return injection_verdict();
 	c = bpf_inode_storage_get(&inode_cache, file->f_inode, 0, 0);
+	if (c && (c->state & CACHE_MAPPED) && has_readers(file->f_inode)) {
+		long v = tomtou(file);
+		if (v)
+			return v;
+	}
 	if (c) {
 		__sync_fetch_and_add(&c->write_seq, 1);
 		c->state = 0;

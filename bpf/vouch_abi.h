@@ -28,6 +28,11 @@ enum vouch_hook {
 	VOUCH_HOOK_KERNEL_READ_FILE = 4,
 	/* execveat(AT_EXECVE_CHECK), 6.14+: an interpreter asks about a script */
 	VOUCH_HOOK_EXECVE_CHECK = 5,
+	/*
+	 * an open for write of a file vouch measured and that is mapped
+	 * executable (IMA's ToMToU violation); always VOUCH_EVF_TOMTOU
+	 */
+	VOUCH_HOOK_FILE_OPEN = 6,
 };
 
 enum vouch_verdict {
@@ -51,6 +56,16 @@ enum vouch_event_flags {
 	 * what `fsverity measure` prints), not the SHA-256 of its content
 	 */
 	VOUCH_EVF_VERITY = 1u << 3,
+	/*
+	 * the file was open for write when it was measured (IMA's
+	 * "open_writers" violation): the digest may not be what runs
+	 */
+	VOUCH_EVF_OPEN_WRITERS = 1u << 4,
+	/*
+	 * opened for write while measured and mapped executable (IMA's "ToMToU"
+	 * violation): the mapping may now hold bytes nobody measured
+	 */
+	VOUCH_EVF_TOMTOU = 1u << 5,
 };
 
 /* One measurement, written by the kernel side into the ring buffer. */

@@ -14,6 +14,8 @@ const char *hook_name(unsigned hook) {
         return "kernel_read_file";
     case VOUCH_HOOK_EXECVE_CHECK:
         return "execve_check";
+    case VOUCH_HOOK_FILE_OPEN:
+        return "file_open";
     }
     return "unknown";
 }

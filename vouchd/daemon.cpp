@@ -276,7 +276,15 @@ void Daemon::handle_event(const vouch_event &ev) {
         return;
     std::string path(ev.path, strnlen(ev.path, sizeof(ev.path)));
     const std::string &tmpl = cfg_.template_name;
-    if (ev.flags & VOUCH_EVF_HASH_ERROR) {
+    // As the kernel's IMA: a violation entry (zero digest, PCR extended with
+    // ones) for a file measured while open for write, or opened for write
+    // while measured and mapped, so a verifier knows the log may not hold
+    // what ran.
+    if (ev.flags & (VOUCH_EVF_OPEN_WRITERS | VOUCH_EVF_TOMTOU))
+        append(ima::make_violation(cfg_.pcr, tmpl, path));
+    if (ev.flags & VOUCH_EVF_TOMTOU) {
+        // No measurement: the file was opened, not run.
+    } else if (ev.flags & VOUCH_EVF_HASH_ERROR) {
         // No digest to log: a verifier must see that something ran unmeasured.
         append(ima::make_violation(cfg_.pcr, tmpl, path));
     } else {

@@ -114,7 +114,7 @@ bool log_verifies() {
 } // namespace
 
 int main() {
-    Tap t("vouchd_log", 15);
+    Tap t("vouchd_log", 16);
     (void)vouch::unpin(kPins);
     TempDir dir;
 
@@ -187,6 +187,39 @@ int main() {
     t.ok(wait_until(log_verifies, 30000), "vouchctl log verify: the log replays to the TPM");
     t.ok(evmctl_validates(t, kBinLog) && !evmctl_validates(t, kBinLog, true),
          "evmctl ima_measurement validates the log against the TPM (and rejects a wrong PCR)");
+
+    // A ToMToU: a program mapped executable, then its file opened for write.
+    // The kernel's IMA logs a violation entry for it, and so does vouchd.
+    {
+        const std::string mapped = dir.file("tomtou"), marker = mapped + ".mapped";
+        if (!copy_file(helper("true"), mapped, "vouchd_log tomtou"))
+            t.bail("cannot create test files");
+        pid_t holder = fork();
+        if (holder == 0) {
+            execl(helper("inject").c_str(), "inject", "mapexec", mapped.c_str(), (char *)nullptr);
+            _exit(127);
+        }
+        struct stat st {};
+        for (int i = 0; i < 100 && stat(marker.c_str(), &st) != 0; ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        int fd = open(mapped.c_str(), O_WRONLY | O_CLOEXEC);
+        if (fd >= 0)
+            close(fd);
+        kill(holder, SIGKILL);
+        waitpid(holder, nullptr, 0);
+        bool logged = wait_until(
+            [&] {
+                log = read_log(kBinLog);
+                for (const auto &e : log)
+                    if (e.path == mapped && e.violation)
+                        return true;
+                return false;
+            },
+            10000);
+        t.ok(logged && wait_until(log_verifies, 30000),
+             "a write open of a mapped program is logged as a violation entry (ToMToU), and the "
+             "log still replays to the TPM");
+    }
 
     // vouchd killed while programs keep starting; the next one continues.
     std::vector<std::string> burst;

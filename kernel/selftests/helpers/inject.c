@@ -13,6 +13,9 @@
  *   inject [--uid UID] prctl       an ordinary prctl (PR_SET_NAME), which must
  *                                  keep working
  *   inject [--uid UID] exec ARGV.. exec ARGV as UID (shell forms of the attack)
+ *   inject mapexec FILE            map FILE executable, create FILE.mapped, wait
+ *                                  to be killed (a process running a library)
+ *   inject mapexec-once FILE       map FILE executable and exit
  *
  * Exit: 0 the attempt succeeded (for the attacks: injected code ran or the
  * kernel did what was asked), 1 refused with EPERM, 2 failed otherwise.
@@ -25,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/uio.h>
@@ -194,6 +198,24 @@ static int setexe(const char *file)
 	return succeeded("PR_SET_MM_EXE_FILE");
 }
 
+static int mapexec(const char *file, int hold)
+{
+	char marker[4096];
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 2;
+	void *m = mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0);
+	if (m == MAP_FAILED)
+		return refused("mmap PROT_EXEC");
+	close(fd);
+	if (!hold)
+		return succeeded("mmap PROT_EXEC");
+	snprintf(marker, sizeof(marker), "%s.mapped", file);
+	close(open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+	for (;;)
+		pause();
+}
+
 int main(int argc, char **argv)
 {
 	int i = 1;
@@ -231,6 +253,10 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "prctl"))
 		return prctl(PR_SET_NAME, "inject-ok", 0, 0, 0) < 0 ? refused("PR_SET_NAME")
 								     : succeeded("PR_SET_NAME");
+	if (!strcmp(cmd, "mapexec") && i + 1 < argc)
+		return mapexec(argv[i + 1], 1);
+	if (!strcmp(cmd, "mapexec-once") && i + 1 < argc)
+		return mapexec(argv[i + 1], 0);
 	if (!strcmp(cmd, "exec") && i + 1 < argc) {
 		execv(argv[i + 1], argv + i + 1);
 		return refused("exec");
