@@ -550,7 +550,7 @@ static __noinline long measure_slow(struct file *file, struct inode_cache *c, __
 	ev->hook = hook;
 	ev->verdict = verdict;
 	ev->hash_algo = algo;
-	ev->_pad0 = 0;
+	ev->sb_magic = (__u32)BPF_CORE_READ(inode, i_sb, s_magic);
 	__builtin_memcpy(ev->digest, d.bytes, sizeof(d.bytes));
 	n = bpf_d_path((struct path *)&file->f_path, ev->path, sizeof(ev->path));
 	if (n > 0) {
@@ -759,7 +759,7 @@ static __always_inline long tomtou(struct file *file)
 		ev->hook = VOUCH_HOOK_FILE_OPEN;
 		ev->verdict = deny ? VOUCH_VERDICT_DENY : VOUCH_VERDICT_ALLOW;
 		ev->hash_algo = 0;
-		ev->_pad0 = 0;
+		ev->sb_magic = (__u32)inode->i_sb->s_magic;
 		__builtin_memset(ev->digest, 0, sizeof(ev->digest));
 		ev->flags = VOUCH_EVF_TOMTOU;
 		n = bpf_d_path((struct path *)&file->f_path, ev->path, sizeof(ev->path));

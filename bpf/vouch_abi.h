@@ -82,7 +82,7 @@ struct vouch_event {
 	__u32 flags;     /* enum vouch_event_flags */
 	__s32 hash_algo; /* what bpf_ima_file_hash returned (algo or -errno) */
 	__u32 path_len;  /* bytes in path, without the NUL */
-	__u32 _pad0;
+	__u32 sb_magic;  /* the file system's magic (s_magic), low 32 bits */
 	__u8 digest[VOUCH_DIGEST_SIZE];
 	char path[VOUCH_PATH_MAX];
 };

@@ -20,6 +20,7 @@ static_assert(offsetof(struct vouch_event, verdict) == 38);
 static_assert(offsetof(struct vouch_event, flags) == 40);
 static_assert(offsetof(struct vouch_event, hash_algo) == 44);
 static_assert(offsetof(struct vouch_event, path_len) == 48);
+static_assert(offsetof(struct vouch_event, sb_magic) == 52);
 static_assert(offsetof(struct vouch_event, digest) == 56);
 static_assert(offsetof(struct vouch_event, path) == 88);
 static_assert(sizeof(struct vouch_stats) == 64);

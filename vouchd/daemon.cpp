@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -54,9 +55,25 @@ constexpr uint8_t kImaXattrDigsig = 3;
 // is no file to name, and this cannot be mistaken for one.
 constexpr const char *kLostEventPath = "vouch:lost-event";
 
-std::vector<uint8_t> ima_signature(const std::string &path) {
+constexpr uint32_t kFuseSuperMagic = 0x65735546;
+
+// The file's security.ima when it is a signature, read from the file the
+// kernel side measured and from no other: the path is looked up without
+// following a final symlink and the inode compared with the event's, so a
+// path swapped since (or one seen from a chroot) yields no signature rather
+// than another file's. FUSE is never asked: its daemon may never answer, and
+// that would stop this loop; what it says about signatures is its own say-so.
+std::vector<uint8_t> ima_signature(const vouch_event &ev, const std::string &path) {
+    if (ev.sb_magic == kFuseSuperMagic || path.empty() || path[0] != '/')
+        return {};
+    UniqueFd fd(::open(path.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    struct stat st {};
+    if (!fd || ::fstat(fd.get(), &st) != 0 || st.st_ino != ev.ino ||
+        major(st.st_dev) != (ev.dev >> 20) || minor(st.st_dev) != (ev.dev & 0xfffff))
+        return {};
     std::vector<uint8_t> buf(8192);
-    ssize_t n = ::getxattr(path.c_str(), "security.ima", buf.data(), buf.size());
+    std::string proc = "/proc/self/fd/" + std::to_string(fd.get());
+    ssize_t n = ::getxattr(proc.c_str(), "security.ima", buf.data(), buf.size());
     if (n <= 1 || buf[0] != kImaXattrDigsig)
         return {};
     buf.resize(static_cast<size_t>(n));
@@ -290,7 +307,7 @@ void Daemon::handle_event(const vouch_event &ev) {
     } else {
         std::vector<uint8_t> sig;
         if (tmpl == ima::kImaSig && !path.empty())
-            sig = ima_signature(path);
+            sig = ima_signature(ev, path);
         // An fs-verity digest is logged as the kernel's IMA logs one
         // (digest_type=verity): a v2 template, "verity:sha256:" digests.
         bool verity = ev.flags & VOUCH_EVF_VERITY;

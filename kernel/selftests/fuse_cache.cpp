@@ -17,69 +17,11 @@
 #include "lib/digest.h"
 #include "vouchd/kernel_side.h"
 #include "kernel/selftests/lib/tap.h"
+#include "kernel/selftests/lib/fuse.h"
 #include "kernel/selftests/lib/util.h"
 
 using namespace vouch;
 using namespace vouch::selftest;
-
-namespace {
-
-// The fusefile helper, mounted at `mnt` and serving `a`, then `b` after switch_content().
-class FuseFile {
-  public:
-    bool start(const std::string &mnt, const std::string &a, const std::string &b) {
-        int p[2];
-        if (pipe2(p, O_CLOEXEC))
-            return false;
-        posix_spawn_file_actions_t fa;
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_adddup2(&fa, p[1], 1);
-        std::string bin = helper("fusefile");
-        char *argv[] = {bin.data(), const_cast<char *>(mnt.c_str()), const_cast<char *>(a.c_str()),
-                        const_cast<char *>(b.c_str()), nullptr};
-        char *envp[] = {nullptr};
-        int rc = posix_spawn(&pid_, bin.c_str(), &fa, nullptr, argv, envp);
-        posix_spawn_file_actions_destroy(&fa);
-        close(p[1]);
-        out_ = p[0];
-        mnt_ = mnt;
-        return rc == 0 && expect('r');
-    }
-    bool switch_content() { return kill(pid_, SIGUSR1) == 0 && expect('s'); }
-    ~FuseFile() {
-        if (!mnt_.empty())
-            umount2(mnt_.c_str(), MNT_DETACH);
-        if (pid_ > 0) {
-            kill(pid_, SIGKILL);
-            waitpid(pid_, nullptr, 0);
-        }
-        if (out_ >= 0)
-            close(out_);
-    }
-
-  private:
-    bool expect(char c) {
-        char got = 0;
-        return read(out_, &got, 1) == 1 && got == c;
-    }
-    pid_t pid_ = -1;
-    int out_ = -1;
-    std::string mnt_;
-};
-
-// Is @name in /proc/filesystems (built in, or its module loaded)?
-bool filesystem_known(const std::string &name) {
-    std::ifstream in("/proc/filesystems");
-    std::string line;
-    while (std::getline(in, line))
-        if (line.size() > name.size() &&
-            line.compare(line.size() - name.size(), name.size(), name) == 0 &&
-            (line[line.size() - name.size() - 1] == '\t'))
-            return true;
-    return false;
-}
-
-} // namespace
 
 int main() {
     Tap t("fuse_cache", 4);
@@ -87,18 +29,12 @@ int main() {
                            "an unchanged program on FUSE is hashed again at its next exec",
                            "content swapped behind an unchanged inode is denied",
                            "and its event carries the new content's digest"};
-    // FUSE is a module on Debian 12's kernel and built in on newer ones.
-    if (!filesystem_known("fuse")) {
-        std::string ko = self_dir() + "/modules/fuse.ko";
-        if (access(ko.c_str(), R_OK) != 0) {
-            for (const char *n : names)
-                t.skip(n, "FUSE is neither built in nor a module here (KERNEL= given)");
-            return t.finish();
-        }
-        int kfd = open(ko.c_str(), O_RDONLY | O_CLOEXEC);
-        if (syscall(SYS_finit_module, kfd, "", 0) != 0 && errno != EEXIST)
-            t.bail(std::string("load fuse.ko: ") + strerror(errno));
-        close(kfd);
+    if (std::string why = load_fuse(); !why.empty()) {
+        if (why.starts_with("load "))
+            t.bail(why);
+        for (const char *n : names)
+            t.skip(n, why.c_str());
+        return t.finish();
     }
 
     // Two programs of the same size that differ only in their padding.

@@ -1,10 +1,15 @@
 // vouchd with `template = ima-sig`: a file whose security.ima is a signature
 // (type 3, EVM_IMA_XATTR_DIGSIG) has it in its entry's sig field, as the
 // kernel's ima-sig template records it; a file without one, or with a
-// security.ima that is only a digest, has an empty sig field.
+// security.ima that is only a digest, has an empty sig field. The signature
+// is read from the measured file only: a path replaced before vouchd reads it
+// gives no signature rather than the new file's, and a FUSE file system whose
+// daemon never answers getxattr is not asked (it would stop vouchd's loop).
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/xattr.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <thread>
@@ -12,6 +17,7 @@
 #include "lib/digest.h"
 #include "lib/ima_log.h"
 #include "lib/measurement_log.h"
+#include "kernel/selftests/lib/fuse.h"
 #include "kernel/selftests/lib/tap.h"
 #include "kernel/selftests/lib/util.h"
 #include "kernel/selftests/lib/vouchd.h"
@@ -43,7 +49,7 @@ const ima::Entry *wait_entry(const std::string &path, std::vector<ima::Entry> &l
 } // namespace
 
 int main() {
-    Tap t("vouchd_imasig", 4);
+    Tap t("vouchd_imasig", 6);
     (void)vouch::unpin(kPins);
     TempDir dir;
     std::string signed_file = dir.file("signed"), plain = dir.file("plain"),
@@ -85,6 +91,48 @@ int main() {
          "a file without security.ima: ima-sig entry with an empty sig field");
     e = wait_entry(digest_only, log);
     t.ok(e && e->sig.empty(), "a security.ima that is a digest, not a signature: empty sig field");
+
+    // Measured, then replaced by another signed file before vouchd reads it:
+    // vouchd is stopped while it runs, so the event waits in the ring buffer.
+    const std::string swapped = dir.file("swapped"), other = dir.file("other");
+    const std::vector<uint8_t> other_sig = {0x03, 0x02, 0x04, 0x11, 0x22, 0x33, 0x44,
+                                            0x00, 0x04, 0x09, 0x09, 0x09, 0x09};
+    if (!copy_file(helper("true"), swapped, "imasig swapped") ||
+        !copy_file(helper("true"), other, "imasig other") ||
+        setxattr(swapped.c_str(), "security.ima", sig.data(), sig.size(), 0) ||
+        setxattr(other.c_str(), "security.ima", other_sig.data(), other_sig.size(), 0))
+        t.bail("cannot create test files");
+    auto swapped_digest = sha256_file(swapped);
+    d.kill_it(SIGTERM);
+    (void)run({swapped});
+    if (rename(other.c_str(), swapped.c_str()))
+        t.bail("rename");
+    if (!d.start({}))
+        t.bail(d.output());
+    e = wait_entry(swapped, log);
+    t.ok(e && swapped_digest &&
+             std::equal(e->file_digest.begin(), e->file_digest.end(), swapped_digest->begin()) &&
+             e->sig.empty(),
+         "a path replaced by another signed file before vouchd read it: the entry has the "
+         "measured file's digest and no signature, not the new file's");
+
+    // FUSE whose daemon never answers getxattr.
+    if (std::string why = load_fuse(); !why.empty()) {
+        t.skip("a file on a FUSE file system that never answers getxattr", why.c_str());
+    } else {
+        const std::string mnt = dir.file("mnt"), after = dir.file("after");
+        FuseFile fuse;
+        if (mkdir(mnt.c_str(), 0755) || !copy_file(helper("true"), after, "imasig after") ||
+            !fuse.start(mnt, plain, plain, {"FUSEFILE_HANG_GETXATTR=1"}))
+            t.bail("start the fusefile helper");
+        (void)run({mnt + "/prog"});
+        (void)run({after});
+        const ima::Entry *on_fuse = wait_entry(mnt + "/prog", log);
+        const ima::Entry *next = on_fuse ? wait_entry(after, log) : nullptr;
+        t.ok(on_fuse && on_fuse->sig.empty() && next,
+             "a file on a FUSE file system that never answers getxattr: logged without a "
+             "signature, and the next exec is logged too (vouchd's loop did not stop)");
+    }
     d.kill_it(SIGTERM);
     (void)vouch::unpin(kPins);
     return t.finish();

@@ -9,6 +9,10 @@
  * What the fuse_cache selftest needs: a file whose content changes with
  * nothing the kernel's inode shows (no write, no new timestamp).
  *
+ * With FUSEFILE_HANG_GETXATTR=1 in the environment it never answers a
+ * getxattr of security.ima: a daemon that stalls whoever asks for a file's
+ * IMA signature (exec itself asks for security.capability, answered).
+ *
  * The wire format is the kernel's FUSE protocol (include/uapi/linux/fuse.h,
  * version 7); only the requests this file system needs are answered.
  */
@@ -30,6 +34,7 @@ enum {
 	OP_OPEN = 14,
 	OP_READ = 15,
 	OP_STATFS = 17,
+	OP_GETXATTR = 22,
 	OP_RELEASE = 18,
 	OP_FLUSH = 25,
 	OP_INIT = 26,
@@ -242,6 +247,15 @@ static void handle(const struct in_header *in, const void *arg)
 	case OP_FLUSH:
 		reply(in->unique, 0, NULL, 0);
 		break;
+	case OP_GETXATTR: {
+		/* struct fuse_getxattr_in (size, padding), then the name */
+		const char *name = (const char *)arg + 8;
+
+		if (getenv("FUSEFILE_HANG_GETXATTR") && !strcmp(name, "security.ima"))
+			break; /* never answered */
+		reply(in->unique, -ENODATA, NULL, 0);
+		break;
+	}
 	case OP_FORGET:
 	case OP_BATCH_FORGET:
 	case OP_INTERRUPT:
