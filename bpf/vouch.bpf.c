@@ -112,7 +112,12 @@ struct inode_cache {
 	__u32 state;
 	/* bumped around every store of `digest`, so each such verdict word is new */
 	__u32 digest_seq;
-	__u32 _pad0;
+	/*
+	 * low bits of the policy generation under which a (would-be) denial of
+	 * this file was last reported, plus one (0: none): a loop of denied
+	 * execs reports once per file and policy, not once per try
+	 */
+	__u32 denial_reported;
 };
 
 /*
@@ -448,6 +453,25 @@ static __always_inline bool verity_digest(struct file *file, struct inode *inode
 	return true;
 }
 
+static __always_inline __u32 denial_mark(struct policy pol)
+{
+	return (__u32)pol.gen + 1;
+}
+
+/*
+ * More than half the ring buffer waits for vouchd: from then on only root's
+ * measurements are queued, so a user who floods it with new files (each one
+ * event) cannot make root's and the system's execs fail. The others' are
+ * dropped and counted, as when the buffer is full; in enforce mode those
+ * execs are denied. Checked before reserving, so concurrent reservers may
+ * pass it together: the half left over absorbs them.
+ */
+static __always_inline bool ringbuf_crowded(void)
+{
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >
+	       bpf_ringbuf_query(&events, BPF_RB_RING_SIZE) / 2;
+}
+
 /*
  * Measure @file for @hook and decide. Runs in sleepable context: the hash may
  * read the whole file.
@@ -501,6 +525,7 @@ static __noinline long measure_slow(struct file *file, struct inode_cache *c, __
 			verdict_reset(c, VERDICT_BUSY);
 			__builtin_memcpy(&c->digest, &d, sizeof(d));
 			c->stamp = now;
+			c->denial_reported = 0;
 			fresh = verdict_reset(c, 0);
 			c->state = verity ? CACHE_VALID | CACHE_VERITY : CACHE_VALID;
 			stored = true;
@@ -528,10 +553,19 @@ static __noinline long measure_slow(struct file *file, struct inode_cache *c, __
 
 	if (cached && verdict == VOUCH_VERDICT_ALLOW && c && (c->state & CACHE_REPORTED))
 		return 0;
+	if (cached && verdict != VOUCH_VERDICT_ALLOW && c && c->denial_reported == denial_mark(pol)) {
+		if (verdict == VOUCH_VERDICT_DENY)
+			STAT_INC(denied);
+		else
+			STAT_INC(audit_denied);
+		return verdict_ret(verdict);
+	}
 	if (!have_d && c)
 		__builtin_memcpy(&d, &c->digest, sizeof(d));
 
-	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+	ev = ringbuf_crowded() && bpf_get_current_uid_gid() != 0
+		     ? NULL
+		     : bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
 	if (!ev) {
 		STAT_INC(ringbuf_drops);
 		if (deny_on_lost_event && pol.mode == VOUCH_MODE_ENFORCE)
@@ -570,6 +604,8 @@ static __noinline long measure_slow(struct file *file, struct inode_cache *c, __
 	STAT_INC(measured);
 	if (c && (c->state & CACHE_VALID))
 		c->state |= CACHE_REPORTED;
+	if (c && (c->state & CACHE_VALID) && verdict != VOUCH_VERDICT_ALLOW)
+		c->denial_reported = denial_mark(pol);
 	if (verdict == VOUCH_VERDICT_DENY)
 		STAT_INC(denied);
 	else if (verdict == VOUCH_VERDICT_AUDIT_DENY)

@@ -53,7 +53,7 @@ constexpr uint64_t kTickUsec = 1000 * 1000;
 constexpr uint8_t kImaXattrDigsig = 3;
 // The path vouch logs for an event the kernel side could not deliver: there
 // is no file to name, and this cannot be mistaken for one.
-constexpr const char *kLostEventPath = "vouch:lost-event";
+constexpr const char *kLostEventPrefix = "vouch:lost-events:";
 
 constexpr uint32_t kFuseSuperMagic = 0x65735546;
 
@@ -337,10 +337,14 @@ void Daemon::log_lost_events() {
     }
     if (st->ringbuf_drops == lost_logged_)
         return;
-    while (lost_logged_ < st->ringbuf_drops && !failed_) {
-        append(ima::make_violation(cfg_.pcr, cfg_.template_name, kLostEventPath));
-        ++lost_logged_;
-    }
+    // One entry for all lost since the last check, its name carrying the
+    // count: a flood cannot turn into as many log entries and PCR extends.
+    const uint64_t n = st->ringbuf_drops - lost_logged_;
+    append(ima::make_violation(cfg_.pcr, cfg_.template_name,
+                               std::string(kLostEventPrefix) + std::to_string(n)));
+    if (failed_)
+        return;
+    lost_logged_ = st->ringbuf_drops;
     (void)save_lost_logged();
 }
 

@@ -49,7 +49,7 @@ std::vector<vouch::ima::Entry> sample_entries() {
         vouch::ima::make_entry(9, vouch::ima::kImaSig, "sha256", d, kOddPath, sig),
         vouch::ima::make_entry(10, vouch::ima::kImaSigV2, vouch::ima::kVeritySha256, d,
                                "/usr/lib/x", {}),
-        vouch::ima::make_violation(10, vouch::ima::kImaNg, "vouch:lost-event"),
+        vouch::ima::make_violation(10, vouch::ima::kImaNg, "vouch:lost-events:1"),
     };
 }
 

@@ -744,7 +744,7 @@ TEST_F(BusVouchctlTest, LogFromBusAndFromFilePrintTheSame) {
     std::vector<ima::Entry> entries = {
         ima::make_entry(10, ima::kImaNg, "sha256", d, "/usr/bin/plain"),
         ima::make_entry(10, ima::kImaSig, "sha256", d, "/tmp/caf\xe9\\x \"q\"", sig),
-        ima::make_violation(10, ima::kImaNg, "vouch:lost-event"),
+        ima::make_violation(10, ima::kImaNg, "vouch:lost-events:1"),
         ima::make_entry(10, ima::kImaSigV2, ima::kVeritySha256, d, "/usr/lib/v"),
     };
     std::string bin;
