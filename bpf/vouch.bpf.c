@@ -26,6 +26,7 @@ char LICENSE[] SEC("license") = "GPL";
 #define FMODE_WRITE 0x2
 #define BPF_FS_MAGIC 0xcafe4a11
 #define PROC_SUPER_MAGIC 0x9fa0
+#define OVERLAYFS_SUPER_MAGIC 0x794c7630
 #define MNT_DETACH 0x2
 #define S_IFMT 00170000
 #define S_IFDIR 0040000
@@ -384,9 +385,13 @@ static __always_inline bool may_cache(struct inode *inode)
 	/*
 	 * A file open for write can change under us without a new stamp being
 	 * visible yet (IMA's open-writers case); exec holds i_writecount at -1.
+	 * On overlayfs the inode is the overlay's: a file of a lower (or upper)
+	 * layer changed directly leaves its times and size as they were, so
+	 * such files are hashed at every use.
 	 */
 	return cache_enabled && inode->i_writecount.counter <= 0 &&
-	       !(inode->i_sb->s_iflags & SB_I_IMA_UNVERIFIABLE_SIGNATURE);
+	       !(inode->i_sb->s_iflags & SB_I_IMA_UNVERIFIABLE_SIGNATURE) &&
+	       inode->i_sb->s_magic != OVERLAYFS_SUPER_MAGIC;
 }
 
 /*
