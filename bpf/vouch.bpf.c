@@ -458,6 +458,48 @@ static __always_inline bool verity_digest(struct file *file, struct inode *inode
 	return true;
 }
 
+/*
+ * What every event says about the file and the caller; returns the flag for a
+ * path that could not be had. The rest (digest, algorithm, flags) is the
+ * caller's.
+ */
+static __always_inline __u32 fill_event(struct vouch_event *ev, struct file *file, __u16 hook,
+					__u16 verdict)
+{
+	struct inode *inode = file->f_inode;
+	__u64 id = bpf_get_current_pid_tgid();
+	long n;
+
+	ev->ts_ns = bpf_ktime_get_boot_ns();
+	ev->ino = inode->i_ino;
+	ev->dev = inode->i_sb->s_dev;
+	ev->generation = inode->i_generation;
+	ev->pid = id >> 32;
+	ev->tid = (__u32)id;
+	ev->uid = (__u32)bpf_get_current_uid_gid();
+	ev->hook = hook;
+	ev->verdict = verdict;
+	ev->sb_magic = (__u32)inode->i_sb->s_magic;
+	n = bpf_d_path((struct path *)&file->f_path, ev->path, sizeof(ev->path));
+	if (n > 0) {
+		ev->path_len = n - 1;
+		return 0;
+	}
+	ev->path_len = 0;
+	ev->path[0] = 0;
+	return VOUCH_EVF_PATH_ERROR;
+}
+
+static __always_inline bool ringbuf_crowded(void);
+
+/* A record in the ring buffer, unless it is crowded and the caller not root. */
+static __always_inline struct vouch_event *reserve_event(void)
+{
+	if (ringbuf_crowded() && bpf_get_current_uid_gid() != 0)
+		return NULL;
+	return bpf_ringbuf_reserve(&events, sizeof(struct vouch_event), 0);
+}
+
 static __always_inline __u32 denial_mark(struct policy pol)
 {
 	return (__u32)pol.gen + 1;
@@ -493,8 +535,7 @@ static __noinline long measure_slow(struct file *file, struct inode_cache *c, __
 	__s32 algo = VOUCH_IMA_HASH_ALGO_SHA256;
 	__u64 fresh = 0;
 	__u16 verdict;
-	__u64 id;
-	long n;
+
 
 	/*
 	 * Open writers before hashing (a writer closed during the hash is still
@@ -568,37 +609,16 @@ static __noinline long measure_slow(struct file *file, struct inode_cache *c, __
 	if (!have_d && c)
 		__builtin_memcpy(&d, &c->digest, sizeof(d));
 
-	ev = ringbuf_crowded() && bpf_get_current_uid_gid() != 0
-		     ? NULL
-		     : bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+	ev = reserve_event();
 	if (!ev) {
 		STAT_INC(ringbuf_drops);
 		if (deny_on_lost_event && pol.mode == VOUCH_MODE_ENFORCE)
 			return -EPERM;
 		return verdict_ret(verdict);
 	}
-
-	id = bpf_get_current_pid_tgid();
-	ev->ts_ns = bpf_ktime_get_boot_ns();
-	ev->ino = BPF_CORE_READ(inode, i_ino);
-	ev->dev = BPF_CORE_READ(inode, i_sb, s_dev);
-	ev->generation = BPF_CORE_READ(inode, i_generation);
-	ev->pid = id >> 32;
-	ev->tid = (__u32)id;
-	ev->uid = (__u32)bpf_get_current_uid_gid();
-	ev->hook = hook;
-	ev->verdict = verdict;
+	flags |= fill_event(ev, file, hook, verdict);
 	ev->hash_algo = algo;
-	ev->sb_magic = (__u32)BPF_CORE_READ(inode, i_sb, s_magic);
 	__builtin_memcpy(ev->digest, d.bytes, sizeof(d.bytes));
-	n = bpf_d_path((struct path *)&file->f_path, ev->path, sizeof(ev->path));
-	if (n > 0) {
-		ev->path_len = n - 1;
-	} else {
-		ev->path_len = 0;
-		ev->path[0] = 0;
-		flags |= VOUCH_EVF_PATH_ERROR;
-	}
 	if (cached)
 		flags |= VOUCH_EVF_CACHED;
 	if (verity)
@@ -780,37 +800,17 @@ static __always_inline bool has_readers(struct inode *inode)
  */
 static __always_inline long tomtou(struct file *file)
 {
-	struct inode *inode = file->f_inode;
 	struct policy pol = current_policy();
 	bool deny = pol.mode == VOUCH_MODE_ENFORCE;
 	struct vouch_event *ev;
-	__u64 id;
-	long n;
 
-	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+	ev = reserve_event();
 	if (ev) {
-		id = bpf_get_current_pid_tgid();
-		ev->ts_ns = bpf_ktime_get_boot_ns();
-		ev->ino = inode->i_ino;
-		ev->dev = inode->i_sb->s_dev;
-		ev->generation = inode->i_generation;
-		ev->pid = id >> 32;
-		ev->tid = (__u32)id;
-		ev->uid = (__u32)bpf_get_current_uid_gid();
-		ev->hook = VOUCH_HOOK_FILE_OPEN;
-		ev->verdict = deny ? VOUCH_VERDICT_DENY : VOUCH_VERDICT_ALLOW;
+		ev->flags = VOUCH_EVF_TOMTOU |
+			    fill_event(ev, file, VOUCH_HOOK_FILE_OPEN,
+				       deny ? VOUCH_VERDICT_DENY : VOUCH_VERDICT_ALLOW);
 		ev->hash_algo = 0;
-		ev->sb_magic = (__u32)inode->i_sb->s_magic;
 		__builtin_memset(ev->digest, 0, sizeof(ev->digest));
-		ev->flags = VOUCH_EVF_TOMTOU;
-		n = bpf_d_path((struct path *)&file->f_path, ev->path, sizeof(ev->path));
-		if (n > 0) {
-			ev->path_len = n - 1;
-		} else {
-			ev->path_len = 0;
-			ev->path[0] = 0;
-			ev->flags |= VOUCH_EVF_PATH_ERROR;
-		}
 		bpf_ringbuf_submit(ev, 0);
 		STAT_INC(measured);
 	} else {

@@ -29,7 +29,7 @@ int main() {
                            "an unchanged program on FUSE is hashed again at its next exec",
                            "content swapped behind an unchanged inode is denied",
                            "and its event carries the new content's digest"};
-    if (std::string why = load_fuse(); !why.empty()) {
+    if (std::string why = load_filesystem("fuse"); !why.empty()) {
         if (why.starts_with("load "))
             t.bail(why);
         for (const char *n : names)

@@ -1,5 +1,5 @@
 // The fusefile helper (helpers/fusefile.c) for the selftests that need a
-// FUSE file system, and loading FUSE where it is a module.
+// FUSE file system (load_filesystem("fuse") first, in util.h).
 #pragma once
 
 #include <fcntl.h>
@@ -67,35 +67,5 @@ class FuseFile {
     int out_ = -1;
     std::string mnt_;
 };
-
-// Is @name in /proc/filesystems (built in, or its module loaded)?
-inline bool filesystem_known(const std::string &name) {
-    std::ifstream in("/proc/filesystems");
-    std::string line;
-    while (std::getline(in, line))
-        if (line.size() > name.size() &&
-            line.compare(line.size() - name.size(), name.size(), name) == 0 &&
-            (line[line.size() - name.size() - 1] == '\t'))
-            return true;
-    return false;
-}
-
-// FUSE is a module on Debian 12's kernel and built in on newer ones. Empty
-// when FUSE is usable, else why not (a reason to skip).
-inline std::string load_fuse() {
-    if (filesystem_known("fuse"))
-        return "";
-    std::string ko = self_dir() + "/modules/fuse.ko";
-    if (access(ko.c_str(), R_OK) != 0)
-        return "FUSE is neither built in nor a module here (KERNEL= given)";
-    int kfd = open(ko.c_str(), O_RDONLY | O_CLOEXEC);
-    if (syscall(SYS_finit_module, kfd, "", 0) != 0 && errno != EEXIST) {
-        std::string why = std::string("load fuse.ko: ") + strerror(errno);
-        close(kfd);
-        return why;
-    }
-    close(kfd);
-    return "";
-}
 
 } // namespace vouch::selftest

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <signal.h>
 #include <fcntl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -195,6 +196,31 @@ KilledLoader killed_loader(const std::string &pin_dir, const std::vector<vouch_d
     kill(pid, SIGKILL);
     waitpid(pid, nullptr, 0);
     return out;
+}
+
+std::string load_filesystem(const std::string &name) {
+    auto known = [&] {
+        std::ifstream in("/proc/filesystems");
+        std::string line;
+        while (std::getline(in, line)) {
+            size_t tab = line.rfind('\t');
+            if (line.substr(tab == std::string::npos ? 0 : tab + 1) == name)
+                return true;
+        }
+        return false;
+    };
+    if (known())
+        return "";
+    std::string ko = self_dir() + "/modules/" + name + ".ko";
+    if (access(ko.c_str(), R_OK) != 0)
+        return name + " is neither built in nor a module here (KERNEL= given)";
+    int fd = open(ko.c_str(), O_RDONLY | O_CLOEXEC);
+    int rc = static_cast<int>(syscall(SYS_finit_module, fd, "", 0));
+    int err = errno;
+    close(fd);
+    if (rc != 0 && err != EEXIST)
+        return "load " + name + ".ko: " + strerror(err);
+    return "";
 }
 
 } // namespace vouch::selftest

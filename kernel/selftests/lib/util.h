@@ -67,6 +67,11 @@ class EventLog {
 
 bool same_inode(const vouch_event &ev, const struct stat &st);
 
+// A file system the kernel may have as a module (fuse, overlay): empty when it
+// is usable (built in, or modules/NAME.ko loaded now); otherwise why not,
+// starting "load " when loading failed (an error), else a reason to skip.
+std::string load_filesystem(const std::string &name);
+
 // A loader in a child process that pins under pin_dir, sets the policy and is
 // then killed, so that only the pins hold the hooks (as with vouchd stopped).
 // programs: the IDs of the programs it attached, empty if it failed.
