@@ -100,38 +100,36 @@ int main() {
         t.diag_lines(b.output().substr(mark));
     b.kill_it(SIGTERM);
 
-    // The owner's vouchd again; then root adds its key and asks for a reload.
+    // SIGHUP with an audit policy of `serial` signed by `key`, listing both
+    // programs: refused for the reason `needle` names; enforcement stays.
     Vouchd c(options("a", owner_keys, pol));
+    auto reload_refused = [&](uint64_t serial, const std::string &key, const char *needle,
+                              const char *what) {
+        mark = c.output().size();
+        install(t, pol, signed_policy(t, serial, VOUCH_MODE_AUDIT, {listed, other}, exe, key));
+        kill(c.pid, SIGHUP);
+        if (!t.ok(wait_for_output(c, "reload refused", mark) &&
+                      c.output().find(needle, mark) != std::string::npos && enforcing(),
+                  "%s", what))
+            t.diag_lines(c.output().substr(mark));
+    };
+
+    // The owner's vouchd again; then root adds its key and asks for a reload.
     if (!c.start({}))
         t.bail(c.output());
     fs::copy_file(root_keys + "/untrusted-p256.pem", owner_keys + "/root.pem");
-    mark = c.output().size();
-    install(t, pol, signed_policy(t, 9, VOUCH_MODE_AUDIT, {listed, other}, exe, root_key));
-    kill(c.pid, SIGHUP);
-    if (!t.ok(wait_for_output(c, "reload refused", mark) &&
-                  c.output().find("trusted keys", mark) != std::string::npos && enforcing(),
-              "a key copied into the keys directory and SIGHUP: root's policy is refused"))
-        t.diag_lines(c.output().substr(mark));
+    reload_refused(9, root_key, "trusted keys",
+                   "a key copied into the keys directory and SIGHUP: root's policy is refused");
     fs::remove(owner_keys + "/root.pem");
 
     // Genuine but older, after deleting what the state directory remembers.
     fs::remove(kWork + "/state-a/policy-serial", ec);
     fs::remove(kWork + "/state-a/accepted-policy.dsse", ec);
-    mark = c.output().size();
-    install(t, pol, signed_policy(t, 3, VOUCH_MODE_AUDIT, {listed, other}, exe, owner_key));
-    kill(c.pid, SIGHUP);
-    if (!t.ok(wait_for_output(c, "reload refused", mark) &&
-                  c.output().find("lower than 5", mark) != std::string::npos && enforcing(),
-              "the serial file deleted, an older genuine policy (serial 3) replayed: refused"))
-        t.diag_lines(c.output().substr(mark));
+    reload_refused(3, owner_key, "lower than 5",
+                   "the serial file deleted, an older genuine policy (serial 3) replayed: refused");
 
-    mark = c.output().size();
-    install(t, pol, signed_policy(t, 5, VOUCH_MODE_AUDIT, {listed, other}, exe, owner_key));
-    kill(c.pid, SIGHUP);
-    if (!t.ok(wait_for_output(c, "reload refused", mark) &&
-                  c.output().find("other content", mark) != std::string::npos && enforcing(),
-              "a genuine policy with the accepted serial (5) but other content: refused"))
-        t.diag_lines(c.output().substr(mark));
+    reload_refused(5, owner_key, "other content",
+                   "a genuine policy with the accepted serial (5) but other content: refused");
 
     mark = c.output().size();
     install(t, pol, signed_policy(t, 10, VOUCH_MODE_AUDIT, {listed, other}, exe, owner_key));
