@@ -39,10 +39,6 @@ Result<MeasurementLog> MeasurementLog::open(const std::string &dir, mode_t mode)
     if (!parsed)
         return make_error(parsed.error().code,
                           bin + " cannot be continued: " + parsed.error().message);
-    log.ascii_.reset(
-        ::open(ascii.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, mode));
-    if (!log.ascii_)
-        return make_error(errno, "open " + ascii + ": " + errno_message(errno));
     std::string text;
     for (auto &e : *parsed) {
         text += ima::encode_ascii(e);
@@ -50,8 +46,30 @@ Result<MeasurementLog> MeasurementLog::open(const std::string &dir, mode_t mode)
             log.seen_.insert({e.pcr, e.template_sha1});
         log.entries_.push_back(std::move(e));
     }
-    if (auto r = write_all(log.ascii_.get(), text, ascii); !r)
-        return r.error();
+    // Readers (an attestation agent) hold the ASCII file open across vouchd
+    // restarts and read on from their offset: it is only ever appended to.
+    // What a crash between the two writes of an entry left out is added; a
+    // file that is not a prefix of the binary log's text (edited, or written
+    // by another version) is replaced by a new file, so that an open
+    // descriptor keeps the old bytes instead of seeing them change.
+    log.ascii_.reset(::open(ascii.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, mode));
+    if (!log.ascii_)
+        return make_error(errno, "open " + ascii + ": " + errno_message(errno));
+    auto have = read_all(log.ascii_.get(), ascii);
+    if (!have)
+        return have.error();
+    if (have->size() <= text.size() && text.compare(0, have->size(), *have) == 0) {
+        if (auto r = write_all(log.ascii_.get(), std::string_view(text).substr(have->size()), ascii);
+            !r)
+            return r.error();
+    } else {
+        log.ascii_rebuilt_ = true;
+        if (auto r = write_file_atomic(ascii, text, mode); !r)
+            return r.error();
+        log.ascii_.reset(::open(ascii.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
+        if (!log.ascii_)
+            return make_error(errno, "open " + ascii + ": " + errno_message(errno));
+    }
     return log;
 }
 

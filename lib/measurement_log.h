@@ -18,7 +18,10 @@ namespace vouch {
 class MeasurementLog {
   public:
     // Opens (or creates) the log files in `dir`. An existing binary log is
-    // parsed and continued; the ASCII file is rewritten from it.
+    // parsed and continued; so is the ASCII file, which is only appended to
+    // (what it lacks of the binary log is added), unless it does not match
+    // the binary log: then a new file with the binary log's text replaces
+    // it (ascii_rebuilt()).
     static Result<MeasurementLog> open(const std::string &dir, mode_t mode = 0600);
 
     // Appends unless an entry with the same template hash on the same PCR is
@@ -27,6 +30,7 @@ class MeasurementLog {
     Result<bool> append(const ima::Entry &e);
 
     const std::vector<ima::Entry> &entries() const { return entries_; }
+    bool ascii_rebuilt() const { return ascii_rebuilt_; }
     std::string binary_path() const { return dir_ + "/binary_runtime_measurements"; }
     std::string ascii_path() const { return dir_ + "/ascii_runtime_measurements"; }
 
@@ -35,6 +39,7 @@ class MeasurementLog {
     UniqueFd bin_, ascii_;
     std::vector<ima::Entry> entries_;
     std::set<std::pair<uint32_t, std::array<uint8_t, 20>>> seen_;
+    bool ascii_rebuilt_ = false;
 };
 
 // The value a PCR bank reaches after extending, from all zeros, the template

@@ -4,6 +4,8 @@
 // evmctl checks it, survives vouchd being killed mid-run, and turns events
 // lost to a full ring buffer into violation entries.
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -34,6 +36,26 @@ namespace {
 
 const std::string kPins = "/sys/fs/bpf/vouch-vouchd";
 const std::string kLogDir = "/run/vouch-selftest";
+
+// FS_APPEND_FL through the generic attribute ioctl (chattr +a / -a).
+bool set_append_only(const std::string &path, bool on) {
+    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    int flags = 0;
+    bool ok = ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0;
+    flags = on ? (flags | FS_APPEND_FL) : (flags & ~FS_APPEND_FL);
+    ok = ok && ioctl(fd, FS_IOC_SETFLAGS, &flags) == 0;
+    close(fd);
+    return ok;
+}
+
+bool read_file_to(const std::string &path, std::string &out) {
+    std::ifstream in(path, std::ios::binary);
+    out.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    return static_cast<bool>(in) || in.eof();
+}
+
 const std::string kBinLog = kLogDir + "/binary_runtime_measurements";
 const std::string kKernelLog = "/sys/kernel/security/ima/binary_runtime_measurements";
 const std::string kTcti = "device:/dev/tpmrm0";
@@ -114,7 +136,7 @@ bool log_verifies() {
 } // namespace
 
 int main() {
-    Tap t("vouchd_log", 16);
+    Tap t("vouchd_log", 17);
     (void)vouch::unpin(kPins);
     TempDir dir;
 
@@ -235,6 +257,22 @@ int main() {
         _exit(0);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    // A reader (an attestation agent) holds the ASCII log open across the
+    // restart, and the file is append-only (chattr +a; tmpfs has it since
+    // 6.0): a vouchd that truncated or replaced the file could not start.
+    const std::string ascii = kLogDir + "/ascii_runtime_measurements";
+    int reader = open(ascii.c_str(), O_RDONLY | O_CLOEXEC);
+    std::string seen;
+    auto read_more = [&] {
+        char buf[8192];
+        ssize_t n;
+        while ((n = read(reader, buf, sizeof(buf))) > 0)
+            seen.append(buf, static_cast<size_t>(n));
+    };
+    read_more();
+    struct stat st_before {};
+    fstat(reader, &st_before);
+    bool append_only = set_append_only(ascii, true);
     d.kill_it(SIGKILL);
     bool restarted = d.start({});
     waitpid(loop, nullptr, 0);
@@ -252,6 +290,20 @@ int main() {
     t.ok(all, "every program started around the kill is logged exactly once");
     t.ok(count_path(log, "boot_aggregate") == 1 && log[0].path == "boot_aggregate",
          "the restarted vouchd continued the same log (one boot_aggregate, first)");
+    read_more();
+    struct stat st_after {};
+    stat(ascii.c_str(), &st_after);
+    std::string now;
+    (void)read_file_to(ascii, now);
+    t.ok(append_only && reader >= 0 && st_after.st_ino == st_before.st_ino && seen == now &&
+             seen.size() > static_cast<size_t>(st_before.st_size),
+         "the ASCII log is only appended to across the restart: an append-only (chattr +a) "
+         "file, a reader's descriptor reads on from its offset to the same bytes as the file");
+    if (!append_only)
+        t.diag("FS_APPEND_FL could not be set on %s", ascii.c_str());
+    set_append_only(ascii, false);
+    if (reader >= 0)
+        close(reader);
     t.ok(wait_until(log_verifies, 30000) && evmctl_validates(t, kBinLog),
          "after the restart the log still replays to the TPM (vouchctl, evmctl)");
 

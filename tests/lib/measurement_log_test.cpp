@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -85,6 +86,90 @@ TEST_F(LogDir, ReopenContinuesTheSameLog) {
             n += vouch::ima::encode_ascii(e).size();
         return n;
     }());
+}
+
+// An attestation agent keeps the ASCII log open across vouchd restarts and
+// reads on from its offset: a reopen must not truncate or rewrite it.
+TEST_F(LogDir, ReopenOnlyAppendsToTheAsciiLogUnderAReader) {
+    std::string first;
+    {
+        auto log = vouch::MeasurementLog::open(dir);
+        ASSERT_TRUE(log.ok());
+        ASSERT_TRUE(*log->append(entry(1, "/a")));
+        ASSERT_TRUE(*log->append(entry(2, "/b")));
+        first = slurp(log->ascii_path());
+    }
+    std::string ascii = dir + "/ascii_runtime_measurements";
+    int reader = ::open(ascii.c_str(), O_RDONLY);
+    ASSERT_GE(reader, 0);
+    std::string got(first.size(), '\0');
+    ASSERT_EQ(::read(reader, got.data(), got.size()), static_cast<ssize_t>(first.size()));
+    struct stat before {};
+    fstat(reader, &before);
+
+    auto log = vouch::MeasurementLog::open(dir);
+    ASSERT_TRUE(log.ok()) << log.error().message;
+    EXPECT_FALSE(log->ascii_rebuilt());
+    struct stat after {};
+    stat(ascii.c_str(), &after);
+    EXPECT_EQ(after.st_ino, before.st_ino) << "the same file, not a replacement";
+    EXPECT_EQ(after.st_size, before.st_size) << "a reopen writes nothing when both forms agree";
+    ASSERT_TRUE(*log->append(entry(3, "/c")));
+    char buf[4096];
+    ssize_t n = ::read(reader, buf, sizeof(buf));
+    ::close(reader);
+    ASSERT_GT(n, 0) << "the reader goes on from its offset";
+    EXPECT_EQ(std::string(buf, static_cast<size_t>(n)),
+              vouch::ima::encode_ascii(log->entries().back()));
+}
+
+// A crash between the binary and the ASCII write of an entry: the ASCII file
+// lacks the last line; the reopen appends it instead of rewriting the file.
+TEST_F(LogDir, ReopenAppendsWhatTheAsciiLogLacks) {
+    std::string full;
+    {
+        auto log = vouch::MeasurementLog::open(dir);
+        ASSERT_TRUE(log.ok());
+        ASSERT_TRUE(*log->append(entry(1, "/a")));
+        ASSERT_TRUE(*log->append(entry(2, "/b")));
+        full = slurp(log->ascii_path());
+    }
+    std::string ascii = dir + "/ascii_runtime_measurements";
+    size_t cut = full.find('\n') + 1;
+    ASSERT_EQ(truncate(ascii.c_str(), static_cast<off_t>(cut)), 0);
+    struct stat before {};
+    stat(ascii.c_str(), &before);
+    auto log = vouch::MeasurementLog::open(dir);
+    ASSERT_TRUE(log.ok()) << log.error().message;
+    EXPECT_FALSE(log->ascii_rebuilt());
+    struct stat after {};
+    stat(ascii.c_str(), &after);
+    EXPECT_EQ(after.st_ino, before.st_ino);
+    EXPECT_EQ(slurp(ascii), full);
+}
+
+// An ASCII file that the binary log does not explain is replaced by a new
+// file: a reader's descriptor keeps the bytes it had, unchanged.
+TEST_F(LogDir, AMismatchedAsciiLogIsReplacedNotRewrittenInPlace) {
+    std::string full;
+    {
+        auto log = vouch::MeasurementLog::open(dir);
+        ASSERT_TRUE(log.ok());
+        ASSERT_TRUE(*log->append(entry(1, "/a")));
+        full = slurp(log->ascii_path());
+    }
+    std::string ascii = dir + "/ascii_runtime_measurements";
+    std::ofstream(ascii) << "10 edited by hand\n";
+    int reader = ::open(ascii.c_str(), O_RDONLY);
+    ASSERT_GE(reader, 0);
+    auto log = vouch::MeasurementLog::open(dir);
+    ASSERT_TRUE(log.ok()) << log.error().message;
+    EXPECT_TRUE(log->ascii_rebuilt());
+    EXPECT_EQ(slurp(ascii), full);
+    char buf[64];
+    ssize_t n = ::pread(reader, buf, sizeof(buf), 0);
+    ::close(reader);
+    EXPECT_EQ(std::string(buf, static_cast<size_t>(std::max<ssize_t>(n, 0))), "10 edited by hand\n");
 }
 
 TEST_F(LogDir, RefusesToContinueACorruptLog) {
