@@ -1,5 +1,7 @@
 #include "lib/ima_log.h"
 
+#include <algorithm>
+
 #include <cstring>
 #include <memory>
 
@@ -127,10 +129,15 @@ Entry make_entry(uint32_t pcr, const std::string &template_name, const std::stri
     e.template_name = template_name;
     e.algo = algo;
     e.file_digest.assign(file_digest.begin(), file_digest.end());
+    // As the kernel's IMA writes a name field: each space becomes '_', before
+    // the template hash, so that the ASCII log's space-separated fields stay
+    // parseable and the entry equals the kernel's for the same file. Other
+    // bytes stay as they are, as the kernel leaves them.
     e.path = path;
+    std::replace(e.path.begin(), e.path.end(), ' ', '_');
     if (has_sig(template_name))
         e.sig.assign(sig.begin(), sig.end());
-    e.template_data = template_data(template_name, algo, file_digest, path, e.sig);
+    e.template_data = template_data(template_name, algo, file_digest, e.path, e.sig);
     unsigned int len = 0;
     EVP_Digest(e.template_data.data(), e.template_data.size(), e.template_sha1.data(), &len,
                EVP_sha1(), nullptr);

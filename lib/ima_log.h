@@ -50,7 +50,8 @@ struct Entry {
 };
 
 // A measurement as vouch records it: template data and SHA-1 template hash
-// filled in (zeros for a violation).
+// filled in (zeros for a violation). The name field is `path` with each space
+// as '_', as the kernel's IMA writes it.
 Entry make_entry(uint32_t pcr, const std::string &template_name, const std::string &algo,
                  std::span<const uint8_t> file_digest, const std::string &path,
                  std::span<const uint8_t> sig = {});

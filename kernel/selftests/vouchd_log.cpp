@@ -50,6 +50,14 @@ bool set_append_only(const std::string &path, bool on) {
     return ok;
 }
 
+// The name as IMA's name field holds it.
+std::string ima_name(std::string path) {
+    for (char &c : path)
+        if (c == ' ')
+            c = '_';
+    return path;
+}
+
 bool read_file_to(const std::string &path, std::string &out) {
     std::ifstream in(path, std::ios::binary);
     out.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
@@ -136,7 +144,7 @@ bool log_verifies() {
 } // namespace
 
 int main() {
-    Tap t("vouchd_log", 17);
+    Tap t("vouchd_log", 18);
     (void)vouch::unpin(kPins);
     TempDir dir;
 
@@ -166,9 +174,11 @@ int main() {
     t.ok(starts_ba, "vouch's log starts with the kernel's boot_aggregate entry");
 
     // New executables: each logged once, with its SHA-256, as IMA would.
+    // The last one has spaces in its name: IMA logs each as '_' (the ASCII
+    // log's fields are space-separated), in the template hash too.
     std::vector<std::string> files;
     for (int i = 0; i < 5; ++i) {
-        files.push_back(dir.file("prog" + std::to_string(i)));
+        files.push_back(dir.file(i == 4 ? "prog with spaces" : "prog" + std::to_string(i)));
         if (!copy_file(helper("true"), files.back(), "vouchd_log " + std::to_string(i)))
             t.bail("cannot create test files");
     }
@@ -179,7 +189,7 @@ int main() {
         [&] {
             log = read_log(kBinLog);
             for (const auto &f : files)
-                if (count_path(log, f) != 1)
+                if (count_path(log, ima_name(f)) != 1)
                     return false;
             return true;
         },
@@ -188,7 +198,7 @@ int main() {
     bool digests = logged;
     for (const auto &f : files) {
         auto want = sha256_file(f);
-        const ima::Entry *e = find_path(log, f);
+        const ima::Entry *e = find_path(log, ima_name(f));
         digests &= want && e && e->algo == "sha256" &&
                    e->file_digest == std::vector<uint8_t>(want->begin(), want->end()) &&
                    e->template_name == "ima-ng" && e->pcr == kPcr;
@@ -196,15 +206,28 @@ int main() {
     t.ok(digests, "their entries: PCR 10, ima-ng, sha256 digest equal to the file's");
 
     klog = read_log(kKernelLog);
-    const ima::Entry *ke = find_path(klog, files[0]);
-    const ima::Entry *ve = find_path(log, files[0]);
-    bool same = ke && ve && ke->template_name == "ima-ng" && ke->file_digest == ve->file_digest &&
-                ke->template_sha1 == ve->template_sha1 && ke->template_data == ve->template_data;
-    if (!same && ke && ve)
-        t.diag("kernel %s %s, vouch %s %s", to_hex(ke->template_sha1).c_str(),
-               ke->template_name.c_str(), to_hex(ve->template_sha1).c_str(),
-               ve->template_name.c_str());
-    t.ok(same, "the kernel's IMA entry for the same exec has the same digest and template hash");
+    auto same_as_kernel = [&](const std::string &f) {
+        const ima::Entry *ke = find_path(klog, ima_name(f));
+        const ima::Entry *ve = find_path(log, ima_name(f));
+        bool same = ke && ve && ke->template_name == "ima-ng" &&
+                    ke->file_digest == ve->file_digest &&
+                    ke->template_sha1 == ve->template_sha1 &&
+                    ke->template_data == ve->template_data;
+        if (!same)
+            t.diag("%s: kernel %s, vouch %s", f.c_str(),
+                   ke ? to_hex(ke->template_sha1).c_str() : "(no entry)",
+                   ve ? to_hex(ve->template_sha1).c_str() : "(no entry)");
+        return same;
+    };
+    t.ok(same_as_kernel(files[0]),
+         "the kernel's IMA entry for the same exec has the same digest and template hash");
+    std::string ascii_text;
+    (void)read_file_to(kLogDir + "/ascii_runtime_measurements", ascii_text);
+    t.ok(same_as_kernel(files[4]) &&
+             ascii_text.find(ima_name(files[4]) + "\n") != std::string::npos &&
+             ascii_text.find(files[4]) == std::string::npos,
+         "a name with spaces is logged as the kernel's IMA logs it ('_' for each space): same "
+         "template hash, one field in the ASCII log");
 
     t.ok(wait_until(log_verifies, 30000), "vouchctl log verify: the log replays to the TPM");
     t.ok(evmctl_validates(t, kBinLog) && !evmctl_validates(t, kBinLog, true),

@@ -148,3 +148,17 @@ TEST(ImaLog, VerityDigestUsesTheV2Template) {
     ASSERT_TRUE(ps.ok()) << ps.error().message;
     EXPECT_EQ((*ps)[0].sig, (std::vector<uint8_t>{3, 2}));
 }
+
+// The kernel's IMA writes '_' for each space of a name field before hashing
+// (ima_write_template_field_data): same template data and hash as for the
+// name with underscores, one field in the ASCII line.
+TEST(ImaLog, SpacesInNamesAreWrittenAsUnderscoresAsTheKernelDoes) {
+    std::vector<uint8_t> d(32, 7);
+    auto spaced = vouch::ima::make_entry(10, "ima-ng", "sha256", d, "/opt/my app/run me");
+    auto under = vouch::ima::make_entry(10, "ima-ng", "sha256", d, "/opt/my_app/run_me");
+    EXPECT_EQ(spaced.path, "/opt/my_app/run_me");
+    EXPECT_EQ(spaced.template_data, under.template_data);
+    EXPECT_EQ(spaced.template_sha1, under.template_sha1);
+    std::string line = vouch::ima::encode_ascii(spaced);
+    EXPECT_EQ(std::count(line.begin(), line.end(), ' '), 4) << line;
+}
