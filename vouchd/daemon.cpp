@@ -1,4 +1,5 @@
 #include "vouchd/daemon.h"
+#include "vouchd/running.h"
 
 #include <fcntl.h>
 #include <sys/eventfd.h>
@@ -192,6 +193,11 @@ Result<std::unique_ptr<Daemon>> Daemon::create(const DaemonConfig &cfg) {
     if (auto r = d->setup_loop(); !r)
         return r.error();
     d->log_lost_events();
+    // What ran before the hooks were attached (or while none were): after
+    // what the kernel side queued, so the log holds each running file once.
+    (void)d->ks_->consume();
+    if (auto r = d->measure_running(); !r)
+        return r.error();
     if (auto self = sha256_file("/proc/self/exe"))
         std::memcpy(d->self_digest_.bytes, self->data(), sizeof(d->self_digest_.bytes));
     else
@@ -324,6 +330,39 @@ void Daemon::handle_event(const vouch_event &ev) {
         dn.hook = hook_name(ev.hook);
         denied_(dn);
     }
+}
+
+Result<void> Daemon::measure_running() {
+    auto files = running_files();
+    if (!files)
+        return files.error();
+    const std::string &tmpl = cfg_.template_name;
+    for (const auto &f : *files) {
+        if (failed_)
+            return fatal_;
+        // Reading a file on FUSE may never return (its server decides):
+        // logged as unmeasured, as a hash error is, rather than waited for.
+        if (f.on_fuse) {
+            append(ima::make_violation(cfg_.pcr, tmpl, f.path));
+            continue;
+        }
+        auto digest = sha256_file("/proc/self/fd/" + std::to_string(f.fd.get()));
+        if (!digest) {
+            append(ima::make_violation(cfg_.pcr, tmpl, f.path));
+            continue;
+        }
+        std::vector<uint8_t> sig;
+        if (tmpl == ima::kImaSig) {
+            std::vector<uint8_t> buf(8192);
+            ssize_t n = ::fgetxattr(f.fd.get(), "security.ima", buf.data(), buf.size());
+            if (n > 1 && buf[0] == kImaXattrDigsig) {
+                buf.resize(static_cast<size_t>(n));
+                sig = std::move(buf);
+            }
+        }
+        append(ima::make_entry(cfg_.pcr, tmpl, "sha256", *digest, f.path, sig));
+    }
+    return failed_ ? Result<void>(fatal_) : Result<void>{};
 }
 
 void Daemon::log_lost_events() {

@@ -89,6 +89,9 @@ class Daemon : public ServiceBackend {
     // Logs one violation for each event the kernel side lost since the last
     // call, and remembers the count in the log directory across restarts.
     void log_lost_events();
+    // Logs the files that running processes execute or have mapped
+    // executable (vouchd/running.h); the log's dedupe keeps each once.
+    Result<void> measure_running();
     Result<void> save_lost_logged();
     void changed() {
         if (changed_)

@@ -3,6 +3,7 @@
 // would (same digest, same template hash), replays to the TPM's PCR 10 as
 // evmctl checks it, survives vouchd being killed mid-run, and turns events
 // lost to a full ring buffer into violation entries.
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
@@ -144,7 +145,7 @@ bool log_verifies() {
 } // namespace
 
 int main() {
-    Tap t("vouchd_log", 18);
+    Tap t("vouchd_log", 19);
     (void)vouch::unpin(kPins);
     TempDir dir;
 
@@ -157,6 +158,35 @@ int main() {
         if (!pol)
             t.bail("cannot write the kernel's IMA policy");
     }
+
+    // Already running when vouchd starts, with no hooks attached: a program
+    // (busybox as "sleep", under a new path) and a process that has a
+    // library mapped executable (dlopen in a child of this test).
+    std::string early_dir = dir.file("early");
+    mkdir(early_dir.c_str(), 0755);
+    std::string early_prog = early_dir + "/sleep", early_lib = early_dir + "/libearly.so";
+    if (!copy_file("/bin/busybox", early_prog, "") ||
+        !copy_file(helper("libvouchtest.so"), early_lib, "early"))
+        t.bail("cannot create the early files");
+    pid_t early_sleep = fork();
+    if (early_sleep == 0) {
+        execl(early_prog.c_str(), "sleep", "600", (char *)nullptr);
+        _exit(127);
+    }
+    int ready[2];
+    if (pipe(ready))
+        t.bail("pipe");
+    pid_t early_map = fork();
+    if (early_map == 0) {
+        bool loaded = dlopen(early_lib.c_str(), RTLD_NOW) != nullptr;
+        (void)!write(ready[1], &loaded, 1);
+        pause();
+        _exit(0);
+    }
+    bool lib_loaded = false;
+    (void)!read(ready[0], &lib_loaded, 1);
+    close(ready[0]);
+    close(ready[1]);
 
     Vouchd d(
         {"--no-bus", "--pin-dir", kPins, "--log-dir", kLogDir, "--policy", "", "--tcti", kTcti});
@@ -172,6 +202,16 @@ int main() {
     if (t.broken())
         starts_ba = !starts_ba;
     t.ok(starts_ba, "vouch's log starts with the kernel's boot_aggregate entry");
+
+    auto logged_as_file = [&](const std::vector<ima::Entry> &l, const std::string &f) {
+        auto want = sha256_file(f);
+        const ima::Entry *e = find_path(l, f);
+        return want && e && count_path(l, f) == 1 && e->algo == "sha256" &&
+               e->file_digest == std::vector<uint8_t>(want->begin(), want->end());
+    };
+    t.ok(lib_loaded && logged_as_file(log, early_prog) && logged_as_file(log, early_lib),
+         "what ran before vouchd started is logged at its start, once each: a running program "
+         "and a library mapped executable, with their files' SHA-256");
 
     // New executables: each logged once, with its SHA-256, as IMA would.
     // The last one has spaces in its name: IMA logs each as '_' (the ASCII
@@ -210,8 +250,7 @@ int main() {
         const ima::Entry *ke = find_path(klog, ima_name(f));
         const ima::Entry *ve = find_path(log, ima_name(f));
         bool same = ke && ve && ke->template_name == "ima-ng" &&
-                    ke->file_digest == ve->file_digest &&
-                    ke->template_sha1 == ve->template_sha1 &&
+                    ke->file_digest == ve->file_digest && ke->template_sha1 == ve->template_sha1 &&
                     ke->template_data == ve->template_data;
         if (!same)
             t.diag("%s: kernel %s, vouch %s", f.c_str(),
@@ -311,8 +350,10 @@ int main() {
         },
         20000);
     t.ok(all, "every program started around the kill is logged exactly once");
-    t.ok(count_path(log, "boot_aggregate") == 1 && log[0].path == "boot_aggregate",
-         "the restarted vouchd continued the same log (one boot_aggregate, first)");
+    t.ok(count_path(log, "boot_aggregate") == 1 && log[0].path == "boot_aggregate" &&
+             logged_as_file(log, early_prog) && logged_as_file(log, early_lib),
+         "the restarted vouchd continued the same log (one boot_aggregate, first; the "
+         "processes it found running at both starts logged once)");
     read_more();
     struct stat st_after {};
     stat(ascii.c_str(), &st_after);
@@ -374,5 +415,9 @@ int main() {
     t.ok(d.pid > 0, "vouchd is still running");
     d.kill_it(SIGTERM);
     (void)vouch::unpin(kPins);
+    for (pid_t p : {early_sleep, early_map}) {
+        kill(p, SIGKILL);
+        waitpid(p, nullptr, 0);
+    }
     return t.finish();
 }
