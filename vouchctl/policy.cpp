@@ -252,7 +252,10 @@ Exit cmd_policy_make(const Command &self, int argc, char **argv) {
     for (const auto &log : logs) {
         auto entries = read_any_log(log);
         if (!entries)
-            return bad_input(entries.error().message);
+            return bad_input(entries.error().message +
+                             (entries.error().code == ENOENT && log == kDefaultLog
+                                  ? " (is vouchd running?)"
+                                  : ""));
         FromLog f = vouch::policy::from_log(*entries);
         for (const auto &[path, list] : f.digests)
             for (const auto &hex : list)
