@@ -330,10 +330,14 @@ Exit cmd_policy_make(const Command &self, int argc, char **argv) {
     for (const auto &n : notes)
         std::fprintf(stderr, "vouchctl policy: %s\n", n.c_str());
     std::string base_note = base_path.empty() ? "" : ", extending " + base_path;
-    std::fprintf(stderr,
-                 "vouchctl policy: %zu files hashed in %.1fs (%zu skipped), serial %llu, mode "
-                 "%s%s%s%s\n",
-                 hashed.size() - failed, secs(), failed,
+    std::string hashed_note;
+    if (!files.empty()) {
+        char buf[96];
+        std::snprintf(buf, sizeof(buf), "%zu files hashed in %.1fs (%zu skipped), ",
+                      hashed.size() - failed, secs(), failed);
+        hashed_note = buf;
+    }
+    std::fprintf(stderr, "vouchctl policy: %sserial %llu, mode %s%s%s%s\n", hashed_note.c_str(),
                  static_cast<unsigned long long>(doc.serial), mode_string(doc.mode),
                  base_note.c_str(), out.empty() ? "" : " -> ", out.c_str());
     return Exit::Ok;
