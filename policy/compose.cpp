@@ -34,10 +34,12 @@ PathDigests read_map(const json &obj) {
 }
 
 // The envelope's payload, if `text` is an envelope (an object with
-// payloadType); the text itself otherwise.
+// payloadType and signatures, and no meta, which every policy has); the text
+// itself otherwise.
 Result<std::string> unwrap(std::string_view text, const TrustStore *keys) {
     json doc = json::parse(text.begin(), text.end(), nullptr, false);
-    bool envelope = doc.is_object() && doc.contains("payloadType");
+    bool envelope = doc.is_object() && doc.contains("payloadType") && doc.contains("signatures") &&
+                    !doc.contains("meta");
     if (keys) {
         if (!envelope)
             return bad("not a DSSE envelope, and a signed one is required here");

@@ -75,10 +75,6 @@ enum : int {
 };
 const Option kOutput = {"output", required_argument, kOptOutput, true};
 
-} // namespace
-
-namespace {
-
 // A log file in either form (binary or ASCII, vouch's or the kernel's).
 Result<std::vector<ima::Entry>> read_any_log(const std::string &path) {
     // securityfs reports size 0: read_file() reads to the end whatever it says.
