@@ -76,7 +76,7 @@ constexpr Command kCommands[] = {
      "Options:\n"
      "  --since TIME      only records from TIME on: \"YYYY-MM-DD [HH:MM[:SS]]\"\n"
      "                    (local time), \"-1h\", \"-30m\", \"-2d\", \"-90s\" (ago),\n"
-     "                    \"today\", \"yesterday\", or \"boot\" (the current boot)\n"
+     "                    \"@SECONDS\", \"today\", \"yesterday\", or \"boot\" (this boot)\n"
      "  --json            one JSON object per group, one a line\n",
      cmd_denials},
     {"policy", "make",
