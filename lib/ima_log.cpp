@@ -95,6 +95,37 @@ bool parse_fields(Entry &e) {
     return true;
 }
 
+int hex_digit(char c) {
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+bool from_hex(std::string_view hex, std::vector<uint8_t> &out) {
+    if (hex.size() % 2)
+        return false;
+    out.clear();
+    for (size_t i = 0; i < hex.size(); i += 2) {
+        int hi = hex_digit(hex[i]), lo = hex_digit(hex[i + 1]);
+        if (hi < 0 || lo < 0)
+            return false;
+        out.push_back(static_cast<uint8_t>(hi << 4 | lo));
+    }
+    return true;
+}
+
+// The next space-separated word of `rest`, taken off its front.
+std::string_view word(std::string_view &rest) {
+    size_t sp = rest.find(' ');
+    std::string_view w = rest.substr(0, sp);
+    rest = sp == std::string_view::npos ? std::string_view() : rest.substr(sp + 1);
+    return w;
+}
+
 } // namespace
 
 bool has_sig(const std::string &template_name) {
@@ -226,6 +257,85 @@ Result<std::vector<Entry>> parse_binary(std::span<const uint8_t> bytes) {
         out.push_back(std::move(e));
     }
     return out;
+}
+
+Result<std::vector<Entry>> parse_ascii(std::string_view text) {
+    std::vector<Entry> out;
+    size_t line_no = 0;
+    while (!text.empty()) {
+        size_t nl = text.find('\n');
+        std::string_view line = text.substr(0, nl);
+        text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+        ++line_no;
+        auto bad = [&](const std::string &what) {
+            return make_error(EBADMSG,
+                              "measurement log line " + std::to_string(line_no) + ": " + what);
+        };
+        if (line.empty())
+            continue;
+        // "%2d": PCRs below 10 come with a leading space.
+        while (line.starts_with(' '))
+            line.remove_prefix(1);
+        Entry e;
+        std::string_view rest = line;
+        std::string_view pcr = word(rest), hash = word(rest), name = word(rest);
+        e.pcr = 0;
+        if (pcr.empty() || pcr.size() > 9)
+            return bad("bad PCR index");
+        for (char c : pcr) {
+            if (c < '0' || c > '9')
+                return bad("bad PCR index");
+            e.pcr = e.pcr * 10 + static_cast<uint32_t>(c - '0');
+        }
+        std::vector<uint8_t> h;
+        if (hash.size() != 40 || !from_hex(hash, h))
+            return bad("bad template hash");
+        std::memcpy(e.template_sha1.data(), h.data(), 20);
+        e.violation = is_zero(h);
+        if (name.empty() || name.size() > kMaxNameLen)
+            return bad("bad template name");
+        e.template_name = name;
+        bool ng = name == kImaNg || name == kImaNgV2 || has_sig(e.template_name);
+        if (ng || name == "ima") {
+            std::string_view digest = word(rest);
+            std::string_view path = rest;
+            if (has_sig(e.template_name)) {
+                size_t sp = rest.rfind(' ');
+                if (sp == std::string_view::npos)
+                    return bad("no signature field");
+                path = rest.substr(0, sp);
+                if (!from_hex(rest.substr(sp + 1), e.sig))
+                    return bad("signature is not hex");
+            }
+            std::string_view hex = digest;
+            if (ng) {
+                size_t colon = digest.rfind(':');
+                if (colon == std::string_view::npos || colon == 0)
+                    return bad("digest has no algorithm");
+                e.algo = digest.substr(0, colon);
+                hex = digest.substr(colon + 1);
+            } else {
+                e.algo = "sha1";
+            }
+            if (hex.empty() || hex.size() > 2 * kMaxDigestLen || !from_hex(hex, e.file_digest))
+                return bad("bad file digest");
+            e.path = path;
+            if (ng)
+                e.template_data =
+                    template_data(e.template_name, e.algo, e.file_digest, e.path, e.sig);
+        }
+        out.push_back(std::move(e));
+    }
+    return out;
+}
+
+Result<std::vector<Entry>> parse_any(std::span<const uint8_t> bytes) {
+    bool binary = false;
+    for (size_t i = 0; i < bytes.size() && i < 4; ++i)
+        binary |= bytes[i] == 0;
+    if (binary)
+        return parse_binary(bytes);
+    return parse_ascii({reinterpret_cast<const char *>(bytes.data()), bytes.size()});
 }
 
 } // namespace vouch::ima

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "lib/result.h"
@@ -71,5 +72,20 @@ std::string encode_ascii(const Entry &e);
 
 // Parses a whole binary log; every length is checked against the input.
 Result<std::vector<Entry>> parse_binary(std::span<const uint8_t> bytes);
+
+// Parses an ASCII log (the kernel's ascii_runtime_measurements, or vouch's):
+// one entry per line, "PCR TEMPLATE_HASH TEMPLATE DIGEST PATH [SIG]". For
+// ima-ng, ima-sig and their v2 forms DIGEST is "algo:hex" ("type:algo:hex"
+// in v2), the template data is rebuilt from the fields, and a path may hold
+// spaces (ima-sig's signature is the last field, empty or not). The legacy
+// "ima" template's DIGEST is bare SHA-1 hex (algo "sha1"). Other templates:
+// name and template hash only. An all-zero template hash is a violation.
+// Errors name the line.
+Result<std::vector<Entry>> parse_ascii(std::string_view text);
+
+// A log file's bytes in either form: binary when one of its first four bytes
+// is NUL (a binary log starts with a native-endian u32 PCR index below 24), an
+// ASCII log otherwise (it never holds a NUL).
+Result<std::vector<Entry>> parse_any(std::span<const uint8_t> bytes);
 
 } // namespace vouch::ima

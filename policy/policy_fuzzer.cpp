@@ -5,12 +5,18 @@
 //   2  the rest is a payload, signed here with the Ed25519 test key and then
 //      verified and parsed: reaches the payload parser through the real
 //      envelope path, and checks that signing never changes the verdict.
+//   3  the rest is a policy file for `policy diff|merge|make --base`
+//      (read_document()): what it reads writes back to an equal document;
+//   4  the rest is a measurement log, binary or ASCII (`policy make
+//      --from-log`): every entry is counted exactly once.
 // Built by `make fuzz` ($(O)/fuzz/policy_fuzzer) and run in `make check`.
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 
+#include "lib/ima_log.h"
+#include "policy/compose.h"
 #include "policy/dsse.h"
 #include "lib/file_io.h"
 #include "policy/policy.h"
@@ -51,7 +57,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         return 0;
     const Fixture &f = fixture();
     std::string_view rest(reinterpret_cast<const char *>(data) + 1, size - 1);
-    switch (data[0] % 3) {
+    switch (data[0] % 5) {
     case 0: {
         auto p = verify_and_parse(rest, f.keys);
         if (p)
@@ -66,6 +72,36 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
         auto decoded = base64_decode(base64_encode(rest));
         check(decoded.ok() && *decoded == rest);
+        break;
+    }
+    case 3: {
+        auto d = read_document(rest);
+        if (d) {
+            std::string text = write_document(*d, "");
+            check(parse_payload(text).ok());
+            auto again = read_document(text);
+            check(again.ok() && again->serial == d->serial && again->digests == d->digests &&
+                  again->agents == d->agents && again->verity == d->verity);
+            check(diff(*d, *again).empty());
+        }
+        break;
+    }
+    case 4: {
+        auto entries =
+            vouch::ima::parse_any({reinterpret_cast<const uint8_t *>(rest.data()), rest.size()});
+        if (entries) {
+            FromLog l = from_log(*entries);
+            size_t other = 0, taken = 0;
+            for (const auto &[algo, n] : l.other_algos)
+                other += n;
+            for (const auto &m : {l.digests, l.verity})
+                for (const auto &[path, list] : m)
+                    taken += list.size();
+            check(l.entries == entries->size());
+            check(l.violations + l.boot_aggregate + l.vouch_records + l.unknown + other + taken <=
+                  l.entries);
+            check(l.unique_digests <= taken);
+        }
         break;
     }
     default: {

@@ -26,9 +26,16 @@ enum class Exit : int {
     NotRunning = 3, // no bus, or no one owns org.vouch.Vouch1
     Denied = 4,     // the bus policy or vouchd refused the caller
     BadInput = 5,   // unreadable input, or vouchd refused it as invalid
+    // `policy diff` only: the two policies differ (diff(1)'s 1). Its own
+    // failures are Usage or BadInput, so that 1 means nothing else there.
+    Differ = 1,
     // 6 to 9 are reserved for answers about files (e.g. "not allowed by the
     // policy", "vouch is not enforcing") that an apt hook can tell apart.
 };
+
+// vouchd's binary measurement log, what `log --file`, `log verify` and
+// `policy make --from-log` read by default.
+inline constexpr const char *kDefaultLog = "/run/vouch/binary_runtime_measurements";
 
 struct Command;
 using Handler = Exit (*)(const Command &cmd, int argc, char **argv);

@@ -66,19 +66,45 @@ constexpr Command kCommands[] = {
      "  --json            one JSON object per line\n"
      "  --count N         exit after N events\n" BUS_OPTIONS,
      cmd_watch},
-    {"policy", "make",
-     "[--serial N] [--mode audit|enforce]\n"
-     "       [--agent FILE]... [--dpkg] [--threads N] [-o OUT] [PATH...]",
-     "hash files into a Keylime runtime policy (an allow-list)",
-     "Hashes regular files (directories recursively) into a Keylime runtime policy.\n"
+    {"denials", "", "[--since TIME] [--json]",
+     "denials and would-be denials from the journal, by file",
+     "Reads vouchd's denied and would-deny records from the system journal and\n"
+     "prints one line per (kind, path, digest): count, first and last time, uids,\n"
+     "hooks; oldest last time first. Kinds: denied (enforce mode), would-deny\n"
+     "(audit mode).\n"
      "\n"
      "Options:\n"
-     "  --serial N        the policy's serial (default: the Unix time)\n"
-     "  --mode MODE       audit (the default) or enforce\n"
+     "  --since TIME      only records from TIME on: \"YYYY-MM-DD [HH:MM[:SS]]\"\n"
+     "                    (local time), \"-1h\", \"-30m\", \"-2d\", \"-90s\" (ago),\n"
+     "                    \"@SECONDS\", \"today\", \"yesterday\", or \"boot\" (this boot)\n"
+     "  --json            one JSON object per group, one a line\n",
+     cmd_denials},
+    {"policy", "make",
+     "[--serial N] [--mode audit|enforce]\n"
+     "       [--agent FILE]... [--base POLICY [--keys DIR]] [-o OUT]\n"
+     "       { [--dpkg] [--threads N] [PATH...] | --from-log [LOG...] }",
+     "hash files or read logs into a Keylime runtime policy",
+     "Hashes regular files (directories recursively) into a Keylime runtime policy,\n"
+     "or with --from-log takes the digests of measurement logs.\n"
+     "\n"
+     "Options:\n"
+     "  --serial N        the policy's serial (default: the Unix time; with --base\n"
+     "                    the base's + 1, and N must be above the base's)\n"
+     "  --mode MODE       audit or enforce (default: the base's, else audit)\n"
      "  --agent FILE      FILE is allowed and may manage vouch (vouchd itself);\n"
      "                    may be given more than once\n"
      "  --dpkg            every file of the installed packages\n"
      "  --threads N       hash on N threads, 1 to 1024 (default: one per core)\n"
+     "  --from-log        the arguments are measurement logs, not files to hash:\n"
+     "                    vouch's or the kernel IMA's, binary or ASCII (detected);\n"
+     "                    default " DEFAULT_LOG "\n"
+     "                    Taken: SHA-256 file digests (fs-verity ones as verity\n"
+     "                    entries). Skipped and counted: violations, boot_aggregate,\n"
+     "                    vouch: records, other algorithms, unknown templates.\n"
+     "  --base POLICY     extend POLICY (envelope or payload): its entries and\n"
+     "                    settings are kept, the new entries added\n"
+     "  --keys DIR        the --base envelope must verify against the keys in DIR\n"
+     "                    (default: its signature is not checked)\n"
      "  -o, --output OUT  write OUT, atomically (default, or -: stdout)\n",
      cmd_policy_make},
     {"policy", "sign", "--key KEY.pem [-o OUT] POLICY.json",
@@ -98,6 +124,34 @@ constexpr Command kCommands[] = {
      "  --keys DIR        the trusted public keys (default /etc/vouch/keys)\n"
      "  --json            one JSON object\n",
      cmd_policy_show},
+    {"policy", "diff", "[--json] [--keys DIR] A B",
+     "what differs between two policies (exit 1: they differ)",
+     "A and B are envelopes or payloads. Prints the fields that differ (serial,\n"
+     "mode, then others by their JSON path, values as JSON), then the digests only\n"
+     "B allows (+), those only A allows (-), and the paths whose digests changed\n"
+     "(~, old -> new). Kinds: digest, agent (meta.vouch.agents), verity\n"
+     "(meta.vouch.verity). Exit status 0: equal, 1: different, 2 or 5: trouble.\n"
+     "\n"
+     "Options:\n"
+     "  --json            one JSON object: equal, fields, added, removed, paths\n"
+     "  --keys DIR        A and B must be envelopes that verify against DIR's keys\n"
+     "                    (default: signatures are not checked)\n",
+     cmd_policy_diff},
+    {"policy", "merge",
+     "[--serial N] [--mode audit|enforce] [--keys DIR]\n"
+     "       [-o OUT] BASE OTHER...",
+     "the union of policies' entries, as a payload to sign",
+     "Every digest, agent and fs-verity digest of every input, under its paths (a\n"
+     "path may then list an old and a new digest); the other fields come from BASE.\n"
+     "Sign the result with `vouchctl policy sign`.\n"
+     "\n"
+     "Options:\n"
+     "  --serial N        the serial, above every input's (default: the highest + 1)\n"
+     "  --mode MODE       audit or enforce (default: BASE's)\n"
+     "  --keys DIR        the inputs must be envelopes that verify against DIR's keys\n"
+     "                    (default: signatures are not checked)\n"
+     "  -o, --output OUT  write OUT, atomically (default, or -: stdout)\n",
+     cmd_policy_merge},
     {"policy", "update", "FILE [--json] [BUS OPTIONS]",
      "hand a signed policy envelope to vouchd; print the new serial",
      "vouchd verifies the envelope (signature, content, a serial not below the one\n"
@@ -239,7 +293,8 @@ void print_usage(std::FILE *out) {
                "Exit status:\n"
                "  0  success\n"
                "  1  failure (the reason is on stderr); log verify: the log does not\n"
-               "     replay; check-kernel: something vouch needs is missing\n"
+               "     replay; check-kernel: something vouch needs is missing; policy diff:\n"
+               "     the policies differ (its failures are 2 or 5)\n"
                "  2  usage error\n"
                "  3  vouchd is not running (no one owns org.vouch.Vouch1), or no bus\n"
                "  4  access denied: changing policy needs root, reading root or group vouch\n"

@@ -18,8 +18,6 @@ namespace vouch::ctl {
 
 namespace {
 
-constexpr const char *kDefaultLog = "/run/vouch/binary_runtime_measurements";
-
 Result<std::vector<ima::Entry>> read_log(const std::string &path) {
     auto entries = read_binary_log(path);
     if (!entries && entries.error().code == ENOENT)

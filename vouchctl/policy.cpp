@@ -7,12 +7,15 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "lib/file_io.h"
+#include "lib/ima_log.h"
+#include "policy/compose.h"
 #include "policy/dsse.h"
 #include "policy/make.h"
 #include "policy/policy.h"
@@ -27,6 +30,12 @@ namespace {
 Exit fail(const std::string &msg) {
     std::fprintf(stderr, "vouchctl policy: %s\n", msg.c_str());
     return Exit::Failure;
+}
+
+// Input that cannot be read or is not a policy (or a log).
+Exit bad_input(const std::string &msg) {
+    fail(msg);
+    return Exit::BadInput;
 }
 
 Exit write_output(const std::string &out, const std::string &data) {
@@ -60,18 +69,76 @@ enum : int {
     kOptDpkg,
     kOptKey,
     kOptKeys,
-    kOptJson
+    kOptJson,
+    kOptFromLog,
+    kOptBase
 };
 const Option kOutput = {"output", required_argument, kOptOutput, true};
+
+// A log file in either form (binary or ASCII, vouch's or the kernel's).
+Result<std::vector<ima::Entry>> read_any_log(const std::string &path) {
+    // securityfs reports size 0: read_file() reads to the end whatever it says.
+    auto bytes = read_file(path, size_t(1) << 30);
+    if (!bytes)
+        return bytes.error();
+    auto entries =
+        ima::parse_any({reinterpret_cast<const uint8_t *>(bytes->data()), bytes->size()});
+    if (!entries)
+        return make_error(entries.error().code, path + ": " + entries.error().message);
+    return entries;
+}
+
+// The policy file (envelope or payload) at `path`, checked against `keys`
+// when they are given.
+Result<Document> load_document(const std::string &path, const TrustStore *keys) {
+    auto bytes = read_file(path, kMaxEnvelopeBytes);
+    if (!bytes)
+        return bytes.error();
+    auto d = read_document(*bytes, keys);
+    if (!d)
+        return make_error(d.error().code, path + ": " + d.error().message);
+    return d;
+}
+
+Result<vouch_mode> parse_mode(const char *v) {
+    if (std::strcmp(v, "audit") == 0)
+        return VOUCH_MODE_AUDIT;
+    if (std::strcmp(v, "enforce") == 0)
+        return VOUCH_MODE_ENFORCE;
+    return bad_usage(std::string("--mode: '") + v + "' is neither audit nor enforce");
+}
+
+std::string from_log_summary(const std::string &path, const FromLog &f) {
+    std::string s = path + ": " + std::to_string(f.entries) + " entries, " +
+                    std::to_string(f.unique_digests) + " distinct digests taken";
+    auto skipped = [&](size_t n, const std::string &what) {
+        if (n)
+            s += ", " + std::to_string(n) + " " + what;
+    };
+    skipped(f.violations, "violations skipped");
+    skipped(f.boot_aggregate, "boot_aggregate skipped");
+    skipped(f.vouch_records, "vouch records skipped");
+    skipped(f.unknown, "entries of unknown templates skipped");
+    for (const auto &[algo, n] : f.other_algos)
+        skipped(n, algo + " digests skipped (vouch enforces SHA-256 only)");
+    return s;
+}
+
+Result<TrustStore> load_keys(const std::string &dir) {
+    auto k = TrustStore::load(dir);
+    if (!k)
+        return make_error(k.error().code, "--keys: " + k.error().message);
+    return k;
+}
 
 } // namespace
 
 Exit cmd_policy_make(const Command &self, int argc, char **argv) {
-    PolicyInput in;
-    in.serial = static_cast<uint64_t>(std::time(nullptr));
-    std::string out;
+    std::optional<uint64_t> serial;
+    std::optional<vouch_mode> mode;
+    std::string out, base_path, keys_dir;
     std::vector<std::string> agents;
-    bool dpkg = false;
+    bool dpkg = false, from_log = false;
     unsigned threads = 0;
     auto on_option = [&](int id, const char *v) -> Result<void> {
         switch (id) {
@@ -79,17 +146,16 @@ Exit cmd_policy_make(const Command &self, int argc, char **argv) {
             auto n = parse_number("--serial", v, 0, UINT64_MAX);
             if (!n)
                 return n.error();
-            in.serial = *n;
+            serial = *n;
             break;
         }
-        case kOptMode:
-            if (std::strcmp(v, "audit") == 0)
-                in.mode = VOUCH_MODE_AUDIT;
-            else if (std::strcmp(v, "enforce") == 0)
-                in.mode = VOUCH_MODE_ENFORCE;
-            else
-                return bad_usage(std::string("--mode: '") + v + "' is neither audit nor enforce");
+        case kOptMode: {
+            auto m = parse_mode(v);
+            if (!m)
+                return m.error();
+            mode = *m;
             break;
+        }
         case kOptAgent:
             agents.push_back(v);
             break;
@@ -103,6 +169,15 @@ Exit cmd_policy_make(const Command &self, int argc, char **argv) {
         case kOptDpkg:
             dpkg = true;
             break;
+        case kOptFromLog:
+            from_log = true;
+            break;
+        case kOptBase:
+            base_path = v;
+            break;
+        case kOptKeys:
+            keys_dir = v;
+            break;
         case kOptOutput:
             out = v;
             break;
@@ -115,15 +190,77 @@ Exit cmd_policy_make(const Command &self, int argc, char **argv) {
                             {"agent", required_argument, kOptAgent},
                             {"threads", required_argument, kOptThreads},
                             {"dpkg", no_argument, kOptDpkg},
+                            {"from-log", no_argument, kOptFromLog},
+                            {"base", required_argument, kOptBase},
+                            {"keys", required_argument, kOptKeys},
                             kOutput},
                            on_option);
     if (!p)
         return usage_error(self, p.error().message);
     if (p->help)
         return print_help(self);
-    const std::vector<std::string> &roots = p->args;
-    if (roots.empty() && !dpkg && agents.empty())
-        return usage_error(self, "no PATH, --dpkg or --agent: the policy would be empty");
+    if (from_log && dpkg)
+        return usage_error(self, "--from-log and --dpkg do not mix");
+    if (!keys_dir.empty() && base_path.empty())
+        return usage_error(self, "--keys checks the --base policy: give --base too");
+    const std::vector<std::string> roots = from_log ? std::vector<std::string>{} : p->args;
+    std::vector<std::string> logs = from_log ? p->args : std::vector<std::string>{};
+    if (from_log && logs.empty())
+        logs.push_back(kDefaultLog);
+    if (!from_log && roots.empty() && !dpkg && agents.empty() && base_path.empty())
+        return usage_error(self, "no PATH, --dpkg, --from-log, --base or --agent: the policy "
+                                 "would be empty");
+
+    // The base first: a wrong --serial is reported before anything is hashed.
+    Document doc;
+    if (!base_path.empty()) {
+        std::optional<TrustStore> keys;
+        if (!keys_dir.empty()) {
+            auto k = load_keys(keys_dir);
+            if (!k)
+                return fail(k.error().message);
+            keys = std::move(*k);
+        }
+        auto b = load_document(base_path, keys ? &*keys : nullptr);
+        if (!b)
+            return bad_input("--base " + b.error().message);
+        doc = std::move(*b);
+        if (serial && *serial <= doc.serial)
+            return fail("--serial " + std::to_string(*serial) +
+                        " is not above the --base "
+                        "policy's serial " +
+                        std::to_string(doc.serial) +
+                        ": vouchd would refuse it as a rollback or keep the old one");
+        if (!serial && doc.serial == UINT64_MAX)
+            return fail("the --base policy's serial is 2^64-1: there is no higher one");
+        doc.serial = serial ? *serial : doc.serial + 1;
+    } else {
+        doc.serial = serial ? *serial : static_cast<uint64_t>(std::time(nullptr));
+    }
+    if (mode)
+        doc.mode = *mode;
+
+    auto start = std::chrono::steady_clock::now();
+    auto secs = [&] {
+        return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    };
+    std::vector<std::string> notes;
+    for (const auto &log : logs) {
+        auto entries = read_any_log(log);
+        if (!entries)
+            return bad_input(entries.error().message +
+                             (entries.error().code == ENOENT && log == kDefaultLog
+                                  ? " (is vouchd running?)"
+                                  : ""));
+        FromLog f = vouch::policy::from_log(*entries);
+        for (const auto &[path, list] : f.digests)
+            for (const auto &hex : list)
+                add_digest(doc.digests, path, hex);
+        for (const auto &[path, list] : f.verity)
+            for (const auto &hex : list)
+                add_digest(doc.verity, path, hex);
+        notes.push_back(from_log_summary(log, f));
+    }
 
     auto collected = collect_files(roots);
     if (dpkg) {
@@ -145,10 +282,6 @@ Exit cmd_policy_make(const Command &self, int argc, char **argv) {
     files.insert(files.end(), agent_files.files.begin(), agent_files.files.end());
     bool tty = ::isatty(STDERR_FILENO);
     bool shown = false;
-    auto start = std::chrono::steady_clock::now();
-    auto secs = [&] {
-        return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    };
     auto hashed = hash_files(
         files, threads,
         [&](const Progress &p) {
@@ -175,27 +308,34 @@ Exit cmd_policy_make(const Command &self, int argc, char **argv) {
             continue;
         }
         std::string hex = vouch::to_hex(*h.digest);
-        auto &list = in.digests[h.path];
-        if (list.empty())
-            list.push_back(hex);
+        add_digest(doc.digests, h.path, hex);
         if (is_agent)
-            in.agents[h.path] = {hex};
+            add_digest(doc.agents, h.path, hex);
         // The kernel side knows a file with fs-verity by that digest (6.8+):
         // list it too, so the policy holds on every kernel.
         if (h.verity)
-            in.verity[h.path] = {vouch::to_hex(*h.verity)};
+            add_digest(doc.verity, h.path, vouch::to_hex(*h.verity));
     }
     if (failed > 20)
         std::fprintf(stderr, "vouchctl policy: warning: %zu more files skipped\n", failed - 20);
-    in.timestamp = utc_now();
-    std::string doc = serialize(in);
-    if (Exit rc = write_output(out, doc); rc != Exit::Ok)
+    if (doc.digests.empty() && doc.verity.empty() && doc.agents.empty())
+        return fail("no digest to list: the policy would be empty");
+    std::string text = write_document(doc, utc_now());
+    if (Exit rc = write_output(out, text); rc != Exit::Ok)
         return rc;
-    std::fprintf(
-        stderr,
-        "vouchctl policy: %zu files hashed in %.1fs (%zu skipped), serial %llu, mode %s%s%s\n",
-        hashed.size() - failed, secs(), failed, static_cast<unsigned long long>(in.serial),
-        mode_string(in.mode), out.empty() ? "" : " -> ", out.c_str());
+    for (const auto &n : notes)
+        std::fprintf(stderr, "vouchctl policy: %s\n", n.c_str());
+    std::string base_note = base_path.empty() ? "" : ", extending " + base_path;
+    std::string hashed_note;
+    if (!files.empty()) {
+        char buf[96];
+        std::snprintf(buf, sizeof(buf), "%zu files hashed in %.1fs (%zu skipped), ",
+                      hashed.size() - failed, secs(), failed);
+        hashed_note = buf;
+    }
+    std::fprintf(stderr, "vouchctl policy: %sserial %llu, mode %s%s%s%s\n", hashed_note.c_str(),
+                 static_cast<unsigned long long>(doc.serial), mode_string(doc.mode),
+                 base_note.c_str(), out.empty() ? "" : " -> ", out.c_str());
     return Exit::Ok;
 }
 
@@ -316,6 +456,174 @@ Exit cmd_policy_verify(const Command &self, int argc, char **argv) {
 
 Exit cmd_policy_show(const Command &self, int argc, char **argv) {
     return verify_show(self, argc, argv, true);
+}
+
+namespace {
+
+std::string join(const std::vector<std::string> &v, const char *sep) {
+    std::string s;
+    for (const auto &x : v)
+        s += (s.empty() ? "" : sep) + x;
+    return s.empty() ? "(none)" : s;
+}
+
+std::string path_kind(const std::string &kind) {
+    return kind == "digest" ? "path" : kind + "-path";
+}
+
+nlohmann::ordered_json field_value(const std::string &text) {
+    if (text == "(none)")
+        return nullptr;
+    return nlohmann::ordered_json::parse(text);
+}
+
+std::string diff_text(const Diff &d) {
+    std::string s;
+    for (const auto &f : d.fields)
+        s += f.field + ": " + f.before + " -> " + f.after + "\n";
+    for (const auto &c : d.added)
+        s += "+" + c.kind + " " + c.digest + " " + join(c.paths, ", ") + "\n";
+    for (const auto &c : d.removed)
+        s += "-" + c.kind + " " + c.digest + " " + join(c.paths, ", ") + "\n";
+    for (const auto &c : d.paths)
+        s += "~" + path_kind(c.kind) + " " + c.path + ": " + join(c.before, ",") + " -> " +
+             join(c.after, ",") + "\n";
+    return s;
+}
+
+std::string diff_json(const Diff &d) {
+    using ojson = nlohmann::ordered_json;
+    ojson j;
+    j["equal"] = d.empty();
+    j["fields"] = ojson::array();
+    for (const auto &f : d.fields)
+        j["fields"].push_back({{"field", f.field},
+                               {"before", field_value(f.before)},
+                               {"after", field_value(f.after)}});
+    for (const char *side : {"added", "removed"}) {
+        j[side] = ojson::array();
+        for (const auto &c : side[0] == 'a' ? d.added : d.removed)
+            j[side].push_back({{"kind", c.kind}, {"digest", c.digest}, {"paths", c.paths}});
+    }
+    j["paths"] = ojson::array();
+    for (const auto &c : d.paths)
+        j["paths"].push_back(
+            {{"kind", c.kind}, {"path", c.path}, {"before", c.before}, {"after", c.after}});
+    return j.dump(2, ' ', false, ojson::error_handler_t::replace) + "\n";
+}
+
+} // namespace
+
+Exit cmd_policy_diff(const Command &self, int argc, char **argv) {
+    bool as_json = false;
+    std::string keys_dir;
+    auto p = parse_options(argc, argv,
+                           {{"json", no_argument, kOptJson}, {"keys", required_argument, kOptKeys}},
+                           [&](int id, const char *v) -> Result<void> {
+                               if (id == kOptJson)
+                                   as_json = true;
+                               else
+                                   keys_dir = v;
+                               return {};
+                           });
+    if (auto e = settle_options(self, p, 2, 2, "needs two policies, A and B"))
+        return *e;
+    std::optional<TrustStore> keys;
+    if (!keys_dir.empty()) {
+        auto k = load_keys(keys_dir);
+        if (!k)
+            return bad_input(k.error().message);
+        keys = std::move(*k);
+    }
+    auto a = load_document(p->args[0], keys ? &*keys : nullptr);
+    if (!a)
+        return bad_input(a.error().message);
+    auto b = load_document(p->args[1], keys ? &*keys : nullptr);
+    if (!b)
+        return bad_input(b.error().message);
+    Diff d = diff(*a, *b);
+    std::string text = as_json ? diff_json(d) : diff_text(d);
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+    return d.empty() ? Exit::Ok : Exit::Differ;
+}
+
+Exit cmd_policy_merge(const Command &self, int argc, char **argv) {
+    std::optional<uint64_t> serial;
+    std::optional<vouch_mode> mode;
+    std::string out, keys_dir;
+    auto p = parse_options(argc, argv,
+                           {{"serial", required_argument, kOptSerial},
+                            {"mode", required_argument, kOptMode},
+                            {"keys", required_argument, kOptKeys},
+                            kOutput},
+                           [&](int id, const char *v) -> Result<void> {
+                               switch (id) {
+                               case kOptSerial: {
+                                   auto n = parse_number("--serial", v, 0, UINT64_MAX);
+                                   if (!n)
+                                       return n.error();
+                                   serial = *n;
+                                   break;
+                               }
+                               case kOptMode: {
+                                   auto m = parse_mode(v);
+                                   if (!m)
+                                       return m.error();
+                                   mode = *m;
+                                   break;
+                               }
+                               case kOptKeys:
+                                   keys_dir = v;
+                                   break;
+                               case kOptOutput:
+                                   out = v;
+                                   break;
+                               }
+                               return {};
+                           });
+    if (auto e = settle_options(self, p, 2, SIZE_MAX, "needs BASE and at least one OTHER"))
+        return *e;
+    std::optional<TrustStore> keys;
+    if (!keys_dir.empty()) {
+        auto k = load_keys(keys_dir);
+        if (!k)
+            return bad_input(k.error().message);
+        keys = std::move(*k);
+    }
+    Document merged;
+    uint64_t highest = 0;
+    for (size_t i = 0; i < p->args.size(); ++i) {
+        auto d = load_document(p->args[i], keys ? &*keys : nullptr);
+        if (!d)
+            return bad_input(d.error().message);
+        highest = std::max(highest, d->serial);
+        if (i == 0)
+            merged = std::move(*d);
+        else
+            add_entries(merged, *d);
+    }
+    if (serial && *serial <= highest)
+        return fail("--serial " + std::to_string(*serial) +
+                    " is not above the highest serial of the inputs, " + std::to_string(highest));
+    if (!serial && highest == UINT64_MAX)
+        return fail("an input's serial is 2^64-1: there is no higher one");
+    merged.serial = serial ? *serial : highest + 1;
+    if (mode)
+        merged.mode = *mode;
+    std::string text = write_document(merged, utc_now());
+    if (Exit rc = write_output(out, text); rc != Exit::Ok)
+        return rc;
+    size_t n = 0;
+    for (const auto &[_, list] : merged.digests)
+        n += list.size();
+    std::fprintf(stderr,
+                 "vouchctl policy: merged %zu policies: %zu digests over %zu paths, serial %llu, "
+                 "mode %s%s%s\n",
+                 p->args.size(), n, merged.digests.size(),
+                 static_cast<unsigned long long>(merged.serial), mode_string(merged.mode),
+                 out.empty() ? "" : " -> ", out.c_str());
+    return Exit::Ok;
 }
 
 } // namespace vouch::ctl

@@ -74,6 +74,91 @@ TEST_F(KernelGolden, AsciiIsByteIdentical) {
     EXPECT_EQ(out, ascii);
 }
 
+TEST_F(KernelGolden, AsciiParsesToTheSameEntriesAsBinary) {
+    auto parsed = vouch::ima::parse_ascii(ascii);
+    ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+    ASSERT_EQ(parsed->size(), entries.size());
+    for (size_t i = 0; i < entries.size(); ++i) {
+        const auto &a = (*parsed)[i], &b = entries[i];
+        EXPECT_EQ(a.pcr, b.pcr) << i;
+        EXPECT_EQ(a.template_name, b.template_name) << i;
+        EXPECT_EQ(a.algo, b.algo) << i;
+        EXPECT_EQ(a.file_digest, b.file_digest) << i;
+        EXPECT_EQ(a.path, b.path) << i;
+        EXPECT_EQ(a.sig, b.sig) << i;
+        EXPECT_EQ(a.template_sha1, b.template_sha1) << i;
+        // Rebuilt from the ASCII fields, the template data is the kernel's.
+        EXPECT_EQ(a.template_data, b.template_data) << i;
+        EXPECT_EQ(a.violation, b.violation) << i;
+    }
+}
+
+TEST_F(KernelGolden, ParseAnyTellsBinaryFromAscii) {
+    auto from_bin = vouch::ima::parse_any(bytes(bin));
+    auto from_ascii = vouch::ima::parse_any(bytes(ascii));
+    ASSERT_TRUE(from_bin.ok()) << from_bin.error().message;
+    ASSERT_TRUE(from_ascii.ok()) << from_ascii.error().message;
+    ASSERT_EQ(from_bin->size(), 8u);
+    ASSERT_EQ(from_ascii->size(), 8u);
+    for (size_t i = 0; i < 8; ++i)
+        EXPECT_EQ((*from_bin)[i].template_data, (*from_ascii)[i].template_data) << i;
+    auto empty = vouch::ima::parse_any({});
+    ASSERT_TRUE(empty.ok());
+    EXPECT_TRUE(empty->empty());
+}
+
+TEST(ImaLogAscii, PathsWithSpacesViolationsV2AndLegacy) {
+    std::vector<uint8_t> d(32, 0xab), v(32, 0xcd), sig = {3, 2, 1};
+    std::string text =
+        vouch::ima::encode_ascii(vouch::ima::make_entry(10, "ima-ng", "sha256", d, "/a b/c d")) +
+        vouch::ima::encode_ascii(vouch::ima::make_entry(10, "ima-sig", "sha256", d, "/s p", sig)) +
+        vouch::ima::encode_ascii(vouch::ima::make_entry(10, "ima-sig", "sha256", d, "/no sig")) +
+        vouch::ima::encode_ascii(vouch::ima::make_violation(10, "ima-ng", "vouch:lost-events:3")) +
+        vouch::ima::encode_ascii(
+            vouch::ima::make_entry(3, "ima-ngv2", "verity:sha256", v, "/verity")) +
+        " 9 " + std::string(40, '1') + " ima " + std::string(40, 'e') + " /legacy path\n" + "10 " +
+        std::string(40, '2') + " other-template whatever it says\n";
+    auto p = vouch::ima::parse_ascii(text);
+    ASSERT_TRUE(p.ok()) << p.error().message;
+    ASSERT_EQ(p->size(), 7u);
+    EXPECT_EQ((*p)[0].path, "/a b/c d");
+    EXPECT_EQ((*p)[1].path, "/s p");
+    EXPECT_EQ((*p)[1].sig, sig);
+    EXPECT_EQ((*p)[2].path, "/no sig");
+    EXPECT_TRUE((*p)[2].sig.empty());
+    EXPECT_TRUE((*p)[3].violation);
+    EXPECT_EQ((*p)[3].path, "vouch:lost-events:3");
+    EXPECT_EQ((*p)[4].pcr, 3u);
+    EXPECT_EQ((*p)[4].algo, "verity:sha256");
+    EXPECT_EQ((*p)[4].file_digest, v);
+    EXPECT_EQ((*p)[5].pcr, 9u);
+    EXPECT_EQ((*p)[5].algo, "sha1");
+    EXPECT_EQ((*p)[5].file_digest.size(), 20u);
+    EXPECT_EQ((*p)[5].path, "/legacy path");
+    EXPECT_EQ((*p)[6].template_name, "other-template");
+    EXPECT_TRUE((*p)[6].file_digest.empty());
+    // Each ima-ng-family entry's rebuilt template data hashes to its template hash.
+    for (size_t i : {0, 1, 2, 4}) {
+        auto e = vouch::ima::make_entry((*p)[i].pcr, (*p)[i].template_name, (*p)[i].algo,
+                                        (*p)[i].file_digest, (*p)[i].path, (*p)[i].sig);
+        EXPECT_EQ(e.template_sha1, (*p)[i].template_sha1) << i;
+    }
+}
+
+TEST(ImaLogAscii, ErrorsNameTheLine) {
+    std::string good =
+        "10 " + std::string(40, '1') + " ima-ng sha256:" + std::string(64, 'a') + " /x\n";
+    for (std::string bad : {"x0 " + std::string(40, '1') + " ima-ng sha256:aa /x\n",
+                            "10 " + std::string(39, '1') + " ima-ng sha256:aa /x\n",
+                            "10 " + std::string(40, '1') + " ima-ng sha256:zz /x\n",
+                            "10 " + std::string(40, '1') + " ima-ng nocolon /x\n",
+                            "10 " + std::string(40, '1') + " ima-sig sha256:aa\n"}) {
+        auto p = vouch::ima::parse_ascii(good + bad);
+        ASSERT_FALSE(p.ok()) << bad;
+        EXPECT_NE(p.error().message.find("line 2"), std::string::npos) << p.error().message;
+    }
+}
+
 TEST(ImaLog, Sha256BankHashIsOverTemplateData) {
     std::vector<uint8_t> d(32, 0x11);
     auto e = vouch::ima::make_entry(10, "ima-ng", "sha256", d, "/bin/x");

@@ -54,6 +54,7 @@ TEST(VouchctlExit, CodesAreTheDocumentedNumbers) {
     EXPECT_EQ(int(Exit::NotRunning), 3);
     EXPECT_EQ(int(Exit::Denied), 4);
     EXPECT_EQ(int(Exit::BadInput), 5);
+    EXPECT_EQ(int(Exit::Differ), 1); // policy diff only, as diff(1)
 }
 
 TEST(VouchctlParseNumber, TakesWholeNumbersInRangeAndNamesTheOptionOtherwise) {

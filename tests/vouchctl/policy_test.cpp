@@ -1,0 +1,156 @@
+// vouchctl policy diff | merge | make --from-log/--base, run in-process
+// against checked-in policies (tests/vouchctl/golden) and the kernel's golden
+// IMA log; the expected diff output is checked in too.
+#include <gtest/gtest.h>
+
+#include "policy/compose.h"
+#include "policy/policy.h"
+#include "tests/policy/helpers.h"
+#include "tests/vouchctl/run.h"
+
+namespace {
+
+using vouch::ctl::Exit;
+using vouch::ctl::test::vouchctl;
+using namespace vouch::policy;
+using namespace vouch::policy::test;
+
+const std::string kHere = "tests/vouchctl/golden";
+const std::string kKernelAscii = "tests/lib/golden/kernel-6.1-ima.ascii";
+
+TEST(VouchctlPolicyDiff, GoldenOutputAndExitStatus) {
+    auto r = vouchctl({"policy", "diff", kHere + "/a.json", kHere + "/b.json"});
+    EXPECT_EQ(r.rc, Exit::Differ) << r.err;
+    EXPECT_EQ(int(r.rc), 1);
+    EXPECT_EQ(r.out, slurp(kHere + "/a-b.diff"));
+    r = vouchctl({"policy", "diff", "--json", kHere + "/a.json", kHere + "/b.json"});
+    EXPECT_EQ(r.rc, Exit::Differ) << r.err;
+    EXPECT_EQ(r.out, slurp(kHere + "/a-b.diff.json"));
+}
+
+TEST(VouchctlPolicyDiff, EqualIsZeroWhateverTheWrapping) {
+    // The same payload, bare and in a signed envelope.
+    auto r = vouchctl({"policy", "diff", kGolden + "/policy.json", kGolden + "/policy.p256.dsse"});
+    EXPECT_EQ(r.rc, Exit::Ok) << r.out << r.err;
+    EXPECT_EQ(r.out, "");
+    r = vouchctl({"policy", "diff", "--keys", kTrusted, kGolden + "/policy.ed25519.dsse",
+                  kGolden + "/policy.p256.dsse"});
+    EXPECT_EQ(r.rc, Exit::Ok) << r.out << r.err;
+    r = vouchctl({"policy", "diff", "--json", kHere + "/a.json", kHere + "/a.json"});
+    EXPECT_EQ(r.rc, Exit::Ok);
+    EXPECT_TRUE(contains(r.out, "\"equal\": true")) << r.out;
+}
+
+TEST(VouchctlPolicyDiff, TroubleIsNotOne) {
+    auto r = vouchctl({"policy", "diff", kHere + "/a.json", kHere + "/missing.json"});
+    EXPECT_EQ(r.rc, Exit::BadInput);
+    EXPECT_TRUE(contains(r.err, "missing.json")) << r.err;
+    r = vouchctl({"policy", "diff", "--keys", kTrusted, kHere + "/a.json", kHere + "/b.json"});
+    EXPECT_EQ(r.rc, Exit::BadInput) << "--keys wants envelopes";
+    r = vouchctl({"policy", "diff", kHere + "/a.json"});
+    EXPECT_EQ(r.rc, Exit::Usage);
+}
+
+TEST(VouchctlPolicyMerge, UnionAboveEverySerialModeFromBase) {
+    TempDir dir;
+    auto r =
+        vouchctl({"policy", "merge", "-o", dir / "m.json", kHere + "/a.json", kHere + "/b.json"});
+    ASSERT_EQ(r.rc, Exit::Ok) << r.err;
+    auto p = parse_payload(slurp(dir / "m.json"));
+    ASSERT_TRUE(p.ok()) << p.error().message;
+    EXPECT_EQ(p->serial, 44u) << "above b's 43";
+    EXPECT_EQ(p->mode, VOUCH_MODE_ENFORCE) << "a's mode";
+    EXPECT_EQ(p->excludes, 1u) << "a's excludes";
+    // 1..7 content digests, 8 an fs-verity digest.
+    EXPECT_EQ(p->digests.size(), 7u);
+    EXPECT_EQ(p->verity.size(), 1u);
+    auto m = read_document(slurp(dir / "m.json"));
+    ASSERT_TRUE(m.ok());
+    EXPECT_EQ(m->digests.at("/usr/bin/env"),
+              (std::vector<std::string>{std::string(64, '3'), std::string(64, '4'),
+                                        std::string(64, '5')}))
+        << "old and new digests of one path";
+    // Nothing of either input is lost: diffing each input against the merge
+    // removes nothing.
+    for (const char *in : {"/a.json", "/b.json"}) {
+        auto d = diff(*read_document(slurp(kHere + in)), *m);
+        EXPECT_TRUE(d.removed.empty()) << in;
+    }
+
+    r = vouchctl({"policy", "merge", "--serial", "43", "--mode", "audit", "-o", dir / "n.json",
+                  kHere + "/a.json", kHere + "/b.json"});
+    EXPECT_EQ(r.rc, Exit::Failure);
+    EXPECT_TRUE(contains(r.err, "not above the highest serial of the inputs, 43")) << r.err;
+    r = vouchctl({"policy", "merge", "--serial", "100", "--mode", "audit", "-o", dir / "n.json",
+                  kHere + "/a.json", kHere + "/b.json"});
+    ASSERT_EQ(r.rc, Exit::Ok) << r.err;
+    p = parse_payload(slurp(dir / "n.json"));
+    ASSERT_TRUE(p.ok());
+    EXPECT_EQ(p->serial, 100u);
+    EXPECT_EQ(p->mode, VOUCH_MODE_AUDIT);
+    r = vouchctl({"policy", "merge", kHere + "/a.json"});
+    EXPECT_EQ(r.rc, Exit::Usage);
+}
+
+TEST(VouchctlPolicyMake, FromKernelLogAsciiAndBinary) {
+    TempDir dir;
+    for (const char *ext : {"ascii", "bin"}) {
+        std::string log = std::string("tests/lib/golden/kernel-6.1-ima.") + ext;
+        auto r =
+            vouchctl({"policy", "make", "--from-log", "--serial", "9", "-o", dir / "p.json", log});
+        ASSERT_EQ(r.rc, Exit::Ok) << r.err;
+        EXPECT_TRUE(contains(r.err, "8 entries, 7 distinct digests taken, 1 boot_aggregate "
+                                    "skipped"))
+            << r.err;
+        auto d = read_document(slurp(dir / "p.json"));
+        ASSERT_TRUE(d.ok()) << d.error().message;
+        EXPECT_EQ(d->serial, 9u);
+        EXPECT_EQ(d->mode, VOUCH_MODE_AUDIT);
+        EXPECT_EQ(d->digests.size(), 7u) << ext;
+        EXPECT_FALSE(d->digests.count("boot_aggregate"));
+        EXPECT_EQ(d->digests.at("/tmp/golden/exec-me"),
+                  std::vector<std::string>{
+                      "0fa0ac1ccf8b3f739d85df5097e06cf0be537d847d2c93a65d8d5531a926a7df"});
+    }
+    auto r = vouchctl({"policy", "make", "--from-log", "--dpkg"});
+    EXPECT_EQ(r.rc, Exit::Usage);
+    r = vouchctl({"policy", "make", "--from-log", "-o", dir / "x.json", kHere + "/a.json"});
+    EXPECT_EQ(r.rc, Exit::BadInput) << "a policy is not a log";
+}
+
+TEST(VouchctlPolicyMake, FromLogWithBaseKeepsTheBase) {
+    TempDir dir;
+    auto r = vouchctl({"policy", "make", "--from-log", "--base", kGolden + "/policy.p256.dsse",
+                       "--keys", kTrusted, "-o", dir / "p.json", kKernelAscii});
+    ASSERT_EQ(r.rc, Exit::Ok) << r.err;
+    auto base = read_document(slurp(kGolden + "/policy.json"));
+    auto made = read_document(slurp(dir / "p.json"));
+    ASSERT_TRUE(made.ok()) << made.error().message;
+    EXPECT_EQ(made->serial, 43u) << "the base's serial + 1";
+    EXPECT_EQ(made->mode, VOUCH_MODE_ENFORCE) << "the base's mode";
+    Diff d = diff(*base, *made);
+    EXPECT_TRUE(d.removed.empty());
+    EXPECT_EQ(d.added.size(), 7u);
+    auto p = parse_payload(slurp(dir / "p.json"));
+    ASSERT_TRUE(p.ok());
+    EXPECT_EQ(p->agents.size(), 1u);
+    EXPECT_EQ(p->excludes, 1u);
+
+    r = vouchctl({"policy", "make", "--from-log", "--base", kGolden + "/policy.json", "--serial",
+                  "42", "-o", dir / "q.json", kKernelAscii});
+    EXPECT_EQ(r.rc, Exit::Failure);
+    EXPECT_TRUE(contains(r.err, "--serial 42 is not above the --base policy's serial 42")) << r.err;
+    r = vouchctl({"policy", "make", "--from-log", "--base", kGolden + "/policy.json", "--serial",
+                  "50", "--mode", "audit", "-o", dir / "q.json", kKernelAscii});
+    ASSERT_EQ(r.rc, Exit::Ok) << r.err;
+    made = read_document(slurp(dir / "q.json"));
+    ASSERT_TRUE(made.ok());
+    EXPECT_EQ(made->serial, 50u);
+    EXPECT_EQ(made->mode, VOUCH_MODE_AUDIT);
+    // --keys refuses a base that is not signed by a trusted key.
+    r = vouchctl({"policy", "make", "--from-log", "--base", kGolden + "/policy.json", "--keys",
+                  kTrusted, "-o", dir / "r.json", kKernelAscii});
+    EXPECT_EQ(r.rc, Exit::BadInput);
+}
+
+} // namespace
