@@ -121,10 +121,11 @@ TEST(ImaLogAscii, PathsWithSpacesViolationsV2AndLegacy) {
     auto p = vouch::ima::parse_ascii(text);
     ASSERT_TRUE(p.ok()) << p.error().message;
     ASSERT_EQ(p->size(), 7u);
-    EXPECT_EQ((*p)[0].path, "/a b/c d");
-    EXPECT_EQ((*p)[1].path, "/s p");
+    // make_entry wrote each space as '_', as the kernel does.
+    EXPECT_EQ((*p)[0].path, "/a_b/c_d");
+    EXPECT_EQ((*p)[1].path, "/s_p");
     EXPECT_EQ((*p)[1].sig, sig);
-    EXPECT_EQ((*p)[2].path, "/no sig");
+    EXPECT_EQ((*p)[2].path, "/no_sig");
     EXPECT_TRUE((*p)[2].sig.empty());
     EXPECT_TRUE((*p)[3].violation);
     EXPECT_EQ((*p)[3].path, "vouch:lost-events:3");
