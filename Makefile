@@ -213,6 +213,8 @@ unitdir ?= $(or $(call SYSTEMD_PC,systemdsystemunitdir),$(prefix)/lib/systemd/sy
 tmpfilesdir ?= $(or $(call SYSTEMD_PC,tmpfilesdir),$(prefix)/lib/tmpfiles.d)
 sysusersdir ?= $(or $(call SYSTEMD_PC,sysusersdir),$(prefix)/lib/sysusers.d)
 dbussystemdir ?= $(prefix)/share/dbus-1/system.d
+pkglibdir ?= $(prefix)/lib/vouch
+grubdefaultdir ?= $(sysconfdir)/default/grub.d
 DBUS_POLICY := packaging/dbus/org.vouch.Vouch1.conf
 
 install: programs
@@ -224,6 +226,8 @@ install: programs
 	$(Q)install -D -m 0644 packaging/sysusers/vouch.conf $(DESTDIR)$(sysusersdir)/vouch.conf
 	$(Q)install -D -m 0644 packaging/config/vouch.conf $(DESTDIR)$(sysconfdir)/vouch/vouch.conf
 	$(Q)install -d -m 0755 $(DESTDIR)$(sysconfdir)/vouch/keys
+	$(Q)install -D -m 0755 packaging/grub/lsm-cmdline $(DESTDIR)$(pkglibdir)/lsm-cmdline
+	$(Q)install -D -m 0644 packaging/grub/vouch.cfg $(DESTDIR)$(grubdefaultdir)/vouch.cfg
 	$(Q)if [ -f $(DBUS_POLICY) ]; then install -D -m 0644 $(DBUS_POLICY) $(DESTDIR)$(dbussystemdir)/org.vouch.Vouch1.conf; \
 		else echo "install: $(DBUS_POLICY) is not there yet: no D-Bus policy installed" >&2; fi
 	$(Q)for m in packaging/man/*.[0-9]; do install -D -m 0644 $$m $(DESTDIR)$(mandir)/man$${m##*.}/$${m##*/}; done

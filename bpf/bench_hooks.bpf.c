@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
  * make bench only: programs that do nothing, on exactly the hooks vouch.bpf.c
  * attaches to and with the same sleepable flags. An exec under these costs
@@ -11,7 +11,7 @@
 #include <bpf/bpf_tracing.h>
 #include "lsm_ret.h"
 
-char LICENSE[] SEC("license") = "GPL";
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 SEC("lsm.s/bprm_check_security")
 long BPF_PROG(empty_bprm_check, struct linux_binprm *bprm, int ret)

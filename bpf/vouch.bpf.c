@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
  * vouch kernel side: measure every file the kernel executes or maps
  * executable, and enforce the allow-list of SHA-256 digests.
@@ -17,7 +17,7 @@
 #include <bpf/bpf_core_read.h>
 #include "vouch_abi.h"
 
-char LICENSE[] SEC("license") = "GPL";
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #define EPERM 1
 #define ETXTBSY 26

@@ -1,6 +1,7 @@
 #include "lib/kernel_check.h"
 
 #include <sys/utsname.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <cstdio>
@@ -106,7 +107,71 @@ std::string suggested_lsm(std::string_view active, const std::string &release) {
     return out;
 }
 
+// The value of the last lsm= word of a kernel command line.
+std::optional<std::string_view> last_lsm_param(std::string_view cmdline) {
+    std::optional<std::string_view> out;
+    size_t pos = 0;
+    while (pos < cmdline.size()) {
+        size_t end = cmdline.find_first_of(" \t\n", pos);
+        if (end == std::string_view::npos)
+            end = cmdline.size();
+        std::string_view word = cmdline.substr(pos, end - pos);
+        if (word.substr(0, 4) == "lsm=")
+            out = word.substr(4);
+        pos = end + 1;
+    }
+    return out;
+}
+
+// How to get `list` onto the next boot's command line, for the boot setups
+// found on this machine.
+std::string lsm_fix(const std::string &list, const KernelFacts &facts) {
+    std::string param = "lsm=" + list;
+    std::vector<std::string> ways;
+    const BootConfig &b = facts.boot;
+    if (b.update_grub && b.vouch_grub_dropin)
+        ways.push_back("the vouch package's /etc/default/grub.d/vouch.cfg adds it to GRUB's "
+                       "command line (computed by /usr/lib/vouch/lsm-cmdline): run update-grub "
+                       "and reboot");
+    else if (b.update_grub)
+        ways.push_back("put " + param +
+                       " in GRUB_CMDLINE_LINUX in /etc/default/grub (in place of any lsm= "
+                       "there), run update-grub and reboot");
+    if (b.kernel_cmdline)
+        ways.push_back(
+            "put " + param +
+            " in /etc/kernel/cmdline (in place of any lsm= there), run kernel-install "
+            "add " +
+            facts.release + " " +
+            (b.kernel_image.empty() ? "/boot/vmlinuz-" + facts.release : b.kernel_image) +
+            " (which also rebuilds a unified kernel image) and reboot");
+    if (b.grubby)
+        ways.push_back("grubby --update-kernel=ALL --args=" + param + " and reboot");
+    if (ways.empty())
+        ways.push_back("add " + param +
+                       " to the kernel command line in the boot loader's configuration and "
+                       "reboot");
+    std::string out = "boot with " + param + " (every LSM this kernel runs, plus bpf): ";
+    for (size_t i = 0; i < ways.size(); ++i)
+        out += (i ? "; or " : "") + ways[i];
+    return out;
+}
+
 } // namespace
+
+std::string lsm_list_with_bpf(std::string_view active, std::string_view cmdline,
+                              const std::string &release) {
+    std::string out;
+    if (auto configured = last_lsm_param(cmdline))
+        out = std::string(trim(*configured));
+    else if (!trim(active).empty())
+        out = suggested_lsm(active, release);
+    else
+        return "";
+    if (!list_has(out, "bpf"))
+        out += out.empty() ? "bpf" : ",bpf";
+    return out;
+}
 
 Result<std::vector<KernelRequirement>> parse_kernel_contract(std::string_view text) {
     std::vector<KernelRequirement> out;
@@ -183,11 +248,14 @@ std::vector<KernelFinding> live_kernel_findings(const KernelFacts &facts) {
         out.push_back({"the active LSM list is not readable (/sys/kernel/security/lsm)",
                        "mount securityfs (CONFIG_SECURITYFS=y): mount -t securityfs "
                        "securityfs /sys/kernel/security"});
-    else if (!list_has(*facts.lsm_list, "bpf"))
+    else if (!list_has(*facts.lsm_list, "bpf")) {
+        std::string list = lsm_list_with_bpf(*facts.lsm_list, facts.cmdline, facts.release);
         out.push_back(
             {"`bpf` is not in the active LSM list (" + std::string(trim(*facts.lsm_list)) + ")",
-             "boot with lsm=" + suggested_lsm(*facts.lsm_list, facts.release) +
-                 " (append it to GRUB_CMDLINE_LINUX and run update-grub)"});
+             list.empty() ? "add bpf to the kernel's LSM list (CONFIG_LSM in its "
+                            "configuration) with lsm= on the kernel command line"
+                          : lsm_fix(list, facts)});
+    }
     if (!facts.btf)
         out.push_back({"no kernel BTF at /sys/kernel/btf/vmlinux",
                        "build the kernel with CONFIG_DEBUG_INFO_BTF=y"});
@@ -250,6 +318,17 @@ KernelFacts probe_running_kernel(const std::string &root) {
         std::ifstream(root + "/sys/kernel/security/ima/ascii_runtime_measurements"));
     if (auto c = read_file(root + "/proc/cmdline"))
         f.cmdline = *c;
+    auto exists = [&](const std::string &path) { return access((root + path).c_str(), F_OK) == 0; };
+    f.boot.update_grub = exists("/usr/sbin/update-grub");
+    f.boot.vouch_grub_dropin = exists("/etc/default/grub.d/vouch.cfg");
+    f.boot.kernel_cmdline = exists("/etc/kernel/cmdline");
+    f.boot.grubby = exists("/usr/sbin/grubby");
+    for (std::string image :
+         {"/usr/lib/modules/" + f.release + "/vmlinuz", "/boot/vmlinuz-" + f.release})
+        if (exists(image)) {
+            f.boot.kernel_image = image;
+            break;
+        }
     return f;
 }
 

@@ -26,6 +26,16 @@ Result<std::vector<KernelRequirement>> parse_kernel_contract(std::string_view te
 // CONFIG_FOO=value lines; "# CONFIG_FOO is not set" maps to "n".
 std::map<std::string, std::string> parse_kconfig(std::string_view text);
 
+// How this machine's kernel command line is configured, so that a fix can
+// name the steps that apply here.
+struct BootConfig {
+    bool update_grub = false;       // /usr/sbin/update-grub (Debian's GRUB)
+    bool vouch_grub_dropin = false; // /etc/default/grub.d/vouch.cfg (the package's)
+    bool kernel_cmdline = false;    // /etc/kernel/cmdline (kernel-install: systemd-boot, UKI)
+    bool grubby = false;            // /usr/sbin/grubby (Fedora-like)
+    std::string kernel_image;       // the running kernel's image, for kernel-install
+};
+
 struct KernelFacts {
     std::string release;                                       // uname -r
     std::optional<std::map<std::string, std::string>> kconfig; // if found
@@ -34,7 +44,19 @@ struct KernelFacts {
     bool btf = false;                    // /sys/kernel/btf/vmlinux exists
     bool ima_securityfs = false;         // /sys/kernel/security/ima exists
     std::string cmdline;                 // /proc/cmdline
+    BootConfig boot;
 };
+
+// The lsm= list that adds `bpf` and drops no LSM:
+// - when `cmdline` has lsm= (the kernel uses the last one), that list plus
+//   bpf: it is what the machine was told to run;
+// - otherwise the active list (/sys/kernel/security/lsm) plus what IMA needs
+//   on `release` (`integrity` before 6.9, which the active list never shows
+//   but IMA needs; `ima` since) plus bpf.
+// bpf is never listed twice. Empty when neither list is known. The package's
+// grub drop-in computes the same (packaging/grub/lsm-cmdline).
+std::string lsm_list_with_bpf(std::string_view active, std::string_view cmdline,
+                              const std::string &release);
 
 struct KernelFinding {
     std::string what; // what is missing

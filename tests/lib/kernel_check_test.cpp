@@ -158,4 +158,108 @@ TEST_F(CheckKernel, UnreadableConfigIsReported) {
     EXPECT_NE(fs[0].what.find("not readable"), std::string::npos);
 }
 
+// lsm_list_with_bpf: bpf is added, nothing the machine runs is dropped.
+TEST(KernelCheckLsmList, DebianDefaultWithoutLsmParameter) {
+    // Debian 12 runs CONFIG_LSM; the active list never shows `integrity`,
+    // which IMA needs before 6.9, so it is added back.
+    EXPECT_EQ(vouch::lsm_list_with_bpf(
+                  "lockdown,capability,landlock,yama,apparmor\n",
+                  "BOOT_IMAGE=/boot/vmlinuz-6.1.0-57-amd64 root=UUID=x ro quiet", "6.1.0-57-amd64"),
+              "lockdown,capability,landlock,yama,apparmor,integrity,bpf");
+}
+
+TEST(KernelCheckLsmList, DebianDefaultListConfigured) {
+    EXPECT_EQ(vouch::lsm_list_with_bpf(
+                  "lockdown,capability,landlock,yama,apparmor",
+                  "root=/dev/vda ro quiet lsm=landlock,lockdown,yama,integrity,apparmor",
+                  "6.1.0-57-amd64"),
+              "landlock,lockdown,yama,integrity,apparmor,bpf");
+}
+
+TEST(KernelCheckLsmList, SelinuxIsKept) {
+    EXPECT_EQ(vouch::lsm_list_with_bpf("lockdown,capability,yama,selinux", "ro", "6.1.0-57-amd64"),
+              "lockdown,capability,yama,selinux,integrity,bpf");
+    EXPECT_EQ(vouch::lsm_list_with_bpf("lockdown,capability,yama,selinux",
+                                       "ro lsm=lockdown,yama,integrity,selinux rhgb",
+                                       "6.1.0-57-amd64"),
+              "lockdown,yama,integrity,selinux,bpf");
+}
+
+TEST(KernelCheckLsmList, BpfIsNeverListedTwice) {
+    EXPECT_EQ(vouch::lsm_list_with_bpf("lockdown,capability,yama,apparmor,ima,evm,bpf", "",
+                                       "6.12.117+deb13-amd64"),
+              "lockdown,capability,yama,apparmor,ima,evm,bpf");
+    EXPECT_EQ(vouch::lsm_list_with_bpf("", "quiet lsm=landlock,bpf,apparmor", "6.1.0-57-amd64"),
+              "landlock,bpf,apparmor");
+}
+
+// Since 6.9 IMA and EVM are LSMs and show in the active list.
+TEST(KernelCheckLsmList, ImaAndEvmAsLsmsOnSixNineAndNewer) {
+    EXPECT_EQ(vouch::lsm_list_with_bpf("capability,landlock,lockdown,yama,apparmor,ima,evm", "",
+                                       "6.12.117+deb13-amd64"),
+              "capability,landlock,lockdown,yama,apparmor,ima,evm,bpf");
+    // Not active: IMA is added as `ima`, never as `integrity`.
+    EXPECT_EQ(vouch::lsm_list_with_bpf("capability,landlock,lockdown,yama,apparmor", "",
+                                       "7.2.13+deb14-amd64"),
+              "capability,landlock,lockdown,yama,apparmor,ima,bpf");
+}
+
+TEST(KernelCheckLsmList, TheLastLsmParameterCounts) {
+    EXPECT_EQ(vouch::lsm_list_with_bpf("lockdown,capability,yama",
+                                       "lsm=yama quiet lsm=lockdown,yama", "6.1.0-57-amd64"),
+              "lockdown,yama,bpf");
+    EXPECT_EQ(vouch::lsm_list_with_bpf("", "lsmx=a xlsm=b", "6.1.0-57-amd64"), "");
+}
+
+TEST(KernelCheckLsmList, EmptyWhenNothingIsKnown) {
+    EXPECT_EQ(vouch::lsm_list_with_bpf("", "", "6.1.0-57-amd64"), "");
+    EXPECT_EQ(vouch::lsm_list_with_bpf(" \n", "ro quiet", "6.1.0-57-amd64"), "");
+}
+
+// The fix names the steps for the boot setup the machine has.
+TEST_F(CheckKernel, BpfFixNamesThisMachinesBootSetup) {
+    auto f = good_facts(contract);
+    f.lsm_list = "lockdown,capability,landlock,yama,apparmor";
+    f.cmdline = "BOOT_IMAGE=/boot/vmlinuz-6.1.0-56-amd64 root=/dev/sda1 ro quiet";
+    f.boot.update_grub = true;
+    f.boot.vouch_grub_dropin = true;
+    auto fs = vouch::check_kernel(contract, f);
+    ASSERT_EQ(fs.size(), 1u);
+    const std::string list = "lsm=lockdown,capability,landlock,yama,apparmor,integrity,bpf ";
+    EXPECT_NE(fs[0].fix.find(list), std::string::npos) << fs[0].fix;
+    EXPECT_NE(fs[0].fix.find("/etc/default/grub.d/vouch.cfg"), std::string::npos) << fs[0].fix;
+    EXPECT_NE(fs[0].fix.find("run update-grub"), std::string::npos) << fs[0].fix;
+    EXPECT_EQ(fs[0].fix.find("grubby"), std::string::npos) << fs[0].fix;
+
+    f.boot = {};
+    f.boot.update_grub = true;
+    fs = vouch::check_kernel(contract, f);
+    EXPECT_NE(fs[0].fix.find("GRUB_CMDLINE_LINUX in /etc/default/grub"), std::string::npos)
+        << fs[0].fix;
+
+    f.boot = {};
+    f.boot.kernel_cmdline = true;
+    f.boot.kernel_image = "/usr/lib/modules/6.1.0-56-amd64/vmlinuz";
+    fs = vouch::check_kernel(contract, f);
+    EXPECT_NE(fs[0].fix.find("/etc/kernel/cmdline"), std::string::npos) << fs[0].fix;
+    EXPECT_NE(fs[0].fix.find("kernel-install add 6.1.0-56-amd64 "
+                             "/usr/lib/modules/6.1.0-56-amd64/vmlinuz"),
+              std::string::npos)
+        << fs[0].fix;
+
+    f.boot = {};
+    f.boot.grubby = true;
+    f.cmdline = "ro rhgb lsm=lockdown,yama,integrity,selinux";
+    f.lsm_list = "lockdown,capability,yama,selinux";
+    fs = vouch::check_kernel(contract, f);
+    EXPECT_NE(fs[0].fix.find("grubby --update-kernel=ALL "
+                             "--args=lsm=lockdown,yama,integrity,selinux,bpf "),
+              std::string::npos)
+        << fs[0].fix;
+
+    f.boot = {};
+    fs = vouch::check_kernel(contract, f);
+    EXPECT_NE(fs[0].fix.find("boot loader's configuration"), std::string::npos) << fs[0].fix;
+}
+
 } // namespace
