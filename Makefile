@@ -215,6 +215,8 @@ sysusersdir ?= $(or $(call SYSTEMD_PC,sysusersdir),$(prefix)/lib/sysusers.d)
 dbussystemdir ?= $(prefix)/share/dbus-1/system.d
 pkglibdir ?= $(prefix)/lib/vouch
 grubdefaultdir ?= $(sysconfdir)/default/grub.d
+# journalctl -x explanations of vouchd's records (MESSAGE_IDs of lib/journal_fields.h).
+catalogdir ?= $(or $(call SYSTEMD_PC,catalogdir),$(prefix)/lib/systemd/catalog)
 DBUS_POLICY := packaging/dbus/org.vouch.Vouch1.conf
 
 install: programs
@@ -222,6 +224,7 @@ install: programs
 	$(Q)install -D -m 0755 $(O)/vouchd $(DESTDIR)$(sbindir)/vouchd
 	$(Q)install -D -m 0755 $(O)/vouchctl $(DESTDIR)$(bindir)/vouchctl
 	$(Q)install -D -m 0644 packaging/systemd/vouchd.service $(DESTDIR)$(unitdir)/vouchd.service
+	$(Q)install -D -m 0644 packaging/systemd/vouch.catalog $(DESTDIR)$(catalogdir)/vouch.catalog
 	$(Q)install -D -m 0644 packaging/tmpfiles/vouch.conf $(DESTDIR)$(tmpfilesdir)/vouch.conf
 	$(Q)install -D -m 0644 packaging/sysusers/vouch.conf $(DESTDIR)$(sysusersdir)/vouch.conf
 	$(Q)install -D -m 0644 packaging/config/vouch.conf $(DESTDIR)$(sysconfdir)/vouch/vouch.conf

@@ -265,6 +265,11 @@ std::string human_status(const Json &s) {
                                 std::to_string(num(s, "LostEvents")) + " events lost");
     l.field("Denials", std::to_string(num(s, "Denials")) + " (Denied signals dropped: " +
                            std::to_string(num(s, "DeniedSignalsDropped")) + ")");
+    // What audit mode let through that enforce mode would deny: the number
+    // to watch before switching a staged policy to enforce.
+    l.field("Would deny", std::to_string(num(s, "WouldDenials")) +
+                              " in audit mode (WouldDeny signals dropped: " +
+                              std::to_string(num(s, "WouldDenySignalsDropped")) + ")");
     std::string tpm = str(s, "TpmState");
     if (!str(s, "TpmMessage").empty())
         tpm += ": " + str(s, "TpmMessage") + ";";

@@ -119,6 +119,7 @@ consteval Property property(const char *name, const char *signature, uint64_t fl
 }
 
 constexpr const char *kDeniedSignalsDropped = "DeniedSignalsDropped";
+constexpr const char *kWouldDenySignalsDropped = "WouldDenySignalsDropped";
 constexpr uint64_t kEmits = SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE;
 constexpr uint64_t kConst = SD_BUS_VTABLE_PROPERTY_CONST;
 
@@ -133,6 +134,8 @@ constexpr Property kProperties[] = {
     property<&BusStatus::denials>("Denials", "t", kEmits),
     property<&BusStatus::lost_events>("LostEvents", "t", kEmits),
     property<&BusStatus::denied_signals_dropped>(kDeniedSignalsDropped, "t", kEmits),
+    property<&BusStatus::would_denials>("WouldDenials", "t", kEmits),
+    property<&BusStatus::would_deny_signals_dropped>(kWouldDenySignalsDropped, "t", kEmits),
     property<&BusStatus::pcr_index>("PcrIndex", "u", kEmits),
     property<&BusStatus::pcr_banks>("PcrBanks", "as", kEmits),
     property<&BusStatus::tpm_state>("TpmState", "s", kEmits),
@@ -278,13 +281,21 @@ const sd_bus_vtable *BusService::vtable() {
                                 method_status, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_ARGS(
             "Denied", SD_BUS_ARGS("s", path, "ay", digest, "u", pid, "u", uid, "s", hook), 0),
+        SD_BUS_SIGNAL_WITH_ARGS(
+            "WouldDeny", SD_BUS_ARGS("s", path, "ay", digest, "u", pid, "u", uid, "s", hook), 0),
     };
     static constexpr auto vtable = vtable_with_properties(property_get, members);
     return vtable.data();
 }
 
 BusService::BusService(sd_event *ev, ServiceBackend &backend, const BusOptions &opts)
-    : ev_(ev), backend_(backend), opts_(opts), tokens_(opts.denied_burst) {}
+    : ev_(ev), backend_(backend), opts_(opts), denied_{"Denied", kDeniedSignalsDropped,
+                                                       &BusStatus::denied_signals_dropped, this},
+      would_deny_{"WouldDeny", kWouldDenySignalsDropped, &BusStatus::would_deny_signals_dropped,
+                  this} {
+    for (VerdictSignal *sig : {&denied_, &would_deny_})
+        sig->tokens = opts.denied_burst;
+}
 
 Result<std::unique_ptr<BusService>> BusService::start(sd_event *ev, ServiceBackend &backend,
                                                       const BusOptions &opts) {
@@ -305,7 +316,7 @@ Result<std::unique_ptr<BusService>> BusService::start(sd_event *ev, ServiceBacke
 
     s->refresh();
     s->published_ = s->snap_;
-    s->tokens_usec_ = monotonic_usec();
+    s->denied_.tokens_usec = s->would_deny_.tokens_usec = monotonic_usec();
 
     // Last, so that no call arrives before the object is there.
     r = sd_bus_request_name(s->bus_.get(), dbus::kName, 0);
@@ -333,9 +344,9 @@ int BusService::register_object() {
     return r;
 }
 
-int BusService::add_timer(sd_event_time_handler_t handler, SdEventSource &out) {
+int BusService::add_timer(sd_event_time_handler_t handler, SdEventSource &out, void *userdata) {
     sd_event_source *src = nullptr;
-    int r = sd_event_add_time(ev_, &src, CLOCK_MONOTONIC, 0, 0, handler, this);
+    int r = sd_event_add_time(ev_, &src, CLOCK_MONOTONIC, 0, 0, handler, userdata);
     out.reset(src);
     if (r < 0)
         return r;
@@ -344,12 +355,14 @@ int BusService::add_timer(sd_event_time_handler_t handler, SdEventSource &out) {
 }
 
 int BusService::attach() {
-    int r = add_timer(&BusService::on_changed_timer, changed_timer_);
+    int r = add_timer(&BusService::on_changed_timer, changed_timer_, this);
     if (r < 0)
         return r;
-    r = add_timer(&BusService::on_dropped_timer, dropped_timer_);
-    if (r < 0)
-        return r;
+    for (VerdictSignal *sig : {&denied_, &would_deny_}) {
+        r = add_timer(&BusService::on_dropped_timer, sig->dropped_timer, sig);
+        if (r < 0)
+            return r;
+    }
     r = sd_bus_attach_event(bus_.get(), ev_, SD_EVENT_PRIORITY_NORMAL);
     if (r < 0)
         return r;
@@ -625,34 +638,35 @@ int BusService::on_changed_timer(sd_event_source *, uint64_t, void *userdata) {
 }
 
 int BusService::on_dropped_timer(sd_event_source *, uint64_t, void *userdata) {
-    auto *self = static_cast<BusService *>(userdata);
-    if (self->denied_dropped_ == self->published_.denied_signals_dropped)
+    auto *sig = static_cast<VerdictSignal *>(userdata);
+    BusService *self = sig->service;
+    if (sig->dropped == self->published_.*sig->dropped_field)
         return 0;
     // This property alone: the others wait for changed() and its batching.
-    self->snap_.denied_signals_dropped = self->denied_dropped_;
-    self->published_.denied_signals_dropped = self->denied_dropped_;
-    const char *names[] = {kDeniedSignalsDropped, nullptr};
+    self->snap_.*sig->dropped_field = sig->dropped;
+    self->published_.*sig->dropped_field = sig->dropped;
+    const char *names[] = {sig->dropped_property, nullptr};
     (void)sd_bus_emit_properties_changed_strv(self->bus_.get(), dbus::kPath, dbus::kInterface,
                                               const_cast<char **>(names));
     return 0;
 }
 
-bool BusService::take_token() {
+bool BusService::take_token(VerdictSignal &sig) {
     uint64_t now = now_usec();
-    if (now > tokens_usec_) {
-        tokens_ += double(now - tokens_usec_) * opts_.denied_rate / 1e6;
-        tokens_ = std::min(tokens_, double(opts_.denied_burst));
-        tokens_usec_ = now;
+    if (now > sig.tokens_usec) {
+        sig.tokens += double(now - sig.tokens_usec) * opts_.denied_rate / 1e6;
+        sig.tokens = std::min(sig.tokens, double(opts_.denied_burst));
+        sig.tokens_usec = now;
     }
-    if (tokens_ < 1.0)
+    if (sig.tokens < 1.0)
         return false;
-    tokens_ -= 1.0;
+    sig.tokens -= 1.0;
     return true;
 }
 
-int BusService::send_denied(const Denial &d) {
+int BusService::send_verdict(const char *member, const Denial &d) {
     sd_bus_message *raw = nullptr;
-    int r = sd_bus_message_new_signal(bus_.get(), &raw, dbus::kPath, dbus::kInterface, "Denied");
+    int r = sd_bus_message_new_signal(bus_.get(), &raw, dbus::kPath, dbus::kInterface, member);
     SdBusMessage msg(raw);
     if (r < 0)
         return r;
@@ -671,17 +685,25 @@ int BusService::send_denied(const Denial &d) {
     return sd_bus_send(bus_.get(), raw, nullptr);
 }
 
-void BusService::denied(const Denial &d) {
-    if (take_token() && send_denied(d) >= 0)
+void BusService::signal_verdict(VerdictSignal &sig, const Denial &d) {
+    if (take_token(sig) && send_verdict(sig.member, d) >= 0)
         return;
-    denied_dropped_++;
+    sig.dropped++;
     // The drop count is signalled at most once a second, not per drop:
     // that would be the flood again.
     int enabled = SD_EVENT_OFF;
-    int r = sd_event_source_get_enabled(dropped_timer_.get(), &enabled);
+    int r = sd_event_source_get_enabled(sig.dropped_timer.get(), &enabled);
     if (r < 0 || enabled != SD_EVENT_OFF)
         return;
-    (void)arm_timer(dropped_timer_.get(), now_usec() + 1'000'000);
+    (void)arm_timer(sig.dropped_timer.get(), now_usec() + 1'000'000);
+}
+
+void BusService::denied(const Denial &d) {
+    signal_verdict(denied_, d);
+}
+
+void BusService::would_deny(const Denial &d) {
+    signal_verdict(would_deny_, d);
 }
 
 } // namespace vouch

@@ -23,10 +23,11 @@ namespace dbus {
 const char *policy_error_name(int code);
 } // namespace dbus
 
-// What the service publishes: the backend's status and the one value the
+// What the service publishes: the backend's status and the values the
 // service counts itself.
 struct BusStatus : ServiceStatus {
-    uint64_t denied_signals_dropped = 0; // Denied signals the rate limit held back
+    uint64_t denied_signals_dropped = 0;     // Denied signals the rate limit held back
+    uint64_t would_deny_signals_dropped = 0; // WouldDeny signals the rate limit held back
 };
 
 enum class BusKind {
@@ -41,8 +42,10 @@ struct BusOptions {
     // Members of this group may read status and the log. A group missing
     // from the group database admits nobody but root.
     std::string read_group = "vouch";
-    // Denied signals: a token bucket of `denied_burst` signals refilled at
-    // `denied_rate` per second. Denials beyond it are counted, not sent.
+    // Denied and WouldDeny signals: a token bucket each of `denied_burst`
+    // signals refilled at `denied_rate` per second. Signals beyond it are
+    // counted, not sent. Separate buckets: a flood of audit findings must
+    // not hold back the report of a real denial.
     uint32_t denied_burst = 100;
     double denied_rate = 20.0;
     // PropertiesChanged from changed() is sent at most this often; changes
@@ -71,10 +74,14 @@ class BusService {
     // properties whose value differs from what was last signalled (one
     // PropertiesChanged per batch, at most every changed_interval_usec).
     void changed();
-    // Signals a denial, within the rate limit.
+    // Signals a denial (Denied), within the rate limit.
     void denied(const Denial &d);
+    // Signals what audit mode let through but enforce mode would have
+    // denied (WouldDeny, same arguments), within its own rate limit.
+    void would_deny(const Denial &d);
 
-    uint64_t denied_dropped() const { return denied_dropped_; }
+    uint64_t denied_dropped() const { return denied_.dropped; }
+    uint64_t would_deny_dropped() const { return would_deny_.dropped; }
     sd_bus *bus() const { return bus_.get(); }
 
   private:
@@ -88,14 +95,34 @@ class BusService {
     Result<Access> access_of(sd_bus_message *m) const;
     bool is_reader_uid(uid_t uid) const;
 
+    // A signal about one verdict (Denied, WouldDeny): its rate limit, what
+    // it dropped, and the property that publishes the drop count.
+    struct VerdictSignal {
+        VerdictSignal(const char *m, const char *p, uint64_t BusStatus::*f, BusService *s)
+            : member(m), dropped_property(p), dropped_field(f), service(s) {}
+        const char *member;
+        const char *dropped_property;
+        uint64_t BusStatus::*dropped_field;
+        BusService *service;
+        double tokens = 0;
+        uint64_t tokens_usec = 0;
+        uint64_t dropped = 0;
+        SdEventSource dropped_timer; // publishes `dropped`, at most once a second
+    };
+
     int register_object();
     int attach();
-    int add_timer(sd_event_time_handler_t handler, SdEventSource &out);
-    int send_denied(const Denial &d);
+    int add_timer(sd_event_time_handler_t handler, SdEventSource &out, void *userdata);
+    int send_verdict(const char *member, const Denial &d);
+    void signal_verdict(VerdictSignal &sig, const Denial &d);
     void emit_changes();
-    void refresh() { snap_ = {backend_.status(), denied_dropped_}; }
+    void refresh() {
+        static_cast<ServiceStatus &>(snap_) = backend_.status();
+        snap_.denied_signals_dropped = denied_.dropped;
+        snap_.would_deny_signals_dropped = would_deny_.dropped;
+    }
     uint64_t now_usec() const;
-    bool take_token();
+    bool take_token(VerdictSignal &sig);
 
     static int filter(sd_bus_message *m, void *userdata, sd_bus_error *err);
     static int method_update_policy(sd_bus_message *m, void *userdata, sd_bus_error *err);
@@ -118,13 +145,11 @@ class BusService {
     SdBusSlot filter_slot_;
     SdBusSlot object_slot_;
     SdEventSource changed_timer_;
-    SdEventSource dropped_timer_;
     BusStatus snap_;      // what getters return; refreshed per incoming call
     BusStatus published_; // what the last PropertiesChanged said
     uint64_t last_changed_usec_ = 0;
-    double tokens_;
-    uint64_t tokens_usec_ = 0;
-    uint64_t denied_dropped_ = 0;
+    VerdictSignal denied_;
+    VerdictSignal would_deny_;
 };
 
 } // namespace vouch

@@ -14,6 +14,7 @@
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
+#include <systemd/sd-daemon.h>
 
 #include "lib/digest.h"
 #include "lib/file_io.h"
@@ -251,9 +252,7 @@ int Daemon::on_ringbuf(sd_event_source *, int, uint32_t, void *ud) {
 int Daemon::on_signal(sd_event_source *, const signalfd_siginfo *si, void *ud) {
     auto *d = static_cast<Daemon *>(ud);
     if (si->ssi_signo == SIGHUP) {
-        auto r = d->reload_policy();
-        if (d->reload_)
-            d->reload_(r);
+        (void)d->reload_policy(); // journaled either way
         d->changed();
         return 0;
     }
@@ -265,8 +264,21 @@ int Daemon::on_wake(sd_event_source *, int fd, uint32_t, void *ud) {
     uint64_t n;
     while (::read(fd, &n, sizeof(n)) > 0) {
     }
-    static_cast<Daemon *>(ud)->changed();
+    auto *d = static_cast<Daemon *>(ud);
+    d->check_tpm_state();
+    d->changed();
     return 0;
+}
+
+void Daemon::check_tpm_state() {
+    if (!extender_)
+        return;
+    ExtenderStatus es = extender_->status();
+    if (es.state == tpm_seen_)
+        return;
+    tpm_seen_ = es.state;
+    journal_.write(journal_record::tpm_state(tpm_state_name(es.state), es.message));
+    publish_status();
 }
 
 int Daemon::on_timer(sd_event_source *s, uint64_t, void *ud) {
@@ -275,6 +287,8 @@ int Daemon::on_timer(sd_event_source *s, uint64_t, void *ud) {
     // yet; take them first so the loss count is compared with a drained queue.
     (void)d->ks_->consume();
     d->log_lost_events();
+    d->check_tpm_state();
+    d->journal_.tick();
     d->changed();
     sd_event_source_set_time_relative(s, kTickUsec);
     return 0;
@@ -321,15 +335,24 @@ void Daemon::handle_event(const vouch_event &ev) {
                                verity ? ima::kVeritySha256 : "sha256",
                                {ev.digest, sizeof(ev.digest)}, path, sig));
     }
-    if (ev.verdict == VOUCH_VERDICT_DENY && denied_) {
-        Denial dn;
-        dn.path = path;
-        dn.digest.assign(ev.digest, ev.digest + sizeof(ev.digest));
-        dn.pid = ev.pid;
-        dn.uid = ev.uid;
-        dn.hook = hook_name(ev.hook);
-        denied_(dn);
-    }
+    if (ev.verdict != VOUCH_VERDICT_DENY && ev.verdict != VOUCH_VERDICT_AUDIT_DENY)
+        return;
+    const bool enforce = ev.verdict == VOUCH_VERDICT_DENY;
+    Denial dn;
+    dn.path = path;
+    dn.digest.assign(ev.digest, ev.digest + sizeof(ev.digest));
+    dn.pid = ev.pid;
+    dn.uid = ev.uid;
+    dn.hook = hook_name(ev.hook);
+    std::string why = "not in policy serial " + std::to_string(policy_.serial);
+    if (ev.flags & VOUCH_EVF_HASH_ERROR)
+        why = "it could not be hashed";
+    else if (ev.flags & VOUCH_EVF_OPEN_WRITERS)
+        why = "it is open for write, so what runs may not be what was measured";
+    journal_.write(journal_record::denial(dn, enforce, policy_.serial, why));
+    auto &f = enforce ? denied_ : would_deny_;
+    if (f)
+        f(dn);
 }
 
 Result<void> Daemon::measure_running() {
@@ -383,6 +406,7 @@ void Daemon::log_lost_events() {
                                std::string(kLostEventPrefix) + std::to_string(n)));
     if (failed_)
         return;
+    journal_.write(journal_record::lost_events(n));
     lost_logged_ = st->ringbuf_drops;
     (void)save_lost_logged();
 }
@@ -422,6 +446,7 @@ ServiceStatus Daemon::status() const {
     s.measurements = log_->entries().size();
     if (auto st = ks_->stats()) {
         s.denials = st->denied;
+        s.would_denials = st->audit_denied;
         s.lost_events = st->ringbuf_drops;
     }
     s.pcr_index = cfg_.pcr;
@@ -441,9 +466,32 @@ ServiceStatus Daemon::status() const {
 }
 
 Result<uint64_t> Daemon::update_policy(std::string_view envelope) {
-    auto r = apply_policy(envelope, true);
+    uint64_t serial = 0;
+    auto r = apply_policy(envelope, true, "D-Bus UpdatePolicy", &serial);
+    if (!r)
+        journal_.write(journal_record::policy_refused("policy update over D-Bus refused",
+                                                      r.error().message, serial));
     changed();
     return r;
+}
+
+std::string Daemon::status_line() const {
+    std::string mode = "audit";
+    if (auto c = ks_->config())
+        mode = mode_name(VOUCH_POLICY_MODE(c->policy));
+    std::string s = "measuring, " + mode + " mode, ";
+    s += policy_.serial ? "policy serial " + std::to_string(policy_.serial) : "no policy";
+    s += ", TPM ";
+    s += extender_ ? tpm_state_name(extender_->status().state) : tpm_state_name(TpmState::Disabled);
+    return s;
+}
+
+void Daemon::publish_status() {
+    std::string s = status_line();
+    if (s == status_sent_)
+        return;
+    status_sent_ = s;
+    sd_notifyf(0, "STATUS=%s", s.c_str());
 }
 
 Result<void> Daemon::claim_kernel_side() {
@@ -477,12 +525,15 @@ Result<policy::Policy> Daemon::verify_policy(std::string_view envelope, Sha256 *
     return policy::verify_and_parse(envelope, *keys);
 }
 
-Result<uint64_t> Daemon::apply_policy(std::string_view envelope, bool persist) {
+Result<uint64_t> Daemon::apply_policy(std::string_view envelope, bool persist,
+                                      std::string_view source, uint64_t *serial) {
     Sha256 keyring{};
     auto pol = verify_policy(envelope, &keyring);
     if (!pol)
         return pol.error();
-    return activate_policy(*pol, envelope, persist, keyring);
+    if (serial)
+        *serial = pol->serial;
+    return activate_policy(*pol, envelope, persist, keyring, source);
 }
 
 Result<void> Daemon::check_trust(const policy::Policy &pol, const Sha256 &envelope_digest,
@@ -519,7 +570,8 @@ Result<void> Daemon::check_trust(const policy::Policy &pol, const Sha256 &envelo
 }
 
 Result<uint64_t> Daemon::activate_policy(const policy::Policy &pol, std::string_view envelope,
-                                         bool persist, const Sha256 &keyring) {
+                                         bool persist, const Sha256 &keyring,
+                                         std::string_view source) {
     const Sha256 envelope_digest = sha256_bytes(
         std::span(reinterpret_cast<const uint8_t *>(envelope.data()), envelope.size()));
     // The kernel side's record first: it holds whatever the state directory
@@ -564,18 +616,27 @@ Result<uint64_t> Daemon::activate_policy(const policy::Policy &pol, std::string_
     policy_.digest = pol.digest;
     policy_.keyid = pol.keyid;
     policy_.entries = pol.entries;
+    journal_.write(
+        journal_record::policy_activated(pol.serial, mode_name(pol.mode), pol.digest, source));
+    publish_status();
     return pol.serial;
 }
 
 Result<uint64_t> Daemon::reload_policy() {
-    if (cfg_.policy.empty())
-        return make_error(ENOENT, "no policy file is configured");
-    auto bytes = read_file(cfg_.policy, policy::kMaxEnvelopeBytes);
-    if (!bytes)
-        return bytes.error();
-    auto r = apply_policy(*bytes, false);
+    uint64_t serial = 0;
+    auto r = [&]() -> Result<uint64_t> {
+        if (cfg_.policy.empty())
+            return make_error(ENOENT, "no policy file is configured");
+        auto bytes = read_file(cfg_.policy, policy::kMaxEnvelopeBytes);
+        if (!bytes)
+            return bytes.error();
+        auto a = apply_policy(*bytes, false, "reloaded " + cfg_.policy, &serial);
+        if (!a)
+            return make_error(a.error().code, cfg_.policy + ": " + a.error().message);
+        return a;
+    }();
     if (!r)
-        return make_error(r.error().code, cfg_.policy + ": " + r.error().message);
+        journal_.write(journal_record::policy_refused("reload refused", r.error().message, serial));
     return r;
 }
 
@@ -613,11 +674,19 @@ Result<void> Daemon::load_policy_at_start() {
             best_keyring = keyring;
         }
     }
-    if (!best)
-        return first_error ? Result<void>(*first_error) : Result<void>();
-    auto r = activate_policy(*best, best_bytes, false, best_keyring);
-    if (!r)
-        return make_error(r.error().code, best_path + ": " + r.error().message);
+    const char *what = "policy not loaded at start";
+    if (!best) {
+        if (!first_error)
+            return {};
+        journal_.write(journal_record::policy_refused(what, first_error->message, 0));
+        return *first_error;
+    }
+    auto r = activate_policy(*best, best_bytes, false, best_keyring, "loaded " + best_path);
+    if (!r) {
+        auto e = make_error(r.error().code, best_path + ": " + r.error().message);
+        journal_.write(journal_record::policy_refused(what, e.message, best->serial));
+        return e;
+    }
     return {};
 }
 

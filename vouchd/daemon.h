@@ -14,6 +14,7 @@
 #include "lib/digest.h"
 #include "vouchd/config.h"
 #include "vouchd/extender.h"
+#include "vouchd/journal.h"
 #include "vouchd/kernel_side.h"
 #include "lib/measurement_log.h"
 #include "policy/policy.h"
@@ -35,12 +36,19 @@ class Daemon : public ServiceBackend {
     Result<void> run();
 
     sd_event *event_loop() const { return loop_.get(); }
-    // Called after anything a status reader sees may have changed, and with
-    // every denial (both on the loop's thread).
+    // Called after anything a status reader sees may have changed, with
+    // every denial, and with every audit-mode finding enforce mode would
+    // have denied (all on the loop's thread).
     void on_changed(std::function<void()> f) { changed_ = std::move(f); }
     void on_denied(std::function<void(const Denial &)> f) { denied_ = std::move(f); }
-    // Runs after the policy was reloaded on SIGHUP, with the outcome.
-    void on_reload(std::function<void(const Result<uint64_t> &)> f) { reload_ = std::move(f); }
+    void on_would_deny(std::function<void(const Denial &)> f) { would_deny_ = std::move(f); }
+
+    // The service manager's STATUS= line: "measuring, enforce mode, policy
+    // serial 5, TPM ok". publish_status() sends it when it differs from the
+    // last one sent; the daemon calls it itself when mode, serial or TPM
+    // state change.
+    std::string status_line() const;
+    void publish_status();
 
     ServiceStatus status() const override;
     Result<uint64_t> update_policy(std::string_view envelope) override;
@@ -55,12 +63,17 @@ class Daemon : public ServiceBackend {
     Result<uint64_t> reload_policy();
     // Verify, parse, check the serial, then swap: on any failure the active
     // policy is unchanged. `persist` keeps the envelope in the state
-    // directory, so the policy survives a restart (D-Bus updates).
-    Result<uint64_t> apply_policy(std::string_view envelope, bool persist);
+    // directory, so the policy survives a restart (D-Bus updates). `source`
+    // says where it came from in the journal record of its activation.
+    // Refusals are journaled by the callers, which know what was refused.
+    // serial: set to the policy's serial once it verified (for the record
+    // of a refusal).
+    Result<uint64_t> apply_policy(std::string_view envelope, bool persist, std::string_view source,
+                                  uint64_t *serial = nullptr);
     // The serial check and the swap, for a policy already verified.
     // keyring: keyring_digest() of the trust store that verified it.
     Result<uint64_t> activate_policy(const policy::Policy &pol, std::string_view envelope,
-                                     bool persist, const Sha256 &keyring);
+                                     bool persist, const Sha256 &keyring, std::string_view source);
     std::string accepted_policy_path() const { return cfg_.state_dir + "/accepted-policy.dsse"; }
 
     KernelSide &kernel() { return *ks_; }
@@ -85,6 +98,8 @@ class Daemon : public ServiceBackend {
     Result<void> claim_kernel_side();
     Result<void> setup_loop();
     void handle_event(const vouch_event &ev);
+    // Journals a change of the extender's state (log-mismatch included).
+    void check_tpm_state();
     void append(ima::Entry e);
     // Logs one violation for each event the kernel side lost since the last
     // call, and remembers the count in the log directory across restarts.
@@ -117,8 +132,11 @@ class Daemon : public ServiceBackend {
     vouch_digest self_digest_{};
     std::vector<std::string> hooks_; // the LSM hooks attached, for status()
     std::function<void()> changed_;
-    std::function<void(const Result<uint64_t> &)> reload_;
     std::function<void(const Denial &)> denied_;
+    std::function<void(const Denial &)> would_deny_;
+    Journal journal_;
+    TpmState tpm_seen_ = TpmState::Connecting;
+    std::string status_sent_;
 };
 
 } // namespace vouch

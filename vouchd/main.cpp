@@ -52,6 +52,10 @@ class BusFrontEnd {
         if (bus_)
             bus_->denied(dn);
     }
+    void would_deny(const vouch::Denial &dn) {
+        if (bus_)
+            bus_->would_deny(dn);
+    }
 
   private:
     bool try_start() {
@@ -264,18 +268,9 @@ int main(int argc, char **argv) {
         return 1;
     }
     // A bad policy does not stop vouchd: measuring goes on, and what the
-    // kernel side enforces stays as it was.
-    if (auto r = (*d)->load_policy_at_start(); !r)
-        std::fprintf(stderr, "vouchd: policy not loaded, the active one stays: %s\n",
-                     r.error().message.c_str());
-    (*d)->on_reload([&cfg](const vouch::Result<uint64_t> &r) {
-        if (r)
-            std::fprintf(stderr, "vouchd: reloaded %s: policy serial %llu active\n",
-                         cfg.policy.c_str(), (unsigned long long)*r);
-        else
-            std::fprintf(stderr, "vouchd: reload refused, the active policy stays: %s\n",
-                         r.error().message.c_str());
-    });
+    // kernel side enforces stays as it was. The daemon journals the outcome
+    // (and SIGHUP's and D-Bus updates' outcomes), so nothing is printed here.
+    (void)(*d)->load_policy_at_start();
     std::unique_ptr<BusFrontEnd> bus;
     if (cfg.bus != vouch::DaemonConfig::Bus::None) {
         bus = std::make_unique<BusFrontEnd>(**d, cfg.bus == vouch::DaemonConfig::Bus::User
@@ -289,6 +284,10 @@ int main(int argc, char **argv) {
             if (bus)
                 bus->denied(dn);
         });
+        (*d)->on_would_deny([&bus](const vouch::Denial &dn) {
+            if (bus)
+                bus->would_deny(dn);
+        });
         bus->start();
     }
     auto st = (*d)->status();
@@ -301,8 +300,8 @@ int main(int argc, char **argv) {
                  st.tpm_state.c_str(), st.tpm_message.empty() ? "" : ": ", st.tpm_message.c_str(),
                  st.policy_serial ? ("serial " + std::to_string(st.policy_serial)).c_str()
                                   : "none");
-    sd_notifyf(0, "READY=1\nSTATUS=measuring, %s mode, TPM %s", st.mode.c_str(),
-               st.tpm_state.c_str());
+    sd_notify(0, "READY=1");
+    (*d)->publish_status();
     auto r = (*d)->run();
     sd_notify(0, "STOPPING=1");
     bus.reset();

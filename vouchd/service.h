@@ -14,7 +14,8 @@
 namespace vouch {
 
 // Everything vouchd reports, one value per D-Bus property (but
-// DeniedSignalsDropped, which the bus service counts itself: BusStatus). A
+// DeniedSignalsDropped and WouldDenySignalsDropped, which the bus service
+// counts itself: BusStatus). A
 // new property is a field here and a row in vouchd/bus.cpp's kProperties.
 struct ServiceStatus {
     std::string mode = "audit";  // "audit" | "enforce"
@@ -24,6 +25,7 @@ struct ServiceStatus {
     uint64_t policy_entries = 0; // digests in the active allow-list
     uint64_t measurements = 0;   // entries in the measurement log
     uint64_t denials = 0;        // execs/mappings denied since the hooks were attached
+    uint64_t would_denials = 0;  // execs/mappings audit mode allowed that enforce would deny
     uint64_t lost_events = 0;    // events the kernel side could not deliver
     uint32_t pcr_index = 10;
     std::vector<std::string> pcr_banks;   // "sha1", "sha256", ... (empty until the TPM answers)

@@ -1,7 +1,9 @@
 // vouchd on a real bus (a private dbus-daemon in the VM): vouchctl status
 // reads it, and `vouchctl policy update` switches the enforced list while a
 // listed program keeps being executed: no listed exec is ever denied, and the
-// switch takes effect at once.
+// switch takes effect at once. Then an audit policy: an unlisted program run
+// many times is one WouldDeny signal (never Denied) and counted every time
+// in WouldDenials.
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -10,10 +12,13 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <thread>
 
 #include "lib/digest.h"
+#include "lib/dbus_names.h"
+#include "lib/sd_bus_ptr.h"
 #include "policy/dsse.h"
 #include "lib/file_io.h"
 #include "kernel/selftests/lib/tap.h"
@@ -41,10 +46,49 @@ int vouchctl(const std::vector<std::string> &args, std::string *out) {
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
+// The WouldDeny and Denied signals for one path, seen by a client of the
+// test's bus.
+struct SignalCount {
+    std::string path;
+    int would_deny = 0, denied = 0;
+};
+
+int count_signal(sd_bus_message *m, void *userdata, sd_bus_error *) {
+    auto *c = static_cast<SignalCount *>(userdata);
+    const char *path = nullptr;
+    if (sd_bus_message_read(m, "s", &path) < 0 || c->path != path)
+        return 0;
+    if (std::strcmp(sd_bus_message_get_member(m), "WouldDeny") == 0)
+        c->would_deny++;
+    else
+        c->denied++;
+    return 0;
+}
+
+SdBus connect_bus(const std::string &address) {
+    sd_bus *raw = nullptr;
+    if (sd_bus_new(&raw) < 0)
+        return SdBus();
+    SdBus b(raw);
+    if (sd_bus_set_address(raw, address.c_str()) < 0 || sd_bus_set_bus_client(raw, 1) < 0 ||
+        sd_bus_start(raw) < 0)
+        return SdBus();
+    return b;
+}
+
+uint64_t would_denials(sd_bus *bus) {
+    SdBusError e;
+    uint64_t v = UINT64_MAX;
+    if (sd_bus_get_property_trivial(bus, dbus::kName, dbus::kPath, dbus::kInterface, "WouldDenials",
+                                    e.get(), 't', &v) < 0)
+        return UINT64_MAX;
+    return v;
+}
+
 } // namespace
 
 int main() {
-    Tap t("vouchd_bus", 7);
+    Tap t("vouchd_bus", 10);
     (void)vouch::unpin(kPins);
     mkdir(kWork.c_str(), 0700);
     std::string keys = self_dir() + "/keys";
@@ -130,6 +174,65 @@ int main() {
     loop.join();
     t.ok(runs > 0 && failures == 0, "the listed program ran %d times meanwhile, never denied",
          runs.load());
+
+    // Staged rollout: an audit policy that does not list `unlisted`. Each
+    // exec runs; vouchd reports the file once (the kernel side sends one
+    // event per file and policy) and counts every exec and mapping.
+    std::string unlisted = dir.file("unlisted");
+    if (!copy_file(helper("true"), unlisted, "bus unlisted"))
+        t.bail("cannot create the unlisted file");
+    std::string p3 = kWork + "/p3.dsse";
+    (void)write_file_atomic(
+        p3, signed_policy(t, 12, VOUCH_MODE_AUDIT, {listed}, exe, trusted, extra), 0600);
+    rc = vouchctl({"policy", "update", "--user-bus", p3}, &out);
+    SdBus client = connect_bus("unix:path=" + sock);
+    SignalCount seen{unlisted};
+    sd_bus_slot *raw = nullptr;
+    bool subscribed =
+        client && sd_bus_match_signal(client.get(), &raw, dbus::kName, dbus::kPath,
+                                      dbus::kInterface, "WouldDeny", count_signal, &seen) >= 0;
+    SdBusSlot would_slot(raw);
+    raw = nullptr;
+    subscribed =
+        subscribed && sd_bus_match_signal(client.get(), &raw, dbus::kName, dbus::kPath,
+                                          dbus::kInterface, "Denied", count_signal, &seen) >= 0;
+    SdBusSlot denied_slot(raw);
+    const uint64_t before = subscribed ? would_denials(client.get()) : UINT64_MAX;
+    constexpr int kRuns = 20;
+    int ran = 0;
+    // The first exec alone: how many hooks one exec of this file passes
+    // (bprm_check, and mmap_file for the loader's executable mapping).
+    if (exit_status(run({unlisted})) == 0)
+        ++ran;
+    uint64_t one = UINT64_MAX;
+    for (int i = 0; i < 50 && subscribed; ++i) {
+        one = would_denials(client.get()) - before;
+        if (one != 0)
+            break;
+        usleep(20000);
+    }
+    for (int i = 1; i < kRuns; ++i)
+        if (exit_status(run({unlisted})) == 0)
+            ++ran;
+    t.ok(rc == 0 && ran == kRuns,
+         "audit policy (serial 12): %d of %d execs of an unlisted file ran", ran, kRuns);
+    if (rc != 0)
+        t.diag("%s", out.c_str());
+    // Signals go out as vouchd drains the ring buffer: wait a little for
+    // one, then for any late duplicate.
+    auto end = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+    while (subscribed && std::chrono::steady_clock::now() < end) {
+        if (sd_bus_process(client.get(), nullptr) > 0)
+            continue;
+        (void)sd_bus_wait(client.get(), 100'000);
+    }
+    t.ok(subscribed && seen.would_deny == 1 && seen.denied == 0,
+         "%d execs: exactly one WouldDeny signal (got %d), no Denied (got %d)", kRuns,
+         seen.would_deny, seen.denied);
+    const uint64_t total = subscribed ? would_denials(client.get()) - before : 0;
+    t.ok(one >= 1 && one <= 2 && total == one * kRuns,
+         "WouldDenials counts every one: %llu for %d execs (%llu per exec)",
+         (unsigned long long)total, kRuns, (unsigned long long)one);
 
     // Clean up as the agent: audit mode, unpin.
     d.kill_it(SIGTERM);

@@ -145,7 +145,7 @@ bool log_verifies() {
 } // namespace
 
 int main() {
-    Tap t("vouchd_log", 19);
+    Tap t("vouchd_log", 21);
     (void)vouch::unpin(kPins);
     TempDir dir;
 
@@ -269,6 +269,10 @@ int main() {
          "template hash, one field in the ASCII log");
 
     t.ok(wait_until(log_verifies, 30000), "vouchctl log verify: the log replays to the TPM");
+    // The TPM connection's change to ok is journaled; without journald (this
+    // VM) vouchd echoes the record's message to its stderr.
+    t.ok(wait_for_output(d, "vouchd: TPM ok", 0),
+         "the TPM state change to ok is journaled (echoed to stderr without journald)");
     t.ok(evmctl_validates(t, kBinLog) && !evmctl_validates(t, kBinLog, true),
          "evmctl ima_measurement validates the log against the TPM (and rejects a wrong PCR)");
 
@@ -375,6 +379,7 @@ int main() {
     d.kill_it(SIGTERM);
     (void)vouch::unpin(kPins);
     std::string lost_dir = kLogDir;
+    const size_t lost_mark = d.output().size();
     if (!t.ok(d.start({"--ringbuf-size", "16384"}), "vouchd with a 16 KiB ring buffer"))
         t.bail(d.output());
     kill(d.pid, SIGSTOP);
@@ -410,6 +415,24 @@ int main() {
            (unsigned long long)drops, (unsigned long long)violations, flooded);
     t.ok(drops > 0 && violations == drops && flooded > 0,
          "every event lost to the full ring buffer is counted in a violation entry; none vanishes");
+    // The lost-events journal records (their messages echoed to stderr
+    // here, without journald) add up to the same count.
+    uint64_t journaled = 0;
+    wait_until(
+        [&] {
+            journaled = 0;
+            std::istringstream out(d.output().substr(lost_mark));
+            for (std::string line; std::getline(out, line);)
+                if (line.starts_with("vouchd: ") &&
+                    line.find(" events lost (the kernel's ring buffer was full)") !=
+                        std::string::npos)
+                    journaled += std::strtoull(line.c_str() + 8, nullptr, 10);
+            return journaled == drops;
+        },
+        5000);
+    t.ok(drops > 0 && journaled == drops,
+         "the lost-events journal records count them too (%llu of %llu)",
+         (unsigned long long)journaled, (unsigned long long)drops);
     t.ok(wait_until(log_verifies, 30000) && evmctl_validates(t, kBinLog),
          "with violations (extended as all-ones) the log still replays to the TPM");
     t.ok(d.pid > 0, "vouchd is still running");

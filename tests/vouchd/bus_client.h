@@ -116,6 +116,7 @@ class Client {
 
     std::vector<Dict> changes;
     std::vector<DeniedSignal> denials;
+    std::vector<DeniedSignal> would_denials;
 
     Got<Dict> get_all() {
         return dict_call("org.freedesktop.DBus.Properties", "GetAll", "s", dbus::kInterface);
@@ -247,6 +248,13 @@ class Client {
         denied_.reset(s);
         return r >= 0;
     }
+    bool watch_would_deny() {
+        sd_bus_slot *s = nullptr;
+        int r = sd_bus_match_signal(bus(), &s, dbus::kName, dbus::kPath, dbus::kInterface,
+                                    "WouldDeny", &Client::on_would_deny, this);
+        would_deny_.reset(s);
+        return r >= 0;
+    }
 
     // A round trip to the service: everything it sent before answering is
     // then queued here, and is dispatched.
@@ -316,7 +324,15 @@ class Client {
         return 0;
     }
     static int on_denied(sd_bus_message *m, void *userdata, sd_bus_error *) {
-        auto *self = static_cast<Client *>(userdata);
+        static_cast<Client *>(userdata)->denials.push_back(parse_denial(m));
+        return 0;
+    }
+    static int on_would_deny(sd_bus_message *m, void *userdata, sd_bus_error *) {
+        static_cast<Client *>(userdata)->would_denials.push_back(parse_denial(m));
+        return 0;
+    }
+    // Denied and WouldDeny have the same arguments.
+    static DeniedSignal parse_denial(sd_bus_message *m) {
         DeniedSignal d;
         const char *path = nullptr, *hook = nullptr;
         const void *dig = nullptr;
@@ -331,13 +347,13 @@ class Client {
             auto *p = static_cast<const uint8_t *>(dig);
             d.digest.assign(p, p + n);
         }
-        self->denials.push_back(d);
-        return 0;
+        return d;
     }
 
     SdBus bus_;
     SdBusSlot props_;
     SdBusSlot denied_;
+    SdBusSlot would_deny_;
 };
 
 // busctl get-property's output for a value.

@@ -220,6 +220,7 @@ TEST_F(BusTest, EveryPropertyReadsTheBackend) {
         s.policy_entries = 1234;
         s.measurements = 99;
         s.denials = 5;
+        s.would_denials = 6;
         s.lost_events = 2;
         s.pcr_index = 11;
         s.tpm_message = "";
@@ -238,6 +239,8 @@ TEST_F(BusTest, EveryPropertyReadsTheBackend) {
         {"Denials", uint64_t(5)},
         {"LostEvents", uint64_t(2)},
         {"DeniedSignalsDropped", uint64_t(0)},
+        {"WouldDenials", uint64_t(6)},
+        {"WouldDenySignalsDropped", uint64_t(0)},
         {"PcrIndex", uint32_t(11)},
         {"PcrBanks", std::vector<std::string>{"sha1", "sha256"}},
         {"TpmState", std::string("ok")},
@@ -503,6 +506,40 @@ TEST_F(BusTest, DeniedFloodIsRateLimited) {
     on_loop([&](BusService &s) { s.denied(d); });
     c.drain();
     EXPECT_EQ(c.denials.size(), 1u);
+}
+
+// WouldDeny: Denied's arguments, never confused with it, and a bucket of its
+// own, so that audit findings cannot crowd out a real denial.
+TEST_F(BusTest, WouldDenyIsASignalOfItsOwnWithItsOwnLimit) {
+    Client c(daemon->address());
+    ASSERT_TRUE(c.watch_denied());
+    ASSERT_TRUE(c.watch_would_deny());
+    Denial d;
+    d.path = "/opt/new-tool";
+    d.digest = std::vector<uint8_t>(32, 0xab);
+    d.pid = 77;
+    d.uid = 1001;
+    d.hook = "mmap_file";
+    auto opts = test_options("");
+    const int flood = int(opts.denied_burst) * 4;
+    on_loop([&](BusService &s) {
+        for (int i = 0; i < flood; i++)
+            s.would_deny(d);
+        s.denied(d);
+    });
+    c.drain();
+    ASSERT_GE(c.would_denials.size(), size_t(opts.denied_burst));
+    EXPECT_LT(c.would_denials.size(), size_t(flood));
+    EXPECT_EQ(c.would_denials[0].path, "/opt/new-tool");
+    EXPECT_EQ(c.would_denials[0].digest, d.digest);
+    EXPECT_EQ(c.would_denials[0].pid, 77u);
+    EXPECT_EQ(c.would_denials[0].uid, 1001u);
+    EXPECT_EQ(c.would_denials[0].hook, "mmap_file");
+    EXPECT_EQ(c.denials.size(), 1u) << "the WouldDeny flood held back a Denied signal";
+    auto all = c.get_all();
+    EXPECT_EQ(std::get<uint64_t>(all.value["WouldDenySignalsDropped"]),
+              uint64_t(flood) - c.would_denials.size());
+    EXPECT_EQ(std::get<uint64_t>(all.value["DeniedSignalsDropped"]), 0u);
 }
 
 TEST_F(BusTest, DeniedPathThatIsNotUtf8IsEscaped) {
