@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # vouch: the one entry point.
 #   make            build BPF objects, skeletons, vouchd, vouchctl, selftests
 #   make deps       install the Debian packages the build, tests and demo need

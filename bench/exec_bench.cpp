@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // make bench's driver, run inside the instruction-counted VM by
 // kernel/vm/guest-bench: the cost of vfork+execve+waitpid with no vouch, with
 // vouch (audit, enforce) and with the kernel's IMA measuring, in one boot.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // make bench, host part for the log and the TPM: what one new measurement
 // costs vouchd on the event loop (log append + handing it to the extender),
 // and how fast a real swtpm takes extends. Wall-clock time on the host, so

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // make bench, in the VM: vouchd under a burst of distinct new executable
 // files. Each file is mapped PROT_EXEC (the mmap_file hook measures it, as it
 // does every shared library); vouchd logs them and extends the TPM (the VM's

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // make bench-policy: the host half of the policy benchmark.
 //  1. A 100,000-digest policy: serialize, sign, and verify + parse (the work
 //     vouchd does before loading the kernel map) in a fresh process, with that

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // make bench, in the VM: a signed policy of 100,000 digests loaded by vouchd
 // on SIGHUP (read, verify, parse, serial check, fill the inactive allow-list
 // map, switch): how long it takes, vouchd's peak memory and the kernel map's.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // The C++ view of bpf/vouch_abi.h, with its layout pinned: a change on either
 // side that moves a field fails the build here, not silently at run time.
 #pragma once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // The names on the bus that vouchd serves and vouchctl calls: one definition
 // for server and client. packaging/dbus/org.vouch.Vouch1.xml documents the
 // interface; packaging/dbus/org.vouch.Vouch1.conf is its bus policy.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Userspace SHA-256, the reference the kernel side's digests are compared to.
 #pragma once
 

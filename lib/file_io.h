@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // File I/O for every part of vouch: whole-descriptor reads and writes retried
 // on EINTR, whole files with a size limit, atomic replacement. Errors name
 // what was read or written.

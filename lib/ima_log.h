@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // The measurement log in the kernel IMA's own format, so that evmctl, Keylime
 // and every other IMA verifier read vouch's log unchanged.
 //

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // The journal records vouchd writes and `vouchctl denials` reads: one
 // definition for writer and reader. packaging/systemd/vouch.catalog explains
 // each MESSAGE_ID to `journalctl -x`; vouchd(8) lists the kinds and fields.

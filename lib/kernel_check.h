@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Compare a kernel against the contract in kernel/config and name what is
 // missing. Pure functions over text, so they are testable on any host; the
 // probing of the running kernel is in probe_running_kernel().

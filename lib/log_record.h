@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // One measurement log entry as clients see it: what vouchd's GetLog sends
 // and what vouchctl prints, whether it read the entry from vouchd or from a
 // log file.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // vouch's measurement log: IMA-format entries kept in memory and in two files
 // (binary and ASCII, like securityfs), de-duplicated as IMA does, and
 // replayable against PCR values.

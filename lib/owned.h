@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // One owner for C handles: std::unique_ptr whose deleter is the C library's
 // own release function, named once where the handle type is, in the spirit of
 // systemd's _cleanup_. Owned<EVP_PKEY, EVP_PKEY_free> frees with

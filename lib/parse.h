@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Numbers from the command line and config files: the whole text must be a
 // decimal number within range, or it is refused (strtoul alone takes "",
 // "12abc", "-1" and values past the range).

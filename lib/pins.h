@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // The names vouch's kernel side is pinned under in bpffs. vouchd pins and
 // reattaches (vouchd/kernel_side.cpp); vouchctl unpin and the package's
 // removal scripts only need the names, so this needs no BPF skeleton.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Errors as values: library code returns Result<T>; only the top level logs.
 #pragma once
 

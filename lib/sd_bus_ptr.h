@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Owning pointers for sd-bus and sd-event handles, and an sd_bus_error that
 // frees itself.
 #pragma once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // vouchd's one narrow interface to the TPM: which PCR banks exist, extend a
 // PCR in several banks at once, read a PCR back. tpm2-tss (ESAPI over the TCTI
 // loader) stays behind this header so that the rest of the agent never sees a

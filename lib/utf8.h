@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // D-Bus strings and JSON text must be valid UTF-8; file paths need not be.
 // vouchd escapes what it sends on the bus with utf8_safe(), and vouchctl
 // escapes what it reads from a log file with the same function, so a path

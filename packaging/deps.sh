@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Install every Debian package that building, testing and demonstrating vouch
 # needs. Idempotent: when all are present it does nothing (no apt-get update).
 set -euo pipefail

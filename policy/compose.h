@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Policies as documents, for the tools that build, compare and combine them
 // (`vouchctl policy make --from-log/--base`, `policy diff`, `policy merge`):
 // path -> digests maps as the JSON holds them, where Policy (policy.h) is the

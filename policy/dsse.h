@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // DSSE envelopes as Keylime writes them, and the keys that sign and verify them.
 // Keylime's runtime-policy signing facts this follows (keylime/dsse/):
 //  - payloadType "application/vnd.keylime+json", payload and sig in standard base64;

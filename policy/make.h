@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Building a policy from files: what `vouchctl policy make` hashes and how.
 #pragma once
 

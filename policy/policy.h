@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // vouch's allow-list: a Keylime runtime policy (format in policy/README.md)
 // with vouch's fields in meta.vouch, signed in a DSSE envelope.
 #pragma once

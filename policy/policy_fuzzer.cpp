@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libFuzzer target for what reaches vouchd from outside: the DSSE envelope and
 // the policy payload. The first input byte picks the mode:
 //   0  the rest is an envelope, checked against the fixed test trust store;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Anti-rollback: the highest policy serial vouchd has accepted, kept on disk.
 #pragma once
 

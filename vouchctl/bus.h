@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // vouchctl's commands that talk to vouchd over D-Bus: status, log (without
 // --file), policy update, watch.
 #pragma once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // vouchctl's command-line layer: the exit codes every command returns, the
 // command table's entry type, option parsing with getopt_long and the one
 // parser for numbers in options.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // vouchctl's commands: one table (commands.cpp) that both dispatches and
 // writes the usage text, and the handlers it names.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // vouchctl denials: reads vouchd's denied and would-deny records from the
 // system journal (sd-journal) and prints them grouped by file.
 #include "vouchctl/denials.h"

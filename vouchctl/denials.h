@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // vouchctl denials: vouchd's denied and would-deny journal records
 // (lib/journal_fields.h), grouped by file. The grouping, the --since parser and
 // the output are pure functions over records, tested without a journal.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // vouchctl check-kernel and unpin: the kernel, without vouchd.
 #include <cerrno>
 #include <cstdio>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // vouchctl log --file / log verify: the measurement log read from its file,
 // and replayed against the TPM. Works without vouchd running.
 #include <cstdio>

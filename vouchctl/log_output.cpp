@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "vouchctl/log_output.h"
 
 #include <nlohmann/json.hpp>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // How vouchctl prints measurement log entries, whether they came from vouchd
 // over D-Bus or from a log file: one writer for each output form, so both
 // sources print alike.

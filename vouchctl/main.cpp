@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // vouchctl: the command-line client. The commands are in the table of
 // vouchctl/commands.cpp.
 #include <cstdlib>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // vouchctl policy make|sign|verify|show: offline policy tooling. Loading a
 // policy into a running vouchd goes over D-Bus and lives elsewhere.
 #include <unistd.h>

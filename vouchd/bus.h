@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // vouchd's D-Bus front end: serves a ServiceBackend as org.vouch.Vouch1 on
 // an sd-bus connection attached to the daemon's sd-event loop. The interface
 // is documented in packaging/dbus/org.vouch.Vouch1.xml.

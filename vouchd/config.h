@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // vouchd's settings: defaults, then /etc/vouch/vouch.conf, then the command
 // line. The file is `key = value` lines with `#` comments; an unknown key or a
 // bad value is an error naming the file and line, so a typo never silently

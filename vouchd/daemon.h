@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // vouchd's core: the kernel side's events become log entries, log entries
 // become TPM extends, all driven by one sd-event loop. Front ends (D-Bus) see
 // it through ServiceBackend.

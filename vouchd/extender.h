@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Extends logged measurements into the TPM from a thread of its own, in log
 // order, so that an exec never waits for the TPM. The log is the queue: the
 // extender only remembers how far into it the TPM has been extended, and after

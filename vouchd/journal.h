@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // vouchd's structured journal records (MESSAGE_IDs and fields in
 // lib/journal_fields.h, explained by packaging/systemd/vouch.catalog): what
 // a SIEM or `journalctl MESSAGE_ID=...` matches on, where stderr lines would

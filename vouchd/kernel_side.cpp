@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "vouchd/kernel_side.h"
 
 #include <algorithm>

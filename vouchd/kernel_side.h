@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // The loader for bpf/vouch.bpf.c: open, configure, load, attach, pin,
 // reattach to pinned objects, read events, swap the allow-list.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // vouchd: loads the kernel side, keeps the measurement log, extends the TPM.
 #include <getopt.h>
 #include <signal.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // What already runs when vouchd starts: the hooks see only execs and
 // executable mappings made after they were attached, so a vouchd started
 // late (or a kernel side loaded after early boot) measures the executables

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // The seam between vouchd's core (kernel side, log, TPM, policy) and the
 // front ends that show it (D-Bus service, status output). The daemon
 // implements ServiceBackend; vouchd/bus.* serves it on the bus.

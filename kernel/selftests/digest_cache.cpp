@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // vouch's per-inode digest cache: an unchanged file is hashed once (a cached
 // exec reads no file data and emits no event); a changed file is hashed again.
 #include <fcntl.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The allow-list: audit reports, enforce denies, and none of the usual ways
 // around it (dynamic loader, dlopen, LD_PRELOAD, memfd, scripts, mprotect,
 // changing a file after it was measured) gets an unlisted file executed.

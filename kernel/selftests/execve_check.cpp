@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // execveat(AT_EXECVE_CHECK) (Linux 6.14+): a script interpreter that asks the
 // kernel whether it may run a script gets vouch's measurement and verdict for
 // that script, as if the script were exec'd. On older kernels the flag does

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // An unprivileged flood of the ring buffer (issue #14, item 9). Four loops
 // run by an unprivileged user create new files and exec them (each one a new
 // measurement, denied in enforce mode),

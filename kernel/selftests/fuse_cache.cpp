@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A FUSE daemon can change what a file reads as without anything in the
 // kernel's inode changing (no write, no new timestamp or size). vouch must not
 // serve such a file's digest from its cache: an allowed program's bytes could

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Code injection into listed programs (issue #14, items 4 and 5): writing new
 // code into a process through /proc/self/mem (also in the shell form DDexec
 // uses: a listed shell and dd), ptrace POKETEXT, process_vm_writev,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A verifier rejection is reported as one: the loader's error names the
 // program, the kernel and the verifier's own last lines, not a kernel option
 // the machine may well have. And the one rule that changed under vouch: since

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The kernel side's core promise: an exec is measured, and the digest the BPF
 // program reports is the file's SHA-256 as userspace computes it.
 #include <sys/stat.h>

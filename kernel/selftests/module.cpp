@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Kernel modules are measured like executables (kernel_read_file): listed
 // modules load, unlisted ones and init_module(2) from a buffer are refused
 // while enforcing.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Overlayfs (issue #14, item 7): the inode the hooks see is the overlay's,
 // whose times and size stay as they were when a file of a lower layer is
 // changed directly. A cached verdict would then let the changed file run.

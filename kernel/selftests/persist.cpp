@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Enforcement outlives the loader: pinned hooks keep denying after the loader
 // is killed, a restarted loader reattaches to the same programs and drains
 // what queued meanwhile, and no other root process can switch vouch off.

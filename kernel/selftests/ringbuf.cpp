@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A full ring buffer never hides a measurement: every event that cannot be
 // queued is counted, and in enforce mode the access it belonged to is denied.
 #include <sys/wait.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // An allow-list swap is atomic: while policies are swapped back and forth
 // under a concurrent exec loop, an unlisted binary never runs and a listed
 // one is never denied. A swap also retires the verdicts the kernel side

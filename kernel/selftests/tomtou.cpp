@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Writes and executable mappings of the same file (issue #14, items 6 and 8).
 // A file mapped PROT_EXEC after vouch measured it and then opened for write
 // (the mapping would run bytes nobody measured: IMA's ToMToU), and a file

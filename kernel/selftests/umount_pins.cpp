@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // With vouchd stopped, only the pins keep vouch's hooks attached. Unmounting
 // bpffs was already refused while enforcing; a lazy umount of a mount above it
 // (`umount -l /sys`) took the bpffs mount along, freed the pins and detached

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // On a kernel booted without `bpf` in the LSM list, the loader refuses with
 // a message that names the cause and the fix, instead of attaching hooks that
 // would never run. run-check boots a second VM for this test.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Files with fs-verity (ext4 with the verity feature on a loop device). Where
 // the kernel has bpf_get_fsverity_digest (6.8+), vouch identifies such a file
 // by its fs-verity digest, read in O(1) without hashing the file, and only a

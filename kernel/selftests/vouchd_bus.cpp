@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // vouchd on a real bus (a private dbus-daemon in the VM): vouchctl status
 // reads it, and `vouchctl policy update` switches the enforced list while a
 // listed program keeps being executed: no listed exec is ever denied, and the

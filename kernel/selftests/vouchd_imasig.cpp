@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // vouchd with `template = ima-sig`: a file whose security.ima is a signature
 // (type 3, EVM_IMA_XATTR_DIGSIG) has it in its entry's sig field, as the
 // kernel's ima-sig template records it; a file without one, or with a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // vouchd end to end on a real kernel and TPM (swtpm): its log starts with the
 // kernel's boot_aggregate, records every new executable as the kernel's IMA
 // would (same digest, same template hash), replays to the TPM's PCR 10 as

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // vouchd with a signed policy on a real kernel: the policy it loads at start
 // is enforced (listed programs run, others get EPERM); on SIGHUP a policy
 // signed by an untrusted key, a rolled-back serial or a malformed file is

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Root without the owner's signing key against a vouchd that enforces (issue
 // #14, item 1). The kernel side keeps what vouchd bound itself to this boot
 // (highest serial, the envelope accepted at it, the set of trusted keys, the

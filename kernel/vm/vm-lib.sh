@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # shellcheck shell=bash
 # The VM layer that kernel/vm/run-vm (busybox initramfs) and tests/system/run
 # (Debian rootfs with systemd) share: a private swtpm, the QEMU command line,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // make bench reads "vouch's hooks, empty programs" as the floor under vouch's
 // cost; that floor is only right if bpf/bench_hooks.bpf.c attaches to the
 // same hooks as bpf/vouch.bpf.c, each sleepable or not alike.

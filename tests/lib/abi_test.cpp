@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The layout of the shared ABI is pinned by static_assert in lib/abi.h; this
 // test checks the properties the asserts cannot express.
 #include "lib/abi.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The log format against the kernel's own output: golden/kernel-6.1-ima.*
 // was written by Linux 6.1's IMA (tests/lib/golden/capture), so byte
 // equality here means byte compatibility with the kernel.

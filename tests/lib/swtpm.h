@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // A private swtpm for host tests (tpm2-tss's swtpm TCTI talks to it).
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The TPM interface against a real swtpm that each suite starts privately on a
 // Unix socket ("swtpm:path=..."): a socket in the suite's own temporary folder
 // needs no free port and cannot reach another test's TPM.

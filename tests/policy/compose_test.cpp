@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Policies as documents: reading envelopes and payloads, writing them back,
 // combining and comparing them, and building entries from measurement logs
 // (the kernel's golden IMA log and a log vouch's MeasurementLog writes).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Shared by the policy tests: fixture paths (the test binary runs from the
 // repository root), temp directories and running the openssl tool.
 #pragma once

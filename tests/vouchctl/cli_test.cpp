@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // vouchctl's command-line layer: the number parser, getopt_long through
 // parse_options(), the command table and its exit codes, run in-process.
 #include "vouchctl/cli.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // vouchctl denials without a journal: grouping, --since, the output forms.
 #include "vouchctl/denials.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The one writer for `vouchctl log` output, whether the entries came from
 // vouchd or from a log file: JSON through nlohmann with paths made UTF-8 the
 // way vouchd makes them for D-Bus, and the kernel's ASCII lines.

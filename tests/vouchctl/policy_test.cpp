@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // vouchctl policy diff | merge | make --from-log/--base, run in-process
 // against checked-in policies (tests/vouchctl/golden) and the kernel's golden
 // IMA log; the expected diff output is checked in too.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Runs vouchctl in-process (vouch::ctl::run) and captures what it prints.
 #pragma once
 

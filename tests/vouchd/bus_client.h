@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Client side helpers for the D-Bus tests: an sd-bus client of
 // org.vouch.Vouch1 that collects signals, subprocesses with captured output,
 // and introspection XML normalization.

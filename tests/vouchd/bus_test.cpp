@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The D-Bus service against a real private dbus-daemon: a test backend is
 // served through the real BusService, and read and called with sd-bus,
 // busctl and the built vouchctl as clients. vouchd itself needs a BPF LSM

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // A private dbus-daemon for host tests, and an sd-event loop on a thread of
 // its own to run a BusService on while the test thread acts as the client.
 #pragma once

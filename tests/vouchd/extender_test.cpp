@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The TPM extender against a real swtpm, and the result checked by evmctl
 // (ima-evm-utils), the verifier Keylime and admins use.
 #include "vouchd/extender.h"

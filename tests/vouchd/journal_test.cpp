@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // vouchd's journal records: the fields each kind carries and the per-kind
 // rate limit, with a fake clock and a sink that collects instead of
 // journald.

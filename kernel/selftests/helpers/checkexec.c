@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * A script interpreter's first step, as execveat(2) documents it for
  * AT_EXECVE_CHECK (Linux 6.14+): ask the kernel whether it would execute the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * A dynamically linked program for the selftests: with an argument it
  * dlopen()s that library and calls its vouch_test_fn(); exit 3 if the library

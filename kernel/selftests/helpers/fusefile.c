@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0
+// SPDX-License-Identifier: Apache-2.0
 /*
  * fusefile MOUNTPOINT FILE_A FILE_B: mounts a FUSE filesystem at MOUNTPOINT
  * holding one executable, "prog", and serves FILE_A's bytes as its content.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Code injection into a running, listed program: what vouch must stop while a
  * policy enforces. Static, so no loader or library is involved.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * A shared library for the dlopen / LD_PRELOAD selftests. Its constructor
  * creates the file named by $VOUCH_TEST_MARKER, which shows that its code ran.

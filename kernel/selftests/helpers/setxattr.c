@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * setxattr NAME HEX FILE: set an extended attribute from hex bytes (busybox
  * has no setfattr). Used to give files a security.ima signature blob.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Another root process trying to switch vouch off. Static, uses the raw bpf()
  * syscall. Usage:

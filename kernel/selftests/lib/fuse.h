@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // The fusefile helper (helpers/fusefile.c) for the selftests that need a
 // FUSE file system (load_filesystem("fuse") first, in util.h).
 #pragma once

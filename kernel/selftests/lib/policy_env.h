@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Signed policies for the vouchd selftests, made in the VM from the files
 // they name and signed with policy/test-keys.
 #pragma once

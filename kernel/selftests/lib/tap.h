@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Minimal kselftest-style TAP 13 output: "ok N - name" / "not ok N - name".
 // The VM runner counts these lines on the console.
 #pragma once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Shared plumbing for the VM selftests.
 #pragma once
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // fs-verity for the VM selftests and make bench: the file system
 // (kernel/vm/guest-verity-mount) and enabling verity on a file.
 #pragma once

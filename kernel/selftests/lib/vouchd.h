@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // vouchd run by a selftest the way systemd runs it: READY=1 arrives on
 // NOTIFY_SOCKET; its stdout and stderr go to a file the test can read.
 #pragma once
