@@ -125,6 +125,30 @@ std::string from_log_summary(const std::string &path, const FromLog &f) {
     return s;
 }
 
+// --serial and --mode, which make and merge both take. Returns false when
+// `id` is neither (the caller handles it).
+struct SerialAndMode {
+    std::optional<uint64_t> serial;
+    std::optional<vouch_mode> mode;
+    bool take(int id, const char *v, Result<void> &r) {
+        if (id == kOptSerial) {
+            auto n = parse_number("--serial", v, 0, UINT64_MAX);
+            r = n ? Result<void>{} : Result<void>(n.error());
+            if (n)
+                serial = *n;
+            return true;
+        }
+        if (id == kOptMode) {
+            auto m = parse_mode(v);
+            r = m ? Result<void>{} : Result<void>(m.error());
+            if (m)
+                mode = *m;
+            return true;
+        }
+        return false;
+    }
+};
+
 Result<TrustStore> load_keys(const std::string &dir) {
     auto k = TrustStore::load(dir);
     if (!k)
@@ -135,28 +159,17 @@ Result<TrustStore> load_keys(const std::string &dir) {
 } // namespace
 
 Exit cmd_policy_make(const Command &self, int argc, char **argv) {
-    std::optional<uint64_t> serial;
-    std::optional<vouch_mode> mode;
+    SerialAndMode sm;
+    auto &serial = sm.serial;
+    auto &mode = sm.mode;
     std::string out, base_path, keys_dir;
     std::vector<std::string> agents;
     bool dpkg = false, from_log = false;
     unsigned threads = 0;
     auto on_option = [&](int id, const char *v) -> Result<void> {
+        if (Result<void> r; sm.take(id, v, r))
+            return r;
         switch (id) {
-        case kOptSerial: {
-            auto n = parse_number("--serial", v, 0, UINT64_MAX);
-            if (!n)
-                return n.error();
-            serial = *n;
-            break;
-        }
-        case kOptMode: {
-            auto m = parse_mode(v);
-            if (!m)
-                return m.error();
-            mode = *m;
-            break;
-        }
         case kOptAgent:
             agents.push_back(v);
             break;
@@ -550,8 +563,9 @@ Exit cmd_policy_diff(const Command &self, int argc, char **argv) {
 }
 
 Exit cmd_policy_merge(const Command &self, int argc, char **argv) {
-    std::optional<uint64_t> serial;
-    std::optional<vouch_mode> mode;
+    SerialAndMode sm;
+    auto &serial = sm.serial;
+    auto &mode = sm.mode;
     std::string out, keys_dir;
     auto p = parse_options(argc, argv,
                            {{"serial", required_argument, kOptSerial},
@@ -559,21 +573,9 @@ Exit cmd_policy_merge(const Command &self, int argc, char **argv) {
                             {"keys", required_argument, kOptKeys},
                             kOutput},
                            [&](int id, const char *v) -> Result<void> {
+                               if (Result<void> r; sm.take(id, v, r))
+                                   return r;
                                switch (id) {
-                               case kOptSerial: {
-                                   auto n = parse_number("--serial", v, 0, UINT64_MAX);
-                                   if (!n)
-                                       return n.error();
-                                   serial = *n;
-                                   break;
-                               }
-                               case kOptMode: {
-                                   auto m = parse_mode(v);
-                                   if (!m)
-                                       return m.error();
-                                   mode = *m;
-                                   break;
-                               }
                                case kOptKeys:
                                    keys_dir = v;
                                    break;
