@@ -3,6 +3,7 @@
 #include "vouchd/running.h"
 
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -58,29 +59,33 @@ constexpr uint8_t kImaXattrDigsig = 3;
 // is no file to name, and this cannot be mistaken for one.
 constexpr const char *kLostEventPrefix = "vouch:lost-events:";
 
-constexpr uint32_t kFuseSuperMagic = 0x65735546;
-
 // The file's security.ima when it is a signature, read from the file the
 // kernel side measured and from no other: the path is looked up without
 // following a final symlink and the inode compared with the event's, so a
 // path swapped since (or one seen from a chroot) yields no signature rather
 // than another file's. FUSE is never asked: its daemon may never answer, and
 // that would stop this loop; what it says about signatures is its own say-so.
+// The security.ima of an open file (an O_PATH descriptor too, hence through
+// /proc) when it is a signature; empty otherwise.
+std::vector<uint8_t> ima_signature_of(int fd) {
+    std::vector<uint8_t> buf(8192);
+    std::string proc = "/proc/self/fd/" + std::to_string(fd);
+    ssize_t n = ::getxattr(proc.c_str(), "security.ima", buf.data(), buf.size());
+    if (n <= 1 || buf[0] != kImaXattrDigsig)
+        return {};
+    buf.resize(static_cast<size_t>(n));
+    return buf;
+}
+
 std::vector<uint8_t> ima_signature(const vouch_event &ev, const std::string &path) {
-    if (ev.sb_magic == kFuseSuperMagic || path.empty() || path[0] != '/')
+    if (ev.sb_magic == FUSE_SUPER_MAGIC || path.empty() || path[0] != '/')
         return {};
     UniqueFd fd(::open(path.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
     struct stat st {};
     if (!fd || ::fstat(fd.get(), &st) != 0 || st.st_ino != ev.ino ||
         major(st.st_dev) != (ev.dev >> 20) || minor(st.st_dev) != (ev.dev & 0xfffff))
         return {};
-    std::vector<uint8_t> buf(8192);
-    std::string proc = "/proc/self/fd/" + std::to_string(fd.get());
-    ssize_t n = ::getxattr(proc.c_str(), "security.ima", buf.data(), buf.size());
-    if (n <= 1 || buf[0] != kImaXattrDigsig)
-        return {};
-    buf.resize(static_cast<size_t>(n));
-    return buf;
+    return ima_signature_of(fd.get());
 }
 
 // The LSM hooks the attached programs sit on, named as in the kernel
@@ -376,14 +381,8 @@ Result<void> Daemon::measure_running() {
             continue;
         }
         std::vector<uint8_t> sig;
-        if (tmpl == ima::kImaSig) {
-            std::vector<uint8_t> buf(8192);
-            ssize_t n = ::fgetxattr(f.fd.get(), "security.ima", buf.data(), buf.size());
-            if (n > 1 && buf[0] == kImaXattrDigsig) {
-                buf.resize(static_cast<size_t>(n));
-                sig = std::move(buf);
-            }
-        }
+        if (tmpl == ima::kImaSig)
+            sig = ima_signature_of(f.fd.get());
         append(ima::make_entry(cfg_.pcr, tmpl, "sha256", *digest, f.path, sig));
     }
     return failed_ ? Result<void>(fatal_) : Result<void>{};

@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -19,8 +20,6 @@
 namespace vouch {
 
 namespace {
-
-constexpr long kFuseSuperMagic = 0x65735546;
 
 std::string read_link(const std::string &p) {
     std::string buf(4096, '\0');
@@ -76,7 +75,7 @@ Result<std::vector<RunningFile>> running_files(const std::string &proc) {
         if (!seen.insert({st.st_dev, st.st_ino}).second)
             return;
         struct statfs sf {};
-        bool fuse = ::fstatfs(fd.get(), &sf) == 0 && sf.f_type == kFuseSuperMagic;
+        bool fuse = ::fstatfs(fd.get(), &sf) == 0 && sf.f_type == FUSE_SUPER_MAGIC;
         out.push_back({path, std::move(fd), fuse});
     };
     while (struct dirent *de = ::readdir(dir.get())) {
