@@ -40,7 +40,7 @@ endif
 .PHONY: all deps check demo bench bench-policy fuzz vm-selftest host-tests format clean programs \
 	install deb system-test demo-kernel
 
-PKG_LIBS := libbpf openssl tss2-esys tss2-tctildr tss2-rc libsystemd
+PKG_LIBS := libbpf openssl tss2-esys tss2-tctildr tss2-rc libsystemd libarchive
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKG_LIBS) 2>/dev/null)
 PKG_LDLIBS := $(shell pkg-config --libs $(PKG_LIBS) 2>/dev/null)
 
@@ -185,7 +185,7 @@ $(O)/tests/vouch-tests: $(TEST_OBJS) $(O)/libvouchctl.a $(O)/libvouchd.a $(O)/li
 
 # The policy parser's libFuzzer target, built with clang and sanitizers from
 # the sources (libvouch.a is g++-built and uninstrumented).
-FUZZ_SRCS := policy/policy_fuzzer.cpp $(filter-out %_fuzzer.cpp,$(wildcard policy/*.cpp)) \
+FUZZ_SRCS := policy/policy_fuzzer.cpp $(filter-out %_fuzzer.cpp policy/package.cpp,$(wildcard policy/*.cpp)) \
 	lib/digest.cpp lib/file_io.cpp lib/ima_log.cpp
 $(O)/fuzz/policy_fuzzer: $(FUZZ_SRCS) $(wildcard policy/*.h lib/*.h bpf/vouch_abi.h)
 	$(call msg,FUZZ-LD,$@)
@@ -194,7 +194,16 @@ $(O)/fuzz/policy_fuzzer: $(FUZZ_SRCS) $(wildcard policy/*.h lib/*.h bpf/vouch_ab
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 		-I. -DVOUCH_SRC_DIR='"$(CURDIR)"' $(FUZZ_SRCS) -o $@ -lcrypto
 
-fuzz: $(O)/fuzz/policy_fuzzer
+# The package reader's (policy make --deb/--rpm), likewise.
+PACKAGE_FUZZ_SRCS := policy/package_fuzzer.cpp policy/package.cpp lib/digest.cpp
+$(O)/fuzz/package_fuzzer: $(PACKAGE_FUZZ_SRCS) $(wildcard policy/*.h lib/*.h)
+	$(call msg,FUZZ-LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG)++ -std=c++20 -g -O1 -Wall -Wextra -Werror \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+		-I. $(PACKAGE_FUZZ_SRCS) -o $@ -lcrypto -larchive
+
+fuzz: $(O)/fuzz/policy_fuzzer $(O)/fuzz/package_fuzzer
 
 deps:
 	$(Q)packaging/deps.sh

@@ -33,7 +33,7 @@ std::optional<Sha256> verity_of(int fd) {
 } // namespace
 
 Result<Sha256> sha256_file(const std::string &path, std::atomic<uint64_t> *bytes,
-                           std::optional<Sha256> *verity) {
+                           std::optional<Sha256> *verity, Md5 *md5) {
     // O_NONBLOCK: a FIFO put where a file was expected must not hang us.
     UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
     if (!fd)
@@ -43,6 +43,9 @@ Result<Sha256> sha256_file(const std::string &path, std::atomic<uint64_t> *bytes
     EvpMdCtxPtr ctx(EVP_MD_CTX_new());
     if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1)
         return make_error(ENOMEM, "SHA-256 context");
+    EvpMdCtxPtr md5ctx(md5 ? EVP_MD_CTX_new() : nullptr);
+    if (md5 && (!md5ctx || EVP_DigestInit_ex(md5ctx.get(), EVP_md5(), nullptr) != 1))
+        return make_error(ENOMEM, "MD5 context");
     std::array<uint8_t, 1 << 16> buf;
     for (;;) {
         ssize_t n = ::read(fd.get(), buf.data(), buf.size());
@@ -53,12 +56,16 @@ Result<Sha256> sha256_file(const std::string &path, std::atomic<uint64_t> *bytes
         if (n == 0)
             break;
         EVP_DigestUpdate(ctx.get(), buf.data(), static_cast<size_t>(n));
+        if (md5ctx)
+            EVP_DigestUpdate(md5ctx.get(), buf.data(), static_cast<size_t>(n));
         if (bytes)
             bytes->fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
     }
     Sha256 out{};
     unsigned int len = 0;
     EVP_DigestFinal_ex(ctx.get(), out.data(), &len);
+    if (md5ctx)
+        EVP_DigestFinal_ex(md5ctx.get(), md5->data(), &len);
     return out;
 }
 

@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
 	# build
 	make g++ clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libssl-dev
-	libsystemd-dev libtss2-dev nlohmann-json3-dev pkg-config libgtest-dev
+	libsystemd-dev libtss2-dev nlohmann-json3-dev libarchive-dev pkg-config libgtest-dev
 	# the statically linked selftest helpers
 	libc6-dev
 	# VM tests and the demo
@@ -17,6 +17,8 @@ packages=(
 	# make deb (linux-image-amd64: the kernel whose BTF the package builds
 	# against), lintian, the RPM spec check, the system-test disk image
 	debhelper dpkg-dev lintian linux-image-amd64 xz-utils rpm e2fsprogs
+	# policy make --rpm's host tests compare with rpm2cpio's extraction
+	rpm2cpio
 )
 
 missing=()

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <thread>
 
@@ -88,55 +89,123 @@ Collected collect_files(const std::vector<std::string> &roots) {
     return c;
 }
 
-Result<Collected> collect_dpkg_files(const std::string &dpkg_info) {
-    std::unique_ptr<DIR, int (*)(DIR *)> d(::opendir(dpkg_info.c_str()), ::closedir);
+namespace {
+
+// Lines of a file, without their newlines.
+std::vector<std::string> lines_of(const std::string &text) {
+    std::vector<std::string> out;
+    size_t pos = 0;
+    while (pos < text.size()) {
+        size_t nl = text.find('\n', pos);
+        if (nl == std::string::npos)
+            nl = text.size();
+        out.push_back(text.substr(pos, nl - pos));
+        pos = nl + 1;
+    }
+    return out;
+}
+
+// dpkg's diversions file: triples of lines (from, to, diverting package, ":"
+// for a local diversion). from -> (to, package).
+std::map<std::string, std::pair<std::string, std::string>>
+read_diversions(const std::string &file) {
+    std::map<std::string, std::pair<std::string, std::string>> out;
+    auto text = read_file(file, 64u << 20);
+    if (!text)
+        return out; // no diversions file: nothing is diverted
+    auto l = lines_of(*text);
+    for (size_t i = 0; i + 2 < l.size(); i += 3)
+        out[l[i]] = {l[i + 1], l[i + 2]};
+    return out;
+}
+
+} // namespace
+
+Result<Collected> collect_dpkg_files(const std::string &admin) {
+    const std::string info = admin + "/info";
+    std::unique_ptr<DIR, int (*)(DIR *)> d(::opendir(info.c_str()), ::closedir);
     if (!d)
-        return make_error(errno, dpkg_info + ": " + std::strerror(errno));
-    std::vector<std::string> lists;
+        return make_error(errno, info + ": " + std::strerror(errno));
+    std::vector<std::string> packages; // "name" or "name:arch", as the files are named
     while (dirent *e = ::readdir(d.get())) {
         std::string n = e->d_name;
         if (n.size() > 5 && n.compare(n.size() - 5, 5, ".list") == 0)
-            lists.push_back(dpkg_info + "/" + n);
+            packages.push_back(n.substr(0, n.size() - 5));
     }
-    if (lists.empty())
-        return make_error(ENOENT, dpkg_info + ": no *.list files (is this a dpkg system?)");
+    if (packages.empty())
+        return make_error(ENOENT, info + ": no *.list files (is this a dpkg system?)");
+    std::sort(packages.begin(), packages.end());
+    auto diversions = read_diversions(admin + "/diversions");
     Collected c;
-    for (const auto &l : lists) {
-        auto text = read_file(l, 64u << 20);
+    for (const auto &pkg : packages) {
+        auto text = read_file(info + "/" + pkg + ".list", 64u << 20);
         if (!text) {
             c.errors.push_back(text.error().message);
             continue;
         }
-        size_t pos = 0;
-        while (pos < text->size()) {
-            size_t nl = text->find('\n', pos);
-            if (nl == std::string::npos)
-                nl = text->size();
-            std::string path = text->substr(pos, nl - pos);
-            pos = nl + 1;
+        std::map<std::string, std::string> md5s; // listed path -> MD5
+        if (auto sums = read_file(info + "/" + pkg + ".md5sums", 64u << 20))
+            for (const auto &line : lines_of(*sums))
+                if (line.size() > 34 && line[32] == ' ' && line[33] == ' ')
+                    md5s["/" + line.substr(34)] = line.substr(0, 32);
+        std::string name = pkg.substr(0, pkg.find(':'));
+        for (const auto &path : lines_of(*text)) {
             if (path.empty() || path[0] != '/')
                 continue;
-            // Listed files that a later package diverted or the admin removed
-            // are not errors: the policy covers what is installed now.
-            auto real = canonical(path);
-            if (real && is_regular(*real))
-                c.files.push_back(std::move(*real));
+            // Another package's diversion moved this package's file aside.
+            std::string where = path;
+            if (auto dv = diversions.find(path);
+                dv != diversions.end() && dv->second.second != name)
+                where = dv->second.first;
+            // Listed files that the admin removed are not errors: the policy
+            // covers what is installed now.
+            auto real = canonical(where);
+            if (!real || !is_regular(*real))
+                continue;
+            auto m = md5s.find(path);
+            c.dpkg[*real].push_back({name, path, m == md5s.end() ? "" : m->second});
+            c.files.push_back(std::move(*real));
         }
     }
     finish(c);
     return c;
 }
 
+std::vector<std::string> dpkg_modified(const Collected &c, const std::vector<Hashed> &hashed) {
+    std::vector<std::string> out;
+    for (const auto &h : hashed) {
+        auto it = c.dpkg.find(h.path);
+        if (it == c.dpkg.end() || !h.md5)
+            continue;
+        std::string found = to_hex(*h.md5);
+        // Owners that recorded no MD5 say nothing; any owner whose MD5 matches
+        // vouches for the content (two packages may ship one shared path).
+        std::vector<const DpkgFile *> expected;
+        bool match = false;
+        for (const auto &o : it->second) {
+            if (o.md5.empty())
+                continue;
+            expected.push_back(&o);
+            match = match || o.md5 == found;
+        }
+        if (match || expected.empty())
+            continue;
+        out.push_back(expected.front()->package + ": " + h.path + " (MD5 expected " +
+                      expected.front()->md5 + ", found " + found + ")");
+    }
+    return out;
+}
+
 std::vector<Hashed> hash_files(const std::vector<std::string> &files, unsigned threads,
                                const std::function<void(const Progress &)> &progress,
-                               unsigned interval_ms) {
+                               unsigned interval_ms, bool md5) {
     if (threads == 0)
         threads = std::max(1u, std::thread::hardware_concurrency());
     threads = static_cast<unsigned>(std::min<size_t>(threads, std::max<size_t>(files.size(), 1)));
     std::vector<Hashed> out;
     out.reserve(files.size());
     for (const auto &f : files)
-        out.push_back({f, make_error(EINPROGRESS, f + ": not hashed"), std::nullopt});
+        out.push_back({f, make_error(EINPROGRESS, f + ": not hashed"), std::nullopt, std::nullopt});
 
     std::atomic<size_t> next{0}, done{0};
     std::atomic<uint64_t> bytes{0};
@@ -144,7 +213,10 @@ std::vector<Hashed> hash_files(const std::vector<std::string> &files, unsigned t
     for (unsigned t = 0; t < threads; ++t)
         workers.emplace_back([&] {
             for (size_t i; (i = next.fetch_add(1)) < files.size();) {
-                out[i].digest = sha256_file(files[i], &bytes, &out[i].verity);
+                Md5 m{};
+                out[i].digest = sha256_file(files[i], &bytes, &out[i].verity, md5 ? &m : nullptr);
+                if (md5 && out[i].digest)
+                    out[i].md5 = m;
                 done.fetch_add(1, std::memory_order_release);
             }
         });

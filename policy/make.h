@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -13,9 +14,21 @@
 
 namespace vouch::policy {
 
+// A file as dpkg recorded it: the package that owns it, the path in its
+// *.list, and the MD5 of its *.md5sums ("" when the package recorded none, as
+// for conffiles, whose edits are the admin's to make).
+struct DpkgFile {
+    std::string package;
+    std::string listed;
+    std::string md5;
+};
+
 struct Collected {
     std::vector<std::string> files;  // canonical paths of regular files, sorted, unique
     std::vector<std::string> errors; // what could not be listed, one message each
+    // collect_dpkg_files(): who owns each of `files` (several packages may
+    // list one path, e.g. a directory symlink farm or a diversion).
+    std::map<std::string, std::vector<DpkgFile>> dpkg;
 };
 
 // Regular files under each root: a file is taken as is (symlinks resolved), a
@@ -24,15 +37,24 @@ struct Collected {
 // canonical, since that is the path IMA and Keylime record.
 Collected collect_files(const std::vector<std::string> &roots);
 
-// Every path in <dpkg_info>/*.list (dpkg's record of the files each installed
+// Every path in <admin>/info/*.list (dpkg's record of the files each installed
 // package owns), resolved (merged-/usr: /bin/ls is /usr/bin/ls), kept if it is
-// a regular file.
-Result<Collected> collect_dpkg_files(const std::string &dpkg_info = "/var/lib/dpkg/info");
+// a regular file, with the MD5 from <admin>/info/*.md5sums. A path another
+// package diverted (<admin>/diversions) is looked up where the diversion put
+// it, as `dpkg --verify` does.
+Result<Collected> collect_dpkg_files(const std::string &admin = "/var/lib/dpkg");
+
+// The dpkg-owned files whose content is not what their package installed:
+// "PACKAGE: PATH (MD5 expected X, found Y)", one per file, for the hashed
+// results of collect_dpkg_files()'s files.
+struct Hashed;
+std::vector<std::string> dpkg_modified(const Collected &c, const std::vector<Hashed> &hashed);
 
 struct Hashed {
     std::string path;
     Result<Sha256> digest;
     std::optional<Sha256> verity; // its fs-verity digest, if it has fs-verity (SHA-256)
+    std::optional<Md5> md5;       // with hash_files(..., md5 = true)
 };
 
 struct Progress {
@@ -45,6 +67,6 @@ struct Progress {
 // `interval_ms` while hashing runs.
 std::vector<Hashed> hash_files(const std::vector<std::string> &files, unsigned threads = 0,
                                const std::function<void(const Progress &)> &progress = {},
-                               unsigned interval_ms = 1000);
+                               unsigned interval_ms = 1000, bool md5 = false);
 
 } // namespace vouch::policy

@@ -83,10 +83,12 @@ constexpr Command kCommands[] = {
     {"policy", "make",
      "[--serial N] [--mode audit|enforce]\n"
      "       [--agent FILE]... [--base POLICY [--keys DIR]] [-o OUT]\n"
-     "       { [--dpkg] [--threads N] [PATH...] | --from-log [LOG...] }",
-     "hash files or read logs into a Keylime runtime policy",
-     "Hashes regular files (directories recursively) into a Keylime runtime policy,\n"
-     "or with --from-log takes the digests of measurement logs.\n"
+     "       { [--dpkg [--allow-modified] [--admindir DIR]] [--threads N] [PATH...]\n"
+     "       | --deb PACKAGE.deb... | --rpm PACKAGE.rpm... | --from-log [LOG...] }",
+     "hash files, packages or logs into a Keylime runtime policy",
+     "Hashes regular files (directories recursively) into a Keylime runtime policy;\n"
+     "with --deb or --rpm the files inside packages, before they are installed;\n"
+     "with --from-log takes the digests of measurement logs.\n"
      "\n"
      "Options:\n"
      "  --serial N        the policy's serial (default: the Unix time; with --base\n"
@@ -94,7 +96,13 @@ constexpr Command kCommands[] = {
      "  --mode MODE       audit or enforce (default: the base's, else audit)\n"
      "  --agent FILE      FILE is allowed and may manage vouch (vouchd itself);\n"
      "                    may be given more than once\n"
-     "  --dpkg            every file of the installed packages\n"
+     "  --dpkg            every file of the installed packages; refused if one\n"
+     "                    differs from dpkg's md5sums (modified after install)\n"
+     "  --allow-modified  with --dpkg: list modified files anyway, with a warning\n"
+     "  --admindir DIR    dpkg's database (default /var/lib/dpkg)\n"
+     "  --deb, --rpm      the arguments are .deb or RPM packages: every regular\n"
+     "                    file inside, under the path it installs to (parent\n"
+     "                    directories resolved on this system: merged /usr)\n"
      "  --threads N       hash on N threads, 1 to 1024 (default: one per core)\n"
      "  --from-log        the arguments are measurement logs, not files to hash:\n"
      "                    vouch's or the kernel IMA's, binary or ASCII (detected);\n"

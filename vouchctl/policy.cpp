@@ -19,6 +19,7 @@
 #include "policy/compose.h"
 #include "policy/dsse.h"
 #include "policy/make.h"
+#include "policy/package.h"
 #include "policy/policy.h"
 #include "vouchctl/commands.h"
 
@@ -72,7 +73,11 @@ enum : int {
     kOptKeys,
     kOptJson,
     kOptFromLog,
-    kOptBase
+    kOptBase,
+    kOptDeb,
+    kOptRpm,
+    kOptAllowModified,
+    kOptAdmindir
 };
 const Option kOutput = {"output", required_argument, kOptOutput, true};
 
@@ -164,7 +169,8 @@ Exit cmd_policy_make(const Command &self, int argc, char **argv) {
     auto &mode = sm.mode;
     std::string out, base_path, keys_dir;
     std::vector<std::string> agents;
-    bool dpkg = false, from_log = false;
+    bool dpkg = false, from_log = false, deb = false, rpm = false, allow_modified = false;
+    std::string admindir = "/var/lib/dpkg";
     unsigned threads = 0;
     auto on_option = [&](int id, const char *v) -> Result<void> {
         if (Result<void> r; sm.take(id, v, r))
@@ -186,6 +192,18 @@ Exit cmd_policy_make(const Command &self, int argc, char **argv) {
         case kOptFromLog:
             from_log = true;
             break;
+        case kOptDeb:
+            deb = true;
+            break;
+        case kOptRpm:
+            rpm = true;
+            break;
+        case kOptAllowModified:
+            allow_modified = true;
+            break;
+        case kOptAdmindir:
+            admindir = v;
+            break;
         case kOptBase:
             base_path = v;
             break;
@@ -205,6 +223,10 @@ Exit cmd_policy_make(const Command &self, int argc, char **argv) {
                             {"threads", required_argument, kOptThreads},
                             {"dpkg", no_argument, kOptDpkg},
                             {"from-log", no_argument, kOptFromLog},
+                            {"deb", no_argument, kOptDeb},
+                            {"rpm", no_argument, kOptRpm},
+                            {"allow-modified", no_argument, kOptAllowModified},
+                            {"admindir", required_argument, kOptAdmindir},
                             {"base", required_argument, kOptBase},
                             {"keys", required_argument, kOptKeys},
                             kOutput},
@@ -215,13 +237,25 @@ Exit cmd_policy_make(const Command &self, int argc, char **argv) {
         return print_help(self);
     if (from_log && dpkg)
         return usage_error(self, "--from-log and --dpkg do not mix");
+    if (deb && rpm)
+        return usage_error(self, "--deb and --rpm do not mix: one kind of package per run");
+    if ((deb || rpm) && from_log)
+        return usage_error(self, std::string(deb ? "--deb" : "--rpm") +
+                                     " and --from-log do not mix: the arguments are packages");
+    if (allow_modified && !dpkg)
+        return usage_error(self, "--allow-modified is about --dpkg's check: give --dpkg too");
+    const bool packages = deb || rpm;
+    if (packages && p->args.empty())
+        return usage_error(self, std::string(deb ? "--deb" : "--rpm") + " needs PACKAGE files");
     if (!keys_dir.empty() && base_path.empty())
         return usage_error(self, "--keys checks the --base policy: give --base too");
-    const std::vector<std::string> roots = from_log ? std::vector<std::string>{} : p->args;
+    const std::vector<std::string> roots =
+        from_log || packages ? std::vector<std::string>{} : p->args;
+    const std::vector<std::string> archives = packages ? p->args : std::vector<std::string>{};
     std::vector<std::string> logs = from_log ? p->args : std::vector<std::string>{};
     if (from_log && logs.empty())
         logs.push_back(kDefaultLog);
-    if (!from_log && roots.empty() && !dpkg && agents.empty() && base_path.empty())
+    if (!from_log && !packages && roots.empty() && !dpkg && agents.empty() && base_path.empty())
         return usage_error(self, "no PATH, --dpkg, --from-log, --base or --agent: the policy "
                                  "would be empty");
 
@@ -276,13 +310,46 @@ Exit cmd_policy_make(const Command &self, int argc, char **argv) {
         notes.push_back(from_log_summary(log, f));
     }
 
+    bool tty = ::isatty(STDERR_FILENO);
+    if (packages) {
+        bool shown = false;
+        auto read = read_packages(
+            archives, deb ? PackageKind::Deb : PackageKind::Rpm, threads,
+            [&](const PackageProgress &p) {
+                double mb = static_cast<double>(p.bytes_done) / 1e6;
+                std::fprintf(stderr,
+                             "%svouchctl policy: read %zu/%zu packages, %.0f MB, %.0f MB/s%s",
+                             tty ? "\r" : "", p.packages_done, p.packages_total, mb, mb / secs(),
+                             tty ? "" : "\n");
+                shown = true;
+            },
+            tty ? 1000 : 5000);
+        if (shown && tty)
+            std::fputc('\n', stderr);
+        size_t nfiles = 0;
+        for (const auto &r : read) {
+            // A package that cannot be read would leave its files denied after
+            // the upgrade it was meant to authorize: no partial policy.
+            if (!r)
+                return bad_input(r.error().message);
+            for (const auto &f : r->files)
+                add_digest(doc.digests, installed_path(f.path), vouch::to_hex(f.digest));
+            nfiles += r->files.size();
+        }
+        char buf[128];
+        std::snprintf(buf, sizeof(buf), "%zu packages read (%zu files) in %.1fs", read.size(),
+                      nfiles, secs());
+        notes.push_back(buf);
+    }
+
     auto collected = collect_files(roots);
     if (dpkg) {
-        auto d = collect_dpkg_files();
+        auto d = collect_dpkg_files(admindir);
         if (!d)
             return fail("--dpkg: " + d.error().message);
         collected.files.insert(collected.files.end(), d->files.begin(), d->files.end());
         collected.errors.insert(collected.errors.end(), d->errors.begin(), d->errors.end());
+        collected.dpkg = std::move(d->dpkg);
     }
     // An agent that cannot be hashed would make an enforcing policy lock vouchd
     // out of its own maps: refuse rather than warn.
@@ -294,7 +361,6 @@ Exit cmd_policy_make(const Command &self, int argc, char **argv) {
 
     std::vector<std::string> files = collected.files;
     files.insert(files.end(), agent_files.files.begin(), agent_files.files.end());
-    bool tty = ::isatty(STDERR_FILENO);
     bool shown = false;
     auto hashed = hash_files(
         files, threads,
@@ -305,9 +371,27 @@ Exit cmd_policy_make(const Command &self, int argc, char **argv) {
                          tty ? "" : "\n");
             shown = true;
         },
-        tty ? 1000 : 5000);
+        tty ? 1000 : 5000, dpkg);
     if (shown && tty)
         std::fputc('\n', stderr);
+
+    // An installed file that is not what its package installed is what an
+    // attacker's edit looks like: listing it would authorize the edit.
+    if (dpkg) {
+        auto modified = dpkg_modified(collected, hashed);
+        for (size_t i = 0; i < modified.size() && i < 20; ++i)
+            std::fprintf(stderr, "vouchctl policy: %s: %s\n",
+                         allow_modified ? "warning: modified, listed anyway" : "modified",
+                         modified[i].c_str());
+        if (modified.size() > 20)
+            std::fprintf(stderr, "vouchctl policy: %zu more modified files\n",
+                         modified.size() - 20);
+        if (!modified.empty() && !allow_modified)
+            return fail(std::to_string(modified.size()) +
+                        " installed file(s) differ from what their package installed "
+                        "(dpkg's md5sums); reinstall the package, or list them anyway "
+                        "with --allow-modified");
+    }
 
     size_t failed = 0;
     for (size_t i = 0; i < hashed.size(); ++i) {

@@ -114,23 +114,100 @@ TEST(PolicyMake, ReportsProgressOnLongRuns) {
 
 TEST(PolicyMake, DpkgListsResolveToRegularFiles) {
     TempDir dir;
-    TempDir info;
+    TempDir admin;
+    ASSERT_EQ(::mkdir((admin / "info").c_str(), 0755), 0);
     spit(dir / "bin-file", "b");
     ASSERT_EQ(::mkdir((dir / "d").c_str(), 0755), 0);
     ASSERT_EQ(::symlink("bin-file", (dir / "l").c_str()), 0);
-    spit(info / "pkg.list", "/.\n" + dir.path() + "/d\n" + dir / "bin-file" + "\n" + dir / "l" +
-                                "\n" + dir / "removed" + "\n");
-    spit(info / "pkg.md5sums", dir / "not-a-list\n");
-    auto c = collect_dpkg_files(info.path());
+    spit(admin / "info/pkg.list", "/.\n" + dir.path() + "/d\n" + dir / "bin-file" + "\n" +
+                                      dir / "l" + "\n" + dir / "removed" + "\n");
+    spit(admin / "info/pkg.md5sums", dir / "not-a-list\n");
+    auto c = collect_dpkg_files(admin.path());
     ASSERT_TRUE(c.ok()) << c.error().message;
     char *r = ::realpath((dir / "bin-file").c_str(), nullptr);
     EXPECT_EQ(c->files, std::vector<std::string>{r});
+    // Listed twice (the file and the symlink to it), owned by pkg both times.
+    ASSERT_EQ(c->dpkg.count(r), 1u);
+    EXPECT_EQ(c->dpkg.at(r).front().package, "pkg");
     std::free(r);
 
     TempDir none;
     auto e = collect_dpkg_files(none.path());
     ASSERT_FALSE(e.ok());
     EXPECT_EQ(e.error().code, ENOENT);
+}
+
+// md5 hex of `data`, as md5sum prints it.
+std::string md5_hex(const std::string &data) {
+    vouch::Md5 m{};
+    unsigned int len = 0;
+    EVP_Digest(data.data(), data.size(), m.data(), &len, EVP_md5(), nullptr);
+    return vouch::to_hex(m);
+}
+
+// dpkg's md5sums name each file relative to /, without the leading slash.
+std::string md5sums_line(const std::string &content, const std::string &path) {
+    return md5_hex(content) + "  " + path.substr(1) + "\n";
+}
+
+TEST(PolicyMake, DpkgModifiedFilesAreNamedWithTheirPackage) {
+    TempDir dir;
+    TempDir admin;
+    ASSERT_EQ(::mkdir((admin / "info").c_str(), 0755), 0);
+    auto real = [&](const std::string &p) {
+        char *r = ::realpath(p.c_str(), nullptr);
+        std::string s = r ? r : "";
+        std::free(r);
+        return s;
+    };
+    spit(dir / "intact", "as shipped\n");
+    spit(dir / "edited", "changed by someone\n");
+    spit(dir / "conffile", "the admin's\n");
+    spit(admin / "info/tools:amd64.list",
+         dir / "intact" + "\n" + dir / "edited" + "\n" + dir / "conffile" + "\n");
+    // conffile has no md5sums line (dpkg keeps those in its status file).
+    spit(admin / "info/tools:amd64.md5sums", md5sums_line("as shipped\n", dir / "intact") +
+                                                 md5sums_line("as shipped\n", dir / "edited"));
+    auto c = collect_dpkg_files(admin.path());
+    ASSERT_TRUE(c.ok()) << c.error().message;
+    ASSERT_EQ(c->files.size(), 3u);
+    auto hashed = hash_files(c->files, 1, {}, 1000, true);
+    for (const auto &h : hashed)
+        ASSERT_TRUE(h.md5.has_value()) << h.path;
+    auto modified = dpkg_modified(*c, hashed);
+    ASSERT_EQ(modified.size(), 1u);
+    EXPECT_EQ(modified[0], "tools: " + real(dir / "edited") + " (MD5 expected " +
+                               md5_hex("as shipped\n") + ", found " +
+                               md5_hex("changed by someone\n") + ")");
+    // Without MD5s hashed there is nothing to compare: nothing is reported.
+    EXPECT_TRUE(dpkg_modified(*c, hash_files(c->files, 1)).empty());
+}
+
+TEST(PolicyMake, DpkgDivertedFilesAreCheckedWhereTheDiversionPutThem) {
+    TempDir dir;
+    TempDir admin;
+    ASSERT_EQ(::mkdir((admin / "info").c_str(), 0755), 0);
+    // orig ships /x/tool; diverter moved it to /x/tool.distrib and installs
+    // its own /x/tool.
+    spit(dir / "tool", "diverter's tool\n");
+    spit(dir / "tool.distrib", "orig's tool\n");
+    spit(admin / "info/orig.list", dir / "tool" + "\n");
+    spit(admin / "info/orig.md5sums", md5sums_line("orig's tool\n", dir / "tool"));
+    spit(admin / "info/diverter.list", dir / "tool" + "\n");
+    spit(admin / "info/diverter.md5sums", md5sums_line("diverter's tool\n", dir / "tool"));
+    spit(admin / "diversions", dir / "tool" + "\n" + dir / "tool.distrib" + "\ndiverter\n");
+    auto c = collect_dpkg_files(admin.path());
+    ASSERT_TRUE(c.ok()) << c.error().message;
+    EXPECT_EQ(c->files.size(), 2u);
+    EXPECT_TRUE(dpkg_modified(*c, hash_files(c->files, 1, {}, 1000, true)).empty());
+    // Without the diversions file, orig's MD5 for /x/tool does not match
+    // the diverter's file, but the diverter's does: one owner matching is
+    // enough. orig's own file then goes unlisted.
+    ASSERT_EQ(::unlink((admin / "diversions").c_str()), 0);
+    c = collect_dpkg_files(admin.path());
+    ASSERT_TRUE(c.ok());
+    EXPECT_EQ(c->files.size(), 1u);
+    EXPECT_TRUE(dpkg_modified(*c, hash_files(c->files, 1, {}, 1000, true)).empty());
 }
 
 } // namespace
