@@ -19,6 +19,8 @@ inline constexpr const char *kErrorRollback = "org.vouch.Vouch1.Error.Rollback";
 inline constexpr const char *kErrorMalformed = "org.vouch.Vouch1.Error.Malformed";
 inline constexpr const char *kErrorTooLarge = "org.vouch.Vouch1.Error.TooLarge";
 inline constexpr const char *kErrorFailed = "org.vouch.Vouch1.Error.Failed";
+// GetPolicy: no policy is active.
+inline constexpr const char *kErrorNoPolicy = "org.vouch.Vouch1.Error.NoPolicy";
 // The standard name, so that a caller sees the same error whether the bus
 // policy or the daemon's own check refused it.
 inline constexpr const char *kErrorAccessDenied = "org.freedesktop.DBus.Error.AccessDenied";
@@ -26,6 +28,8 @@ inline constexpr const char *kErrorAccessDenied = "org.freedesktop.DBus.Error.Ac
 // GetLog refuses larger counts: a reply stays far below the system bus's
 // message size limit (32 MiB) even with PATH_MAX paths.
 inline constexpr uint32_t kMaxLogCount = 1024;
+// CheckDigests takes at most this many digests per call (2 MiB of them).
+inline constexpr uint32_t kMaxCheckDigests = 65536;
 
 } // namespace dbus
 

@@ -74,8 +74,11 @@ struct Hashing {
     std::vector<std::vector<size_t>> pending;
 };
 
-Result<Sha256> hash_data(archive *a, const std::string &what, std::atomic<uint64_t> *bytes) {
+Result<Sha256> hash_data(archive *a, const std::string &what, std::atomic<uint64_t> *bytes,
+                         bool *elf) {
     std::array<uint8_t, 1 << 16> buf;
+    std::array<uint8_t, 4> head{};
+    size_t seen = 0;
     EvpMdCtxPtr ctx(EVP_MD_CTX_new());
     if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1)
         return make_error(ENOMEM, "SHA-256 context");
@@ -85,10 +88,13 @@ Result<Sha256> hash_data(archive *a, const std::string &what, std::atomic<uint64
             return archive_error(a, what);
         if (n == 0)
             break;
+        for (size_t i = 0; seen < head.size() && i < static_cast<size_t>(n); ++i)
+            head[seen++] = buf[i];
         EVP_DigestUpdate(ctx.get(), buf.data(), static_cast<size_t>(n));
         if (bytes)
             bytes->fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
     }
+    *elf = seen == head.size() && head == std::array<uint8_t, 4>{0x7f, 'E', 'L', 'F'};
     Sha256 d{};
     unsigned int len = 0;
     EVP_DigestFinal_ex(ctx.get(), d.data(), &len);
@@ -119,9 +125,11 @@ Result<void> hash_entries(archive *a, const std::string &what, Hashing &h,
             h.pending.emplace_back();
         }
         h.set_of[path] = set;
-        auto d = hash_data(a, what + ": " + path, bytes);
+        bool elf = false;
+        auto d = hash_data(a, what + ": " + path, bytes, &elf);
         if (!d)
             return d.error();
+        uint32_t mode = static_cast<uint32_t>(archive_entry_perm(e)) & 07777;
         bool has_data = archive_entry_size(e) > 0;
         if (link && !has_data && target != h.set_of.end() && h.pending[set].empty()) {
             // tar: the link installs the bytes of the file it names, stored
@@ -129,13 +137,16 @@ Result<void> hash_entries(archive *a, const std::string &what, Hashing &h,
             for (auto it = h.files.rbegin(); it != h.files.rend(); ++it)
                 if (h.set_of[it->path] == set) {
                     *d = it->digest;
+                    elf = it->elf;
                     break;
                 }
         }
-        h.files.push_back({path, *d});
+        h.files.push_back({path, *d, mode, elf});
         if (has_data) {
-            for (size_t i : h.pending[set])
+            for (size_t i : h.pending[set]) {
                 h.files[i].digest = *d;
+                h.files[i].elf = elf;
+            }
             h.pending[set].clear();
         } else if (archive_entry_nlink(e) > 1 && (!link || !h.pending[set].empty())) {
             // cpio: the data of a hard-link set comes with its last member.

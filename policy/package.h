@@ -20,6 +20,11 @@ enum class PackageKind { Deb, Rpm };
 struct PackageFile {
     std::string path; // where the package installs it: "/usr/bin/ls"
     Sha256 digest;
+    uint32_t mode = 0; // permission bits as archived (07777)
+    bool elf = false;  // starts with ELF's magic: an executable or a shared object
+    // What the kernel may be asked to run or map executable: an ELF file,
+    // or anything with an execute bit (scripts).
+    bool executable() const { return elf || (mode & 0111) != 0; }
 };
 
 struct Package {

@@ -68,6 +68,8 @@ std::string bus_description(const BusTarget &o) {
     return o.user_bus ? "the session bus" : "the system bus";
 }
 
+} // namespace
+
 Exit connect(const BusTarget &o, SdBus *out) {
     sd_bus *b = nullptr;
     int r;
@@ -121,6 +123,8 @@ Exit call_failed(const BusTarget &o, const char *what, const SdBusError &e, int 
                  name.empty() ? "" : " ", name.empty() ? "" : ("(" + name + ")").c_str());
     return Exit::Failure;
 }
+
+namespace {
 
 // A variant's value as JSON, for the types vouch's properties use.
 int read_variant(sd_bus_message *m, Json *out) {

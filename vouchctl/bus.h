@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "lib/sd_bus_ptr.h"
 #include "vouchctl/cli.h"
 
 namespace vouch::ctl {
@@ -23,6 +24,12 @@ struct BusTarget {
 std::vector<Option> bus_options();
 // Records option `id` in *t when it is one of bus_options(); false if not.
 bool take_bus_option(BusTarget *t, int id, const char *value);
+
+// Connects to the bus `t` names; on failure reports it and returns NotRunning.
+Exit connect(const BusTarget &t, SdBus *out);
+// Reports a failed call of `what` and returns its exit code (NotRunning,
+// Denied, BadInput or Failure).
+Exit call_failed(const BusTarget &t, const char *what, const SdBusError &e, int r);
 
 // `vouchctl log` from vouchd: entries [first, first + count), printed as
 // log_ascii() or as a LogJsonWriter array. Reports its errors on stderr.

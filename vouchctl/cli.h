@@ -30,8 +30,13 @@ enum class Exit : int {
     // `policy diff` only: the two policies differ (diff(1)'s 1). Its own
     // failures are Usage or BadInput, so that 1 means nothing else there.
     Differ = 1,
-    // 6 to 9 are reserved for answers about files (e.g. "not allowed by the
-    // policy", "vouch is not enforcing") that an apt hook can tell apart.
+    // `policy check` (what the apt hook asks): some files are not allowed
+    // and vouch enforces, so running them would be denied.
+    NotAllowed = 6,
+    // `policy check`: some files are not allowed, but vouch is in audit
+    // mode (or has no policy), so nothing would be denied.
+    NotEnforcing = 7,
+    // 8 and 9 are reserved for further answers about files.
 };
 
 // vouchd's binary measurement log, what `log --file`, `log verify` and

@@ -95,7 +95,8 @@ constexpr Command kCommands[] = {
      "                    the base's + 1, and N must be above the base's)\n"
      "  --mode MODE       audit or enforce (default: the base's, else audit)\n"
      "  --agent FILE      FILE is allowed and may manage vouch (vouchd itself);\n"
-     "                    may be given more than once\n"
+     "                    may be given more than once; with --deb/--rpm, a path a\n"
+     "                    package installs names that packaged file\n"
      "  --dpkg            every file of the installed packages; refused if one\n"
      "                    differs from dpkg's md5sums (modified after install)\n"
      "  --allow-modified  with --dpkg: list modified files anyway, with a warning\n"
@@ -170,6 +171,31 @@ constexpr Command kCommands[] = {
      "Options:\n"
      "  --json            {\"serial\": N}\n" BUS_OPTIONS,
      cmd_policy_update},
+    {"policy", "check", "[--json] [--agent PATH]... [BUS OPTIONS]\n"
+     "       { --deb PACKAGE.deb... | --rpm PACKAGE.rpm... | FILE... }",
+     "would the active policy let these files (or packages) run?",
+     "Asks the running vouchd, for each executable file (ELF or with an execute bit)\n"
+     "inside the packages, or for each FILE, whether the allow-list the kernel\n"
+     "enforces holds its digest. Lists those it does not and, in enforce mode, the\n"
+     "commands that authorize them. What the apt hook runs before dpkg unpacks.\n"
+     "Exit status: 0 all allowed; 6 some are not and vouch enforces; 7 some are not\n"
+     "but vouch is in audit mode or has no policy; 3 vouchd is not running.\n"
+     "\n"
+     "Options:\n"
+     "  --deb, --rpm      the arguments are .deb or RPM packages\n"
+     "  --agent PATH      the file installed at PATH (vouchd) must also be allowed\n"
+     "                    to manage vouch; may be given more than once\n"
+     "  --apt             word the advice for apt's hook\n"
+     "  --json            {mode, serial, checked, skipped, allowed, not_allowed}\n" BUS_OPTIONS,
+     cmd_policy_check},
+    {"policy", "get", "[-o OUT] [BUS OPTIONS]",
+     "the envelope of the policy vouchd enforces, to extend it",
+     "Writes the active policy's DSSE envelope, byte for byte as vouchd activated it\n"
+     "(the --base for `policy make`). Exit status 1 when no policy is active.\n"
+     "\n"
+     "Options:\n"
+     "  -o, --output OUT  write OUT, atomically (default, or -: stdout)\n" BUS_OPTIONS,
+     cmd_policy_get},
     {"unpin", "", "[DIR]", "remove vouch's pins; refused while enforcing",
      "Removes vouch's pins (default /sys/fs/bpf/vouch): the hooks detach once vouchd\n"
      "is stopped.\n",

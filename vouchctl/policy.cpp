@@ -3,6 +3,7 @@
 // policy into a running vouchd goes over D-Bus and lives elsewhere.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -327,15 +328,29 @@ Exit cmd_policy_make(const Command &self, int argc, char **argv) {
         if (shown && tty)
             std::fputc('\n', stderr);
         size_t nfiles = 0;
+        std::vector<std::string> packaged_agents;
         for (const auto &r : read) {
             // A package that cannot be read would leave its files denied after
             // the upgrade it was meant to authorize: no partial policy.
             if (!r)
                 return bad_input(r.error().message);
-            for (const auto &f : r->files)
-                add_digest(doc.digests, installed_path(f.path), vouch::to_hex(f.digest));
+            for (const auto &f : r->files) {
+                std::string path = installed_path(f.path), hex = vouch::to_hex(f.digest);
+                add_digest(doc.digests, path, hex);
+                // --agent /usr/sbin/vouchd with vouch's own package: the new
+                // vouchd, not the one on disk, must be able to manage vouch
+                // after the upgrade restarts it.
+                if (std::find(agents.begin(), agents.end(), path) != agents.end()) {
+                    add_digest(doc.agents, path, hex);
+                    packaged_agents.push_back(path);
+                }
+            }
             nfiles += r->files.size();
         }
+        std::erase_if(agents, [&](const std::string &a) {
+            return std::find(packaged_agents.begin(), packaged_agents.end(), a) !=
+                   packaged_agents.end();
+        });
         char buf[128];
         std::snprintf(buf, sizeof(buf), "%zu packages read (%zu files) in %.1fs", read.size(),
                       nfiles, secs());

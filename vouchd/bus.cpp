@@ -280,6 +280,11 @@ const sd_bus_vtable *BusService::vtable() {
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Status", SD_BUS_NO_ARGS, SD_BUS_RESULT("a{sv}", status),
                                 method_status, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("CheckDigests", SD_BUS_ARGS("aay", digests),
+                                SD_BUS_RESULT("au", flags), method_check_digests,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetPolicy", SD_BUS_NO_ARGS, SD_BUS_RESULT("ay", envelope),
+                                method_get_policy, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_ARGS(
             "Denied", SD_BUS_ARGS("s", path, "ay", digest, "u", pid, "u", uid, "s", hook), 0),
         SD_BUS_SIGNAL_WITH_ARGS(
@@ -511,6 +516,67 @@ int BusService::method_get_log(sd_bus_message *m, void *userdata, sd_bus_error *
             return r;
     }
     r = sd_bus_message_close_container(raw);
+    if (r < 0)
+        return r;
+    return sd_bus_send(nullptr, raw, nullptr);
+}
+
+int BusService::method_check_digests(sd_bus_message *m, void *userdata, sd_bus_error *err) {
+    auto *self = static_cast<BusService *>(userdata);
+    int r = sd_bus_message_enter_container(m, 'a', "ay");
+    if (r < 0)
+        return r;
+    std::vector<Sha256> digests;
+    while ((r = sd_bus_message_at_end(m, false)) == 0) {
+        const void *p = nullptr;
+        size_t n = 0;
+        r = sd_bus_message_read_array(m, 'y', &p, &n);
+        if (r < 0)
+            return r;
+        if (n != sizeof(Sha256))
+            return sd_bus_error_setf(err, SD_BUS_ERROR_INVALID_ARGS,
+                                     "digest %zu is %zu bytes, not a SHA-256 (32)", digests.size(),
+                                     n);
+        if (digests.size() >= dbus::kMaxCheckDigests)
+            return sd_bus_error_setf(err, SD_BUS_ERROR_INVALID_ARGS,
+                                     "more than %u digests in one call", dbus::kMaxCheckDigests);
+        Sha256 d;
+        std::memcpy(d.data(), p, d.size());
+        digests.push_back(d);
+    }
+    if (r < 0)
+        return r;
+    r = sd_bus_message_exit_container(m);
+    if (r < 0)
+        return r;
+    auto allowed = self->backend_.check_digests(digests);
+    if (!allowed)
+        return sd_bus_error_set(err, dbus::kErrorFailed,
+                                utf8_safe(allowed.error().message).c_str());
+    sd_bus_message *raw = nullptr;
+    r = sd_bus_message_new_method_return(m, &raw);
+    SdBusMessage reply(raw);
+    if (r < 0)
+        return r;
+    r = sd_bus_message_append_array(raw, 'u', allowed->data(), allowed->size() * sizeof(uint32_t));
+    if (r < 0)
+        return r;
+    return sd_bus_send(nullptr, raw, nullptr);
+}
+
+int BusService::method_get_policy(sd_bus_message *m, void *userdata, sd_bus_error *err) {
+    auto *self = static_cast<BusService *>(userdata);
+    auto env = self->backend_.active_policy();
+    if (!env)
+        return sd_bus_error_set(
+            err, env.error().code == ENOENT ? dbus::kErrorNoPolicy : dbus::kErrorFailed,
+            utf8_safe(env.error().message).c_str());
+    sd_bus_message *raw = nullptr;
+    int r = sd_bus_message_new_method_return(m, &raw);
+    SdBusMessage reply(raw);
+    if (r < 0)
+        return r;
+    r = sd_bus_message_append_array(raw, 'y', env->data(), env->size());
     if (r < 0)
         return r;
     return sd_bus_send(nullptr, raw, nullptr);

@@ -130,6 +130,8 @@ class BusService {
     static int method_update_policy_fd(sd_bus_message *m, void *userdata, sd_bus_error *err);
     static int method_get_log(sd_bus_message *m, void *userdata, sd_bus_error *err);
     static int method_status(sd_bus_message *m, void *userdata, sd_bus_error *err);
+    static int method_check_digests(sd_bus_message *m, void *userdata, sd_bus_error *err);
+    static int method_get_policy(sd_bus_message *m, void *userdata, sd_bus_error *err);
     static int property_get(sd_bus *bus, const char *path, const char *interface,
                             const char *property, sd_bus_message *reply, void *userdata,
                             sd_bus_error *err);

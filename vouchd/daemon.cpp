@@ -612,6 +612,9 @@ Result<uint64_t> Daemon::activate_policy(const policy::Policy &pol, std::string_
                                                   "failed: " +
                                                   r.error().message);
     }
+    if (persist)
+        policy_file_ = accepted_policy_path();
+    policy_envelope_ = envelope_digest;
     policy_.serial = pol.serial;
     policy_.digest = pol.digest;
     policy_.keyid = pol.keyid;
@@ -633,6 +636,7 @@ Result<uint64_t> Daemon::reload_policy() {
         auto a = apply_policy(*bytes, false, "reloaded " + cfg_.policy, &serial);
         if (!a)
             return make_error(a.error().code, cfg_.policy + ": " + a.error().message);
+        policy_file_ = cfg_.policy;
         return a;
     }();
     if (!r)
@@ -687,7 +691,34 @@ Result<void> Daemon::load_policy_at_start() {
         journal_.write(journal_record::policy_refused(what, e.message, best->serial));
         return e;
     }
+    policy_file_ = best_path;
     return {};
+}
+
+Result<std::vector<uint32_t>> Daemon::check_digests(const std::vector<Sha256> &digests) const {
+    std::vector<vouch_digest> keys(digests.size());
+    for (size_t i = 0; i < digests.size(); ++i)
+        std::memcpy(keys[i].bytes, digests[i].data(), sizeof(keys[i].bytes));
+    return ks_->allow_flags(keys);
+}
+
+Result<std::string> Daemon::active_policy() const {
+    // Pins reattached with no policy loaded by this vouchd: whatever the
+    // kernel side holds, there is no envelope to give.
+    if (policy_file_.empty())
+        return make_error(ENOENT, "no policy was activated by this vouchd (measuring only, or "
+                                  "a policy kept from before its start)");
+    auto bytes = read_file(policy_file_, policy::kMaxEnvelopeBytes);
+    if (!bytes)
+        return bytes.error();
+    auto d =
+        sha256_bytes(std::span(reinterpret_cast<const uint8_t *>(bytes->data()), bytes->size()));
+    if (d != policy_envelope_)
+        return make_error(ESTALE, policy_file_ + " changed since policy " +
+                                      std::to_string(policy_.serial) +
+                                      " was activated from it (reload to activate it, or "
+                                      "restore it)");
+    return bytes;
 }
 
 std::vector<LogRecord> Daemon::log(uint64_t first, uint32_t count) const {

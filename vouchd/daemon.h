@@ -54,6 +54,8 @@ class Daemon : public ServiceBackend {
     ServiceStatus status() const override;
     Result<uint64_t> update_policy(std::string_view envelope) override;
     std::vector<LogRecord> log(uint64_t first, uint32_t count) const override;
+    Result<std::vector<uint32_t>> check_digests(const std::vector<Sha256> &digests) const override;
+    Result<std::string> active_policy() const override;
 
     // Loads the policy at start: the newer (by serial) of the configured
     // file and the copy of the last envelope accepted over D-Bus. No policy
@@ -130,6 +132,10 @@ class Daemon : public ServiceBackend {
     Error fatal_;
     bool failed_ = false;
     PolicyInfo policy_;
+    // Where the active policy's envelope is kept (the deployed file, or the
+    // copy of a D-Bus update) and its SHA-256, for active_policy().
+    std::string policy_file_;
+    Sha256 policy_envelope_{};
     vouch_digest self_digest_{};
     std::vector<std::string> hooks_; // the LSM hooks attached, for status()
     std::function<void()> changed_;

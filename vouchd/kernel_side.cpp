@@ -541,6 +541,26 @@ Result<void> KernelSide::set_policy(const std::vector<vouch_digest> &allowed, vo
     return {};
 }
 
+Result<std::vector<uint32_t>>
+KernelSide::allow_flags(const std::vector<vouch_digest> &digests) const {
+    auto cur = config();
+    if (!cur)
+        return cur.error();
+    std::vector<uint32_t> out(digests.size(), 0);
+    uint32_t active = VOUCH_POLICY_ACTIVE(cur->policy);
+    if (active == VOUCH_ACTIVE_NONE)
+        return out;
+    int fd = allow_[active == VOUCH_ACTIVE_A ? 0 : 1].get();
+    for (size_t i = 0; i < digests.size(); ++i) {
+        uint32_t flags = 0;
+        if (bpf_map_lookup_elem(fd, &digests[i], &flags) == 0)
+            out[i] = flags;
+        else if (errno != ENOENT)
+            return make_error(errno, "allow-list lookup: " + errno_message(errno));
+    }
+    return out;
+}
+
 Result<void> KernelSide::clear_policy() {
     store_policy(VOUCH_MODE_AUDIT, VOUCH_ACTIVE_NONE);
     return {};

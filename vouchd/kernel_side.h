@@ -92,6 +92,9 @@ class KernelSide {
                             const std::vector<vouch_digest> &verity = {});
     // Back to measuring only: no policy, audit mode.
     Result<void> clear_policy();
+    // The active allow-list's flags (VOUCH_ALLOW_*) for each digest, 0 for a
+    // digest it does not hold (all 0 with no policy): what execs see now.
+    Result<std::vector<uint32_t>> allow_flags(const std::vector<vouch_digest> &digests) const;
     Result<vouch_config> config() const;
     Result<vouch_stats> stats() const;
     // vouchd's trust state; nullopt when the pins predate it.

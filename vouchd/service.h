@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "lib/log_record.h"
+#include "lib/digest.h"
 #include "lib/result.h"
 
 namespace vouch {
@@ -63,6 +64,13 @@ class ServiceBackend {
     virtual Result<uint64_t> update_policy(std::string_view envelope) = 0;
     // Up to `count` entries from index `first` (fewer at the end).
     virtual std::vector<LogRecord> log(uint64_t first, uint32_t count) const = 0;
+    // For each SHA-256 file digest, the enforced allow-list's VOUCH_ALLOW_*
+    // flags for it (0: a file with it may not run), the kernel side's answer.
+    virtual Result<std::vector<uint32_t>>
+    check_digests(const std::vector<Sha256> &digests) const = 0;
+    // The envelope of the active policy, as it was activated. ENOENT: none
+    // is active; ESTALE: its file changed since.
+    virtual Result<std::string> active_policy() const = 0;
 };
 
 } // namespace vouch

@@ -101,6 +101,16 @@ TEST_P(DebCompression, DigestsEqualDpkgDebExtraction) {
     EXPECT_EQ(want.size(), 6u); // the symlink is not a file
     EXPECT_EQ(want["/usr/bin/vt-true"], want["/usr/bin/vt-true2"]);
     EXPECT_GT(bytes.load(), 0u);
+    // What policy check asks about: ELF files and files with an execute bit.
+    std::map<std::string, bool> exec;
+    for (const auto &f : p->files)
+        exec[f.path] = f.executable();
+    EXPECT_TRUE(exec["/usr/bin/vt-true"]);
+    EXPECT_TRUE(exec["/usr/bin/vt-true2"]);
+    EXPECT_TRUE(exec["/usr/bin/vt-script"]);
+    EXPECT_TRUE(exec["/usr/lib/vouchtest/libcopy.so"]);
+    EXPECT_FALSE(exec["/usr/share/vouchtest/with space"]);
+    EXPECT_FALSE(exec["/usr/share/vouchtest/empty"]);
 }
 
 INSTANTIATE_TEST_SUITE_P(PolicyPackage, DebCompression,

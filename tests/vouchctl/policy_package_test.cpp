@@ -57,6 +57,24 @@ TEST(VouchctlPolicyMake, DebListsPackagedFilesUnderInstalledPaths) {
     EXPECT_EQ(d->serial, 6u);
 }
 
+TEST(VouchctlPolicyMake, DebAgentNamesThePackagedFileNotTheDisk) {
+    TempDir dir;
+    std::string a = build_deb(dir, "vt-agentd", "2.0");
+    ASSERT_FALSE(fs::exists("/usr/bin/vt-agentd"));
+    auto r = vouchctl(
+        {"policy", "make", "--deb", "--agent", "/usr/bin/vt-agentd", "-o", dir / "p.json", a});
+    ASSERT_EQ(r.rc, Exit::Ok) << r.err;
+    auto d = read_document(slurp(dir / "p.json"));
+    ASSERT_TRUE(d.ok()) << d.error().message;
+    std::string want = vouch::to_hex(*vouch::sha256_file("/usr/bin/true"));
+    EXPECT_EQ(d->agents.at("/usr/bin/vt-agentd"), std::vector<std::string>{want});
+    EXPECT_EQ(d->digests.at("/usr/bin/vt-agentd"), std::vector<std::string>{want});
+    // An --agent that is in no package is hashed from disk, as without --deb.
+    r = vouchctl({"policy", "make", "--deb", "--agent", dir / "missing", "-o", dir / "q.json", a});
+    EXPECT_EQ(r.rc, Exit::Failure);
+    EXPECT_TRUE(contains(r.err, "--agent")) << r.err;
+}
+
 TEST(VouchctlPolicyMake, BadPackagesFailTheWholeRunNamingTheFile) {
     TempDir dir;
     std::string a = build_deb(dir, "vt-one", "1.0");

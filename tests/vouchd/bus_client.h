@@ -210,6 +210,73 @@ class Client {
         return l;
     }
 
+    struct Check {
+        std::vector<uint32_t> flags;
+        std::string error_name, error_message;
+    };
+    Check check_digests(const std::vector<Sha256> &ds) {
+        std::vector<std::vector<uint8_t>> raw;
+        for (const auto &d : ds)
+            raw.emplace_back(d.begin(), d.end());
+        return check_digests_raw(raw);
+    }
+    Check check_digests_raw(const std::vector<std::vector<uint8_t>> &ds) {
+        Check out;
+        sd_bus_message *raw = nullptr;
+        int r = sd_bus_message_new_method_call(bus(), &raw, dbus::kName, dbus::kPath,
+                                               dbus::kInterface, "CheckDigests");
+        SdBusMessage m(raw);
+        if (r >= 0)
+            r = sd_bus_message_open_container(raw, 'a', "ay");
+        for (size_t i = 0; r >= 0 && i < ds.size(); ++i)
+            r = sd_bus_message_append_array(raw, 'y', ds[i].data(), ds[i].size());
+        if (r >= 0)
+            r = sd_bus_message_close_container(raw);
+        SdBusError e;
+        sd_bus_message *rep = nullptr;
+        if (r >= 0)
+            r = sd_bus_call(bus(), raw, 0, e.get(), &rep);
+        SdBusMessage reply(rep);
+        if (r < 0) {
+            out.error_name = err_name(e, r);
+            out.error_message = e.message();
+            return out;
+        }
+        const void *p = nullptr;
+        size_t n = 0;
+        if (sd_bus_message_read_array(rep, 'u', &p, &n) < 0) {
+            out.error_name = "parse";
+            return out;
+        }
+        auto *u = static_cast<const uint32_t *>(p);
+        out.flags.assign(u, u + n / sizeof(uint32_t));
+        return out;
+    }
+
+    struct Policy {
+        std::string envelope, error_name, error_message;
+    };
+    Policy get_policy() {
+        Policy out;
+        SdBusError e;
+        sd_bus_message *raw = nullptr;
+        int r = sd_bus_call_method(bus(), dbus::kName, dbus::kPath, dbus::kInterface, "GetPolicy",
+                                   e.get(), &raw, "");
+        SdBusMessage reply(raw);
+        if (r < 0) {
+            out.error_name = err_name(e, r);
+            out.error_message = e.message();
+            return out;
+        }
+        const void *p = nullptr;
+        size_t n = 0;
+        if (sd_bus_message_read_array(raw, 'y', &p, &n) < 0)
+            out.error_name = "parse";
+        else
+            out.envelope.assign(static_cast<const char *>(p), n);
+        return out;
+    }
+
     // Calls a method of the interface with arbitrary arguments; returns the
     // error name, or "" if it succeeded.
     std::string call_raw(const char *member, const char *types, ...) {

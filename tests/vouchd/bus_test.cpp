@@ -27,6 +27,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bpf/vouch_abi.h"
 #include "lib/digest.h"
 #include "lib/ima_log.h"
 #include "lib/log_record.h"
@@ -94,7 +95,21 @@ class TestBackend : public ServiceBackend {
         st_.policy_keyid = "test-key";
         st_.policy_entries = env.size();
         st_.mode = "enforce";
+        envelope_ = std::string(env);
         return serial;
+    }
+    // Flags: the digest's first byte, low three bits.
+    Result<std::vector<uint32_t>> check_digests(const std::vector<Sha256> &digests) const override {
+        std::vector<uint32_t> out;
+        for (const auto &d : digests)
+            out.push_back(d[0] & 7);
+        return out;
+    }
+    Result<std::string> active_policy() const override {
+        std::lock_guard lk(mu_);
+        if (envelope_.empty())
+            return make_error(ENOENT, "no policy is active");
+        return envelope_;
     }
     std::vector<LogRecord> log(uint64_t first, uint32_t count) const override {
         std::lock_guard lk(mu_);
@@ -131,6 +146,7 @@ class TestBackend : public ServiceBackend {
     ServiceStatus st_;
     std::vector<LogRecord> log_;
     int calls_ = 0;
+    std::string envelope_;
 };
 
 // Runs `fn` in a child that dropped to nobody/nogroup and returns what it
@@ -396,6 +412,37 @@ TEST_F(BusTest, GetLogReturnsRanges) {
     EXPECT_EQ(c.get_log(0, dbus::kMaxLogCount).entries.size(), 5u);
 }
 
+TEST_F(BusTest, CheckDigestsAnswersPerDigestInOrder) {
+    Client c(daemon->address());
+    std::vector<Sha256> ds(5);
+    for (size_t i = 0; i < ds.size(); ++i)
+        ds[i].fill(uint8_t(i + 1));
+    auto r = c.check_digests(ds);
+    ASSERT_EQ(r.error_name, "") << r.error_message;
+    EXPECT_EQ(r.flags, (std::vector<uint32_t>{1, 2, 3, 4, 5}));
+    EXPECT_TRUE(c.check_digests({}).flags.empty());
+    // Not a SHA-256, and over the per-call limit: refused, named.
+    auto bad = c.check_digests_raw({std::vector<uint8_t>(32, 2), std::vector<uint8_t>(20, 2)});
+    EXPECT_EQ(bad.error_name, "org.freedesktop.DBus.Error.InvalidArgs");
+    EXPECT_NE(bad.error_message.find("digest 1 is 20 bytes"), std::string::npos)
+        << bad.error_message;
+    auto many = c.check_digests(std::vector<Sha256>(dbus::kMaxCheckDigests + 1));
+    EXPECT_EQ(many.error_name, "org.freedesktop.DBus.Error.InvalidArgs");
+    EXPECT_EQ(c.check_digests(std::vector<Sha256>(dbus::kMaxCheckDigests)).flags.size(),
+              dbus::kMaxCheckDigests);
+}
+
+TEST_F(BusTest, GetPolicyReturnsTheActiveEnvelope) {
+    Client c(daemon->address());
+    auto none = c.get_policy();
+    EXPECT_EQ(none.error_name, "org.vouch.Vouch1.Error.NoPolicy");
+    std::string env = "SERIAL 9\n" + std::string(100000, 'x') + std::string(1, '\0') + "end";
+    ASSERT_EQ(c.update_policy(env).serial, 9u);
+    auto got = c.get_policy();
+    ASSERT_EQ(got.error_name, "") << got.error_message;
+    EXPECT_EQ(got.envelope, env);
+}
+
 TEST_F(BusTest, MalformedArgumentsAreRejectedAndTheServiceGoesOn) {
     Client c(daemon->address());
     auto huge = c.get_log(0, UINT32_MAX);
@@ -452,11 +499,15 @@ TEST_F(BusTest, NonMemberCannotRead) {
         auto st = c.status();
         auto all = c.get_all();
         auto log = c.get_log(0, 1);
+        auto check = c.check_digests({Sha256{}});
+        auto pol = c.get_policy();
         auto intro = c.introspect();
-        return st.error + "|" + all.error + "|" + log.error_name + "|" +
-               (intro.ok() ? "introspect-ok" : intro.error);
+        return st.error + "|" + all.error + "|" + log.error_name + "|" + check.error_name + "|" +
+               pol.error_name + "|" + (intro.ok() ? "introspect-ok" : intro.error);
     });
     EXPECT_EQ(out, "org.freedesktop.DBus.Error.AccessDenied|"
+                   "org.freedesktop.DBus.Error.AccessDenied|"
+                   "org.freedesktop.DBus.Error.AccessDenied|"
                    "org.freedesktop.DBus.Error.AccessDenied|"
                    "org.freedesktop.DBus.Error.AccessDenied|introspect-ok");
     // A missing group leaves root.
@@ -825,6 +876,85 @@ TEST_F(BusVouchctlTest, LogFromBusAndFromFilePrintTheSame) {
         EXPECT_EQ(a[i], b[i]) << i;
     EXPECT_NE(a[1], b[1]);
     EXPECT_TRUE(a[3].ends_with("/usr/lib/v ")) << "ima-sigv2 has a (here empty) signature field";
+}
+
+// A file content whose SHA-256 starts with a byte b with (b & 7) == flags:
+// the test backend answers CheckDigests with those bits.
+std::string content_with_flags(uint32_t flags) {
+    for (int i = 0;; ++i) {
+        std::string s = "content " + std::to_string(i) + "\n";
+        if ((sha256_bytes(std::span(reinterpret_cast<const uint8_t *>(s.data()), s.size()))[0] &
+             7) == flags)
+            return s;
+    }
+}
+
+TEST_F(BusVouchctlTest, PolicyCheckExitCodesFollowModeAndAnswers) {
+    std::string ok = write_file("ok", content_with_flags(VOUCH_ALLOW_EXEC));
+    std::string agent =
+        write_file("agent", content_with_flags(VOUCH_ALLOW_EXEC | VOUCH_ALLOW_AGENT));
+    std::string no = write_file("no", content_with_flags(0));
+    // No policy: nothing is enforced, the unlisted file is reported as such.
+    auto r = ctl({"policy", "check", ok, no});
+    EXPECT_EQ(r.rc, 7) << r.out << r.err;
+    EXPECT_NE(r.out.find("no policy is active"), std::string::npos) << r.out;
+
+    ASSERT_EQ(Client(daemon->address()).update_policy("SERIAL 5\n").serial, 5u); // enforce
+    r = ctl({"policy", "check", ok, agent});
+    EXPECT_EQ(r.rc, 0) << r.out << r.err;
+    EXPECT_NE(r.out.find("all 2 executable files are allowed by policy 5 (enforce mode)"),
+              std::string::npos)
+        << r.out;
+    r = ctl({"policy", "check", ok, no});
+    EXPECT_EQ(r.rc, 6) << r.out << r.err;
+    std::string hex = to_hex(
+        sha256_bytes(std::span(reinterpret_cast<const uint8_t *>(content_with_flags(0).data()),
+                               content_with_flags(0).size())));
+    EXPECT_NE(r.out.find(no + " (sha256:" + hex + ")"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find(ok + " (sha256:"), std::string::npos) << "allowed files are not listed";
+    EXPECT_NE(r.out.find("vouchctl policy get -o active.dsse"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("vouchctl policy make  --base active.dsse -o next.json " + ok + " " + no),
+              std::string::npos)
+        << r.out;
+    // An agent path needs the agent flag, not only the exec one.
+    r = ctl({"policy", "check", "--agent", ok, ok});
+    EXPECT_EQ(r.rc, 6) << r.out;
+    EXPECT_NE(r.out.find("allowed to run, but not as vouch's agent"), std::string::npos) << r.out;
+    EXPECT_EQ(ctl({"policy", "check", "--agent", agent, agent}).rc, 0);
+    r = ctl({"policy", "check", "--json", ok, no});
+    EXPECT_EQ(r.rc, 6);
+    auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["mode"], "enforce");
+    EXPECT_EQ(j["checked"], 2);
+    ASSERT_EQ(j["not_allowed"].size(), 1u);
+    EXPECT_EQ(j["not_allowed"][0]["path"], no);
+
+    // Audit mode: reported, exit 7.
+    backend.edit([](ServiceStatus &s) { s.mode = "audit"; });
+    r = ctl({"policy", "check", no});
+    EXPECT_EQ(r.rc, 7) << r.out;
+    EXPECT_NE(r.out.find("vouch is not enforcing"), std::string::npos) << r.out;
+    // Readers only; missing files are bad input.
+    EXPECT_EQ(ctl({"policy", "check", ok}, kNobody).rc, 0) << "nobody is a reader in this test";
+    EXPECT_EQ(ctl({"policy", "check", daemon->dir() + "/missing"}).rc, 5);
+    EXPECT_EQ(ctl({"policy", "check"}).rc, 2);
+}
+
+TEST_F(BusVouchctlTest, PolicyGetWritesTheActiveEnvelope) {
+    auto r = ctl({"policy", "get"});
+    EXPECT_EQ(r.rc, 1);
+    EXPECT_NE(r.err.find("no policy is active"), std::string::npos) << r.err;
+    std::string env = "SERIAL 8\n{\"payload\": \"x\"}";
+    ASSERT_EQ(Client(daemon->address()).update_policy(env).serial, 8u);
+    r = ctl({"policy", "get"});
+    EXPECT_EQ(r.rc, 0) << r.err;
+    EXPECT_EQ(r.out, env);
+    std::string out = daemon->dir() + "/active.dsse";
+    r = ctl({"policy", "get", "-o", out});
+    EXPECT_EQ(r.rc, 0) << r.err;
+    std::ifstream in(out, std::ios::binary);
+    std::string got((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(got, env);
 }
 
 TEST_F(BusVouchctlTest, PolicyUpdateExitCodes) {

@@ -1,0 +1,325 @@
+// SPDX-License-Identifier: Apache-2.0
+// vouchctl policy check | get: ask the running vouchd whether files (or the
+// files inside packages not yet installed) would be allowed to run, and fetch
+// the envelope it enforces, to extend it. The apt hook
+// (packaging/apt/apt-hook) is built on `check`.
+#include <getopt.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "bpf/vouch_abi.h"
+#include "lib/dbus_names.h"
+#include "lib/digest.h"
+#include "lib/file_io.h"
+#include "lib/sd_bus_ptr.h"
+#include "lib/utf8.h"
+#include "policy/package.h"
+#include "vouchctl/bus.h"
+#include "vouchctl/commands.h"
+
+namespace vouch::ctl {
+
+namespace {
+
+using Json = nlohmann::ordered_json;
+using namespace vouch::policy;
+
+enum : int { kOptJson = 300, kOptDeb, kOptRpm, kOptAgent, kOptApt, kOptOutput = 'o' };
+
+// One file to ask about, and where it comes from.
+struct Item {
+    std::string package; // "name version", or "" for an installed file
+    std::string path;
+    Sha256 digest{};
+    bool agent = false; // must also be allowed to manage vouch (vouchd)
+    uint32_t flags = 0; // the answer
+    bool ok() const {
+        return (flags & VOUCH_ALLOW_EXEC) && (!agent || (flags & VOUCH_ALLOW_AGENT));
+    }
+};
+
+std::string absolute(const std::string &p) {
+    std::unique_ptr<char, decltype(&std::free)> r(::realpath(p.c_str(), nullptr), std::free);
+    return r ? std::string(r.get()) : p;
+}
+
+// A word for a shell command line: quoted unless it is plain.
+std::string shell_word(const std::string &s) {
+    bool plain = !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || std::strchr("/._-+:=%@,", c);
+    });
+    if (plain)
+        return s;
+    std::string out = "'";
+    for (char c : s)
+        out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return out + "'";
+}
+
+Exit fail(const std::string &msg, Exit rc = Exit::Failure) {
+    std::fprintf(stderr, "vouchctl policy: %s\n", msg.c_str());
+    return rc;
+}
+
+// Mode and serial, from the properties (one call each: two small reads).
+Exit read_state(const BusTarget &t, sd_bus *bus, std::string *mode, uint64_t *serial) {
+    SdBusError e;
+    char *m = nullptr;
+    int r = sd_bus_get_property_string(bus, dbus::kName, dbus::kPath, dbus::kInterface, "Mode",
+                                       e.get(), &m);
+    if (r < 0)
+        return call_failed(t, "policy check", e, r);
+    *mode = m;
+    std::free(m);
+    SdBusError e2;
+    r = sd_bus_get_property_trivial(bus, dbus::kName, dbus::kPath, dbus::kInterface, "PolicySerial",
+                                    e2.get(), 't', serial);
+    if (r < 0)
+        return call_failed(t, "policy check", e2, r);
+    return Exit::Ok;
+}
+
+Exit ask(const BusTarget &t, sd_bus *bus, std::vector<Item> &items) {
+    for (size_t done = 0; done < items.size();) {
+        size_t n = std::min<size_t>(dbus::kMaxCheckDigests, items.size() - done);
+        sd_bus_message *raw = nullptr;
+        int r = sd_bus_message_new_method_call(bus, &raw, dbus::kName, dbus::kPath,
+                                               dbus::kInterface, "CheckDigests");
+        SdBusMessage call(raw);
+        if (r >= 0)
+            r = sd_bus_message_open_container(raw, 'a', "ay");
+        for (size_t i = done; r >= 0 && i < done + n; ++i)
+            r = sd_bus_message_append_array(raw, 'y', items[i].digest.data(),
+                                            items[i].digest.size());
+        if (r >= 0)
+            r = sd_bus_message_close_container(raw);
+        SdBusError e;
+        sd_bus_message *rep = nullptr;
+        if (r >= 0)
+            r = sd_bus_call(bus, raw, 0, e.get(), &rep);
+        SdBusMessage reply(rep);
+        const void *p = nullptr;
+        size_t len = 0;
+        if (r >= 0)
+            r = sd_bus_message_read_array(rep, 'u', &p, &len);
+        if (r < 0)
+            return call_failed(t, "policy check", e, r);
+        if (len != n * sizeof(uint32_t))
+            return fail("vouchd answered " + std::to_string(len / sizeof(uint32_t)) +
+                        " flags for " + std::to_string(n) + " digests");
+        auto *u = static_cast<const uint32_t *>(p);
+        for (size_t i = 0; i < n; ++i)
+            items[done + i].flags = u[i];
+        done += n;
+    }
+    return Exit::Ok;
+}
+
+} // namespace
+
+Exit cmd_policy_check(const Command &self, int argc, char **argv) {
+    BusTarget bus;
+    bool json = false, deb = false, rpm = false, apt = false;
+    std::vector<std::string> agents;
+    std::vector<Option> opts = bus_options();
+    opts.push_back({"json", no_argument, kOptJson});
+    opts.push_back({"deb", no_argument, kOptDeb});
+    opts.push_back({"rpm", no_argument, kOptRpm});
+    opts.push_back({"agent", required_argument, kOptAgent});
+    opts.push_back({"apt", no_argument, kOptApt});
+    auto p = parse_options(argc, argv, opts, [&](int id, const char *v) -> Result<void> {
+        if (take_bus_option(&bus, id, v))
+            return {};
+        switch (id) {
+        case kOptJson:
+            json = true;
+            break;
+        case kOptDeb:
+            deb = true;
+            break;
+        case kOptRpm:
+            rpm = true;
+            break;
+        case kOptAgent:
+            agents.push_back(v);
+            break;
+        case kOptApt:
+            apt = true;
+            break;
+        }
+        return {};
+    });
+    if (auto e = settle_options(self, p, 1, SIZE_MAX, ""))
+        return *e;
+    if (deb && rpm)
+        return usage_error(self, "--deb and --rpm do not mix: one kind of package per run");
+    const bool packages = deb || rpm;
+    auto is_agent = [&](const std::string &path) {
+        return std::find(agents.begin(), agents.end(), path) != agents.end();
+    };
+
+    // What to ask about: only what the kernel may be asked to run or map
+    // executable (ELF files, anything with an execute bit); documentation
+    // and data never reach vouch's hooks.
+    std::vector<Item> items;
+    size_t skipped = 0;
+    if (packages) {
+        auto read = read_packages(p->args, deb ? PackageKind::Deb : PackageKind::Rpm);
+        for (const auto &r : read) {
+            if (!r)
+                return fail(r.error().message, Exit::BadInput);
+            for (const auto &f : r->files) {
+                if (!f.executable()) {
+                    ++skipped;
+                    continue;
+                }
+                std::string path = installed_path(f.path);
+                items.push_back({r->name + " " + r->version, path, f.digest, is_agent(path)});
+            }
+        }
+    } else {
+        for (const auto &f : p->args) {
+            auto d = sha256_file(f);
+            if (!d)
+                return fail(d.error().message, Exit::BadInput);
+            std::string path = absolute(f);
+            items.push_back({"", path, *d, is_agent(path)});
+        }
+    }
+
+    SdBus conn;
+    if (Exit rc = connect(bus, &conn); rc != Exit::Ok)
+        return rc;
+    std::string mode;
+    uint64_t serial = 0;
+    if (Exit rc = read_state(bus, conn.get(), &mode, &serial); rc != Exit::Ok)
+        return rc;
+    if (Exit rc = ask(bus, conn.get(), items); rc != Exit::Ok)
+        return rc;
+
+    std::vector<const Item *> refused;
+    for (const auto &i : items)
+        if (!i.ok())
+            refused.push_back(&i);
+    const bool enforcing = mode == "enforce" && serial != 0;
+    Exit rc = refused.empty() ? Exit::Ok : enforcing ? Exit::NotAllowed : Exit::NotEnforcing;
+
+    if (json) {
+        Json out = {{"mode", mode},
+                    {"serial", serial},
+                    {"checked", items.size()},
+                    {"skipped", skipped},
+                    {"allowed", items.size() - refused.size()},
+                    {"not_allowed", Json::array()}};
+        for (const Item *i : refused)
+            out["not_allowed"].push_back({{"package", i->package},
+                                          {"path", utf8_safe(i->path)},
+                                          {"digest", "sha256:" + to_hex(i->digest)},
+                                          {"agent", i->agent},
+                                          {"flags", i->flags}});
+        std::printf("%s\n", out.dump(2).c_str());
+        return rc;
+    }
+    if (refused.empty()) {
+        std::printf("vouch: all %zu executable files are allowed by policy %llu (%s mode)\n",
+                    items.size(), static_cast<unsigned long long>(serial), mode.c_str());
+        return rc;
+    }
+    std::FILE *out = stdout;
+    if (serial == 0)
+        std::fprintf(out,
+                     "vouch: no policy is active (measuring only); %zu of %zu executable "
+                     "files would not be allowed by an empty allow-list\n",
+                     refused.size(), items.size());
+    else
+        std::fprintf(out,
+                     "vouch: policy %llu (%s mode) does not allow %zu of %zu executable "
+                     "files%s:\n",
+                     static_cast<unsigned long long>(serial), mode.c_str(), refused.size(),
+                     items.size(), packages ? " in these packages" : "");
+    if (serial != 0)
+        for (const Item *i : refused)
+            std::fprintf(out, "  %s%s%s (sha256:%s)%s\n", i->package.c_str(),
+                         i->package.empty() ? "" : ": ", utf8_safe(i->path).c_str(),
+                         to_hex(i->digest).c_str(),
+                         (i->flags & VOUCH_ALLOW_EXEC) && i->agent
+                             ? " allowed to run, but not as vouch's agent"
+                             : "");
+    if (!enforcing) {
+        std::fprintf(out, "vouch is not enforcing: nothing would be denied%s.\n",
+                     apt ? "; the transaction goes on" : "");
+        return rc;
+    }
+    // The way to authorize them: extend the active policy with exactly these
+    // packages, sign it with the owner's key, load it.
+    std::string args;
+    for (const auto &a : p->args)
+        args += " " + shell_word(absolute(a));
+    std::string agent_args;
+    for (const auto &a : agents)
+        agent_args += " --agent " + shell_word(a);
+    std::fprintf(out,
+                 "%sTo authorize them, extend the active policy, sign it with the owner's key "
+                 "and load it:\n"
+                 "  vouchctl policy get -o active.dsse\n"
+                 "  vouchctl policy make %s --base active.dsse%s -o next.json%s\n"
+                 "  vouchctl policy sign --key OWNER-KEY.pem -o next.dsse next.json\n"
+                 "  vouchctl policy update next.dsse\n%s",
+                 apt ? "Nothing was unpacked: the installed system is unchanged. " : "",
+                 packages ? (deb ? "--deb" : "--rpm") : "", agent_args.c_str(), args.c_str(),
+                 apt ? "then run the same apt command again.\n" : "");
+    return rc;
+}
+
+Exit cmd_policy_get(const Command &self, int argc, char **argv) {
+    BusTarget bus;
+    std::string output;
+    std::vector<Option> opts = bus_options();
+    opts.push_back({"output", required_argument, kOptOutput, true});
+    auto p = parse_options(argc, argv, opts, [&](int id, const char *v) -> Result<void> {
+        if (!take_bus_option(&bus, id, v))
+            output = v;
+        return {};
+    });
+    if (auto e = settle_options(self, p, 0, 0, "takes no arguments"))
+        return *e;
+    SdBus conn;
+    if (Exit rc = connect(bus, &conn); rc != Exit::Ok)
+        return rc;
+    SdBusError e;
+    sd_bus_message *raw = nullptr;
+    int r = sd_bus_call_method(conn.get(), dbus::kName, dbus::kPath, dbus::kInterface, "GetPolicy",
+                               e.get(), &raw, "");
+    SdBusMessage reply(raw);
+    if (r < 0 && e.is_set() && std::strcmp(e.name(), dbus::kErrorNoPolicy) == 0) {
+        std::fprintf(stderr, "vouchctl policy get: %s\n", e.message());
+        return Exit::Failure;
+    }
+    const void *data = nullptr;
+    size_t n = 0;
+    if (r >= 0)
+        r = sd_bus_message_read_array(raw, 'y', &data, &n);
+    if (r < 0)
+        return call_failed(bus, "policy get", e, r);
+    std::string env(static_cast<const char *>(data), n);
+    if (output.empty() || output == "-") {
+        if (std::fwrite(env.data(), 1, env.size(), stdout) != env.size() ||
+            std::fflush(stdout) != 0)
+            return fail(std::string("writing stdout: ") + std::strerror(errno));
+        return Exit::Ok;
+    }
+    if (auto w = write_file_atomic(output, env, 0644); !w)
+        return fail(w.error().message);
+    return Exit::Ok;
+}
+
+} // namespace vouch::ctl
