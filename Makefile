@@ -241,6 +241,8 @@ install: programs
 	$(Q)install -d -m 0755 $(DESTDIR)$(sysconfdir)/vouch/keys
 	$(Q)install -D -m 0755 packaging/grub/lsm-cmdline $(DESTDIR)$(pkglibdir)/lsm-cmdline
 	$(Q)install -D -m 0644 packaging/grub/vouch.cfg $(DESTDIR)$(grubdefaultdir)/vouch.cfg
+	$(Q)install -D -m 0755 packaging/apt/apt-hook $(DESTDIR)$(pkglibdir)/apt-hook
+	$(Q)install -D -m 0644 packaging/apt/apt.conf $(DESTDIR)$(pkglibdir)/apt.conf
 	$(Q)if [ -f $(DBUS_POLICY) ]; then install -D -m 0644 $(DBUS_POLICY) $(DESTDIR)$(dbussystemdir)/org.vouch.Vouch1.conf; \
 		else echo "install: $(DBUS_POLICY) is not there yet: no D-Bus policy installed" >&2; fi
 	$(Q)for m in packaging/man/*.[0-9]; do install -D -m 0644 $$m $(DESTDIR)$(mandir)/man$${m##*.}/$${m##*/}; done

@@ -420,6 +420,20 @@ std::string installed_path(const std::string &archived, const std::string &root)
     return (inside == "/" ? "" : inside) + path.substr(slash);
 }
 
+std::vector<std::string> add_package(Document &doc, const Package &p,
+                                     const std::vector<std::string> &agents) {
+    std::vector<std::string> found;
+    for (const auto &f : p.files) {
+        std::string path = installed_path(f.path), hex = to_hex(f.digest);
+        add_digest(doc.digests, path, hex);
+        if (std::find(agents.begin(), agents.end(), path) != agents.end()) {
+            add_digest(doc.agents, path, hex);
+            found.push_back(path);
+        }
+    }
+    return found;
+}
+
 std::vector<Result<Package>>
 read_packages(const std::vector<std::string> &archives, PackageKind kind, unsigned threads,
               const std::function<void(const PackageProgress &)> &progress, unsigned interval_ms) {

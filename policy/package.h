@@ -12,6 +12,7 @@
 
 #include "lib/digest.h"
 #include "lib/result.h"
+#include "policy/compose.h"
 
 namespace vouch::policy {
 
@@ -49,6 +50,13 @@ Result<Package> read_package(const std::string &path, PackageKind kind,
 // `root` is resolved (merged /usr: a package's /bin/ls is /usr/bin/ls, the path
 // the kernel's IMA logs). A parent that does not exist is kept as written.
 std::string installed_path(const std::string &archived, const std::string &root = "/");
+
+// Lists every file of `p` in `doc` under its installed_path(); a file
+// installed at one of `agents` is listed as an agent too (the packaged
+// vouchd, which must manage vouch after the upgrade restarts it). Returns the
+// agents it found.
+std::vector<std::string> add_package(Document &doc, const Package &p,
+                                     const std::vector<std::string> &agents = {});
 
 struct PackageProgress {
     size_t packages_done, packages_total;

@@ -171,7 +171,7 @@ constexpr Command kCommands[] = {
      "Options:\n"
      "  --json            {\"serial\": N}\n" BUS_OPTIONS,
      cmd_policy_update},
-    {"policy", "check", "[--json] [--agent PATH]... [BUS OPTIONS]\n"
+    {"policy", "check", "[--json] [--agent PATH]... [--local-key] [BUS OPTIONS]\n"
      "       { --deb PACKAGE.deb... | --rpm PACKAGE.rpm... | FILE... }",
      "would the active policy let these files (or packages) run?",
      "Asks the running vouchd, for each executable file (ELF or with an execute bit)\n"
@@ -186,6 +186,10 @@ constexpr Command kCommands[] = {
      "  --agent PATH      the file installed at PATH (vouchd) must also be allowed\n"
      "                    to manage vouch; may be given more than once\n"
      "  --apt             word the advice for apt's hook\n"
+     "  --local-key       with --deb/--rpm: if vouch.conf sets local_signing_key and\n"
+     "                    files are not allowed while enforcing, extend the active\n"
+     "                    policy with the packages, sign it with that key, load it\n"
+     "  --config FILE     vouch.conf to read (default /etc/vouch/vouch.conf)\n"
      "  --json            {mode, serial, checked, skipped, allowed, not_allowed}\n" BUS_OPTIONS,
      cmd_policy_check},
     {"policy", "get", "[-o OUT] [BUS OPTIONS]",

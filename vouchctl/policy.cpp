@@ -334,17 +334,10 @@ Exit cmd_policy_make(const Command &self, int argc, char **argv) {
             // the upgrade it was meant to authorize: no partial policy.
             if (!r)
                 return bad_input(r.error().message);
-            for (const auto &f : r->files) {
-                std::string path = installed_path(f.path), hex = vouch::to_hex(f.digest);
-                add_digest(doc.digests, path, hex);
-                // --agent /usr/sbin/vouchd with vouch's own package: the new
-                // vouchd, not the one on disk, must be able to manage vouch
-                // after the upgrade restarts it.
-                if (std::find(agents.begin(), agents.end(), path) != agents.end()) {
-                    add_digest(doc.agents, path, hex);
-                    packaged_agents.push_back(path);
-                }
-            }
+            // --agent /usr/sbin/vouchd with vouch's own package: the new
+            // vouchd, not the one on disk, is the agent after the upgrade.
+            auto found = add_package(doc, *r, agents);
+            packaged_agents.insert(packaged_agents.end(), found.begin(), found.end());
             nfiles += r->files.size();
         }
         std::erase_if(agents, [&](const std::string &a) {

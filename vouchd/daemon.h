@@ -13,7 +13,7 @@
 #include <systemd/sd-event.h>
 
 #include "lib/digest.h"
-#include "vouchd/config.h"
+#include "lib/config.h"
 #include "vouchd/extender.h"
 #include "vouchd/journal.h"
 #include "vouchd/kernel_side.h"

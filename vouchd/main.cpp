@@ -11,7 +11,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "vouchd/bus.h"
-#include "vouchd/config.h"
+#include "lib/config.h"
 #include "vouchd/daemon.h"
 
 namespace {

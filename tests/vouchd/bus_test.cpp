@@ -13,13 +13,16 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdarg>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -31,6 +34,8 @@
 #include "lib/digest.h"
 #include "lib/ima_log.h"
 #include "lib/log_record.h"
+#include "policy/compose.h"
+#include "policy/dsse.h"
 #include "tests/vouchd/bus_client.h"
 #include "tests/vouchd/dbus_daemon.h"
 
@@ -80,6 +85,20 @@ class TestBackend : public ServiceBackend {
         std::lock_guard lk(mu_);
         calls_++;
         std::string s(env.substr(0, 32));
+        // A real envelope (policy check --local-key signs one): its serial
+        // and mode, and CheckDigests answers from its lists.
+        if (s.starts_with("{")) {
+            auto d = vouch::policy::read_document(env);
+            if (!d)
+                return make_error(EBADMSG, d.error().message);
+            if (d->serial <= st_.policy_serial)
+                return make_error(ESTALE, "serial " + std::to_string(d->serial) + " is not above");
+            st_.policy_serial = d->serial;
+            st_.mode = d->mode == VOUCH_MODE_ENFORCE ? "enforce" : "audit";
+            envelope_ = std::string(env);
+            doc_ = std::move(*d);
+            return st_.policy_serial;
+        }
         if (s.starts_with("ERRNO "))
             return make_error(std::stoi(s.substr(6)), "backend refused with " + s.substr(6));
         if (!s.starts_with("SERIAL "))
@@ -98,11 +117,26 @@ class TestBackend : public ServiceBackend {
         envelope_ = std::string(env);
         return serial;
     }
-    // Flags: the digest's first byte, low three bits.
+    // Flags: from the active real envelope's lists, else the digest's first
+    // byte, low three bits.
     Result<std::vector<uint32_t>> check_digests(const std::vector<Sha256> &digests) const override {
+        std::lock_guard lk(mu_);
+        auto listed = [](const vouch::policy::PathDigests &m, const std::string &hex) {
+            for (const auto &[path, list] : m)
+                if (std::find(list.begin(), list.end(), hex) != list.end())
+                    return true;
+            return false;
+        };
         std::vector<uint32_t> out;
-        for (const auto &d : digests)
-            out.push_back(d[0] & 7);
+        for (const auto &d : digests) {
+            if (!doc_) {
+                out.push_back(d[0] & 7);
+                continue;
+            }
+            std::string hex = to_hex(d);
+            out.push_back((listed(doc_->digests, hex) ? VOUCH_ALLOW_EXEC : 0) |
+                          (listed(doc_->agents, hex) ? VOUCH_ALLOW_AGENT : 0));
+        }
         return out;
     }
     Result<std::string> active_policy() const override {
@@ -147,6 +181,7 @@ class TestBackend : public ServiceBackend {
     std::vector<LogRecord> log_;
     int calls_ = 0;
     std::string envelope_;
+    std::optional<vouch::policy::Document> doc_;
 };
 
 // Runs `fn` in a child that dropped to nobody/nogroup and returns what it
@@ -938,6 +973,65 @@ TEST_F(BusVouchctlTest, PolicyCheckExitCodesFollowModeAndAnswers) {
     EXPECT_EQ(ctl({"policy", "check", ok}, kNobody).rc, 0) << "nobody is a reader in this test";
     EXPECT_EQ(ctl({"policy", "check", daemon->dir() + "/missing"}).rc, 5);
     EXPECT_EQ(ctl({"policy", "check"}).rc, 2);
+}
+
+TEST_F(BusVouchctlTest, PolicyCheckLocalKeySignsAndLoadsTheExtendedPolicy) {
+    // An enforcing policy (serial 5) that lists nothing of the package.
+    vouch::policy::Document base;
+    base.serial = 5;
+    base.mode = VOUCH_MODE_ENFORCE;
+    vouch::policy::add_digest(base.digests, "/usr/bin/other", std::string(64, 'a'));
+    auto key = vouch::policy::SigningKey::load_file("policy/test-keys/ecdsa-p256.key");
+    ASSERT_TRUE(key.ok()) << key.error().message;
+    auto env = vouch::policy::sign_envelope(vouch::policy::write_document(base, "now"), *key);
+    ASSERT_TRUE(env.ok());
+    ASSERT_EQ(Client(daemon->address()).update_policy(*env).serial, 5u);
+
+    std::string dir = daemon->dir() + "/pkg";
+    std::filesystem::create_directories(dir + "/DEBIAN");
+    std::filesystem::create_directories(dir + "/usr/bin");
+    std::filesystem::copy_file("/usr/bin/true", dir + "/usr/bin/vt-local");
+    std::ofstream(dir + "/DEBIAN/control") << "Package: vt-local\nVersion: 3.0\nArchitecture: "
+                                              "amd64\nMaintainer: t <t@example.org>\n"
+                                              "Description: t\n";
+    std::string deb = daemon->dir() + "/vt-local_3.0_amd64.deb";
+    ASSERT_EQ(
+        std::system(
+            ("dpkg-deb --root-owner-group --build " + dir + " " + deb + " >/dev/null").c_str()),
+        0);
+    std::string keyfile = daemon->dir() + "/local.key";
+    std::filesystem::copy_file("policy/test-keys/ecdsa-p256.key", keyfile);
+    ::chmod(keyfile.c_str(), 0600);
+    std::string conf = write_file("vouch.conf", "local_signing_key = " + keyfile + "\n");
+
+    // Without --local-key: refused (6), nothing changes.
+    auto r = ctl({"policy", "check", "--deb", "--config", conf, deb});
+    EXPECT_EQ(r.rc, 6) << r.out << r.err;
+    // A key others may read is not the owner's alone: refused, named.
+    ::chmod(keyfile.c_str(), 0640);
+    r = ctl({"policy", "check", "--deb", "--local-key", "--config", conf, deb});
+    EXPECT_EQ(r.rc, 1) << r.out << r.err;
+    EXPECT_NE(r.err.find("no one else may read or write (it is uid 0, mode 0640)"),
+              std::string::npos)
+        << r.err;
+    EXPECT_EQ(std::get<uint64_t>(Client(daemon->address()).status().value["PolicySerial"]), 5u);
+    ::chmod(keyfile.c_str(), 0600);
+    r = ctl({"policy", "check", "--deb", "--local-key", "--config", conf, deb});
+    EXPECT_EQ(r.rc, 0) << r.out << r.err;
+    EXPECT_NE(r.out.find("signed with the local key (" + keyfile + "): policy 6 is active"),
+              std::string::npos)
+        << r.out;
+    auto got = Client(daemon->address()).get_policy();
+    auto doc = vouch::policy::read_document(got.envelope);
+    ASSERT_TRUE(doc.ok()) << doc.error().message;
+    EXPECT_EQ(doc->serial, 6u);
+    EXPECT_EQ(doc->mode, VOUCH_MODE_ENFORCE);
+    EXPECT_TRUE(doc->digests.count("/usr/bin/vt-local"));
+    EXPECT_TRUE(doc->digests.count("/usr/bin/other")) << "the base's entries stay";
+    // No key configured: --local-key changes nothing.
+    std::string none = write_file("none.conf", "");
+    r = ctl({"policy", "check", "--deb", "--local-key", "--config", none, deb});
+    EXPECT_EQ(r.rc, 0) << "now allowed";
 }
 
 TEST_F(BusVouchctlTest, PolicyGetWritesTheActiveEnvelope) {

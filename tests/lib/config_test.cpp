@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "vouchd/config.h"
+#include "lib/config.h"
 
 #include <gtest/gtest.h>
 

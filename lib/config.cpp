@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "vouchd/config.h"
+#include "lib/config.h"
 
 #include <cerrno>
 #include <cstring>
@@ -52,6 +52,8 @@ Result<void> apply_setting(DaemonConfig &cfg, const std::string &key, const std:
         return need_abs(cfg.policy, true);
     if (key == "keys_dir")
         return need_abs(cfg.keys_dir, false);
+    if (key == "local_signing_key")
+        return need_abs(cfg.local_signing_key, true);
     if (key == "tcti") {
         if (value.empty())
             return make_error(EINVAL, where + ": tcti is empty (e.g. device:/dev/tpmrm0)");

@@ -30,13 +30,17 @@ struct DaemonConfig {
     uint32_t ringbuf_bytes = 4u << 20;
     // Where the kernel's own IMA log is read for boot_aggregate.
     std::string kernel_ima_log = "/sys/kernel/security/ima/binary_runtime_measurements";
+    // A private key the apt hook may sign policies with on this machine
+    // (vouchctl policy check --local-key); vouchd itself never reads it.
+    std::string local_signing_key;
     enum class Bus { System, User, None } bus = Bus::System;
 };
 
 inline constexpr const char *kDefaultConfigPath = "/etc/vouch/vouch.conf";
 
 // Applies one setting (`key` as in the file: pin_dir, log_dir, state_dir,
-// policy, keys_dir, tcti, tpm, pcr, template, cache, verity, ringbuf_size). `where` prefixes
+// policy, keys_dir, local_signing_key, tcti, tpm, pcr, template, cache,
+// verity, ringbuf_size). `where` prefixes
 // errors.
 Result<void> apply_setting(DaemonConfig &cfg, const std::string &key, const std::string &value,
                            const std::string &where);
