@@ -196,43 +196,56 @@ std::vector<std::string> dpkg_modified(const Collected &c, const std::vector<Has
     return out;
 }
 
-std::vector<Hashed> hash_files(const std::vector<std::string> &files, unsigned threads,
-                               const std::function<void(const Progress &)> &progress,
-                               unsigned interval_ms, bool md5) {
+void parallel_for(size_t n, unsigned threads, const std::function<void(size_t)> &work,
+                  const std::function<void(size_t)> &tick, unsigned interval_ms) {
     if (threads == 0)
         threads = std::max(1u, std::thread::hardware_concurrency());
-    threads = static_cast<unsigned>(std::min<size_t>(threads, std::max<size_t>(files.size(), 1)));
-    std::vector<Hashed> out;
-    out.reserve(files.size());
-    for (const auto &f : files)
-        out.push_back({f, make_error(EINPROGRESS, f + ": not hashed"), std::nullopt, std::nullopt});
-
+    threads = static_cast<unsigned>(std::min<size_t>(threads, std::max<size_t>(n, 1)));
     std::atomic<size_t> next{0}, done{0};
-    std::atomic<uint64_t> bytes{0};
     std::vector<std::thread> workers;
     for (unsigned t = 0; t < threads; ++t)
         workers.emplace_back([&] {
-            for (size_t i; (i = next.fetch_add(1)) < files.size();) {
-                Md5 m{};
-                out[i].digest = sha256_file(files[i], &bytes, &out[i].verity, md5 ? &m : nullptr);
-                if (md5 && out[i].digest)
-                    out[i].md5 = m;
+            for (size_t i; (i = next.fetch_add(1)) < n;) {
+                work(i);
                 done.fetch_add(1, std::memory_order_release);
             }
         });
-    if (progress) {
-        auto tick = std::chrono::milliseconds(interval_ms);
+    if (tick) {
+        auto every = std::chrono::milliseconds(interval_ms);
         auto last = std::chrono::steady_clock::now();
-        while (done.load(std::memory_order_acquire) < files.size()) {
+        while (done.load(std::memory_order_acquire) < n) {
             std::this_thread::sleep_for(std::chrono::milliseconds(20));
-            if (std::chrono::steady_clock::now() - last >= tick) {
+            if (std::chrono::steady_clock::now() - last >= every) {
                 last = std::chrono::steady_clock::now();
-                progress({done.load(), files.size(), bytes.load()});
+                tick(done.load());
             }
         }
     }
     for (auto &w : workers)
         w.join();
+}
+
+std::vector<Hashed> hash_files(const std::vector<std::string> &files, unsigned threads,
+                               const std::function<void(const Progress &)> &progress,
+                               unsigned interval_ms, bool md5) {
+    std::vector<Hashed> out;
+    out.reserve(files.size());
+    for (const auto &f : files)
+        out.push_back({f, make_error(EINPROGRESS, f + ": not hashed"), std::nullopt, std::nullopt});
+    std::atomic<uint64_t> bytes{0};
+    parallel_for(
+        files.size(), threads,
+        [&](size_t i) {
+            Md5 m{};
+            out[i].digest = sha256_file(files[i], &bytes, &out[i].verity, md5 ? &m : nullptr);
+            if (md5 && out[i].digest)
+                out[i].md5 = m;
+        },
+        progress ? std::function<void(size_t)>([&](size_t done) {
+            progress({done, files.size(), bytes.load()});
+        })
+                 : std::function<void(size_t)>(),
+        interval_ms);
     return out;
 }
 

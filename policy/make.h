@@ -62,6 +62,12 @@ struct Progress {
     uint64_t bytes_done;
 };
 
+// work(i) for every i in [0, n) on `threads` threads (0: one per core); from
+// the calling thread, tick(done) about every `interval_ms` while work runs
+// (no tick without a function).
+void parallel_for(size_t n, unsigned threads, const std::function<void(size_t)> &work,
+                  const std::function<void(size_t done)> &tick = {}, unsigned interval_ms = 1000);
+
 // SHA-256 of every file on `threads` threads (0: one per core), results in the
 // order of `files`. `progress` is called from the calling thread about every
 // `interval_ms` while hashing runs.

@@ -18,6 +18,7 @@
 
 #include "lib/fd.h"
 #include "lib/owned.h"
+#include "policy/make.h"
 
 namespace vouch::policy {
 
@@ -437,37 +438,19 @@ std::vector<std::string> add_package(Document &doc, const Package &p,
 std::vector<Result<Package>>
 read_packages(const std::vector<std::string> &archives, PackageKind kind, unsigned threads,
               const std::function<void(const PackageProgress &)> &progress, unsigned interval_ms) {
-    if (threads == 0)
-        threads = std::max(1u, std::thread::hardware_concurrency());
-    threads =
-        static_cast<unsigned>(std::min<size_t>(threads, std::max<size_t>(archives.size(), 1)));
     std::vector<Result<Package>> out;
     out.reserve(archives.size());
     for (const auto &a : archives)
         out.push_back(make_error(EINPROGRESS, a + ": not read"));
-    std::atomic<size_t> next{0}, done{0};
     std::atomic<uint64_t> bytes{0};
-    std::vector<std::thread> workers;
-    for (unsigned t = 0; t < threads; ++t)
-        workers.emplace_back([&] {
-            for (size_t i; (i = next.fetch_add(1)) < archives.size();) {
-                out[i] = read_package(archives[i], kind, &bytes);
-                done.fetch_add(1, std::memory_order_release);
-            }
-        });
-    if (progress) {
-        auto tick = std::chrono::milliseconds(interval_ms);
-        auto last = std::chrono::steady_clock::now();
-        while (done.load(std::memory_order_acquire) < archives.size()) {
-            std::this_thread::sleep_for(std::chrono::milliseconds(20));
-            if (std::chrono::steady_clock::now() - last >= tick) {
-                last = std::chrono::steady_clock::now();
-                progress({done.load(), archives.size(), bytes.load()});
-            }
-        }
-    }
-    for (auto &w : workers)
-        w.join();
+    parallel_for(
+        archives.size(), threads,
+        [&](size_t i) { out[i] = read_package(archives[i], kind, &bytes); },
+        progress ? std::function<void(size_t)>([&](size_t done) {
+            progress({done, archives.size(), bytes.load()});
+        })
+                 : std::function<void(size_t)>(),
+        interval_ms);
     return out;
 }
 

@@ -141,13 +141,28 @@ Exit ask(const BusTarget &t, sd_bus *bus, std::vector<Item> &items) {
     return Exit::Ok;
 }
 
-std::string utc_now() {
-    std::time_t t = std::time(nullptr);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
+// The active envelope (D-Bus GetPolicy). `*rc` says how it failed, once
+// reported.
+std::optional<std::string> get_policy(const BusTarget &t, sd_bus *bus, const char *what, Exit *rc) {
+    SdBusError e;
+    sd_bus_message *raw = nullptr;
+    int r = sd_bus_call_method(bus, dbus::kName, dbus::kPath, dbus::kInterface, "GetPolicy",
+                               e.get(), &raw, "");
+    SdBusMessage reply(raw);
+    if (r < 0 && e.is_set() && std::strcmp(e.name(), dbus::kErrorNoPolicy) == 0) {
+        std::fprintf(stderr, "vouchctl %s: %s\n", what, e.message());
+        *rc = Exit::Failure;
+        return std::nullopt;
+    }
+    const void *data = nullptr;
+    size_t n = 0;
+    if (r >= 0)
+        r = sd_bus_message_read_array(raw, 'y', &data, &n);
+    if (r < 0) {
+        *rc = call_failed(t, what, e, r);
+        return std::nullopt;
+    }
+    return std::string(static_cast<const char *>(data), n);
 }
 
 // The key named by local_signing_key, if it is the owner's choice alone: a
@@ -176,18 +191,11 @@ Exit authorize_locally(const BusTarget &t, sd_bus *bus, const std::string &key_p
     auto key = local_key(key_path);
     if (!key)
         return fail(key.error().message);
-    SdBusError e;
-    sd_bus_message *raw = nullptr;
-    int r = sd_bus_call_method(bus, dbus::kName, dbus::kPath, dbus::kInterface, "GetPolicy",
-                               e.get(), &raw, "");
-    SdBusMessage reply(raw);
-    const void *data = nullptr;
-    size_t n = 0;
-    if (r >= 0)
-        r = sd_bus_message_read_array(raw, 'y', &data, &n);
-    if (r < 0)
-        return call_failed(t, "policy check --local-key (GetPolicy)", e, r);
-    auto doc = read_document(std::string_view(static_cast<const char *>(data), n));
+    Exit rc = Exit::Ok;
+    auto active = get_policy(t, bus, "policy check --local-key", &rc);
+    if (!active)
+        return rc;
+    auto doc = read_document(*active);
     if (!doc)
         return fail("the active policy: " + doc.error().message);
     if (doc->serial == UINT64_MAX)
@@ -207,8 +215,8 @@ Exit authorize_locally(const BusTarget &t, sd_bus *bus, const std::string &key_p
         return fail(std::string("memfd: ") + std::strerror(errno));
     SdBusError e2;
     sd_bus_message *rraw = nullptr;
-    r = sd_bus_call_method(bus, dbus::kName, dbus::kPath, dbus::kInterface, "UpdatePolicyFd",
-                           e2.get(), &rraw, "h", fd.get());
+    int r = sd_bus_call_method(bus, dbus::kName, dbus::kPath, dbus::kInterface, "UpdatePolicyFd",
+                               e2.get(), &rraw, "h", fd.get());
     SdBusMessage rreply(rraw);
     if (r >= 0)
         r = sd_bus_message_read(rraw, "t", serial);
@@ -427,31 +435,11 @@ Exit cmd_policy_get(const Command &self, int argc, char **argv) {
     SdBus conn;
     if (Exit rc = connect(bus, &conn); rc != Exit::Ok)
         return rc;
-    SdBusError e;
-    sd_bus_message *raw = nullptr;
-    int r = sd_bus_call_method(conn.get(), dbus::kName, dbus::kPath, dbus::kInterface, "GetPolicy",
-                               e.get(), &raw, "");
-    SdBusMessage reply(raw);
-    if (r < 0 && e.is_set() && std::strcmp(e.name(), dbus::kErrorNoPolicy) == 0) {
-        std::fprintf(stderr, "vouchctl policy get: %s\n", e.message());
-        return Exit::Failure;
-    }
-    const void *data = nullptr;
-    size_t n = 0;
-    if (r >= 0)
-        r = sd_bus_message_read_array(raw, 'y', &data, &n);
-    if (r < 0)
-        return call_failed(bus, "policy get", e, r);
-    std::string env(static_cast<const char *>(data), n);
-    if (output.empty() || output == "-") {
-        if (std::fwrite(env.data(), 1, env.size(), stdout) != env.size() ||
-            std::fflush(stdout) != 0)
-            return fail(std::string("writing stdout: ") + std::strerror(errno));
-        return Exit::Ok;
-    }
-    if (auto w = write_file_atomic(output, env, 0644); !w)
-        return fail(w.error().message);
-    return Exit::Ok;
+    Exit rc = Exit::Ok;
+    auto env = get_policy(bus, conn.get(), "policy get", &rc);
+    if (!env)
+        return rc;
+    return write_output(output, *env, "vouchctl policy get");
 }
 
 } // namespace vouch::ctl

@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "vouchctl/cli.h"
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <ctime>
 
+#include "lib/file_io.h"
 #include "lib/parse.h"
 
 namespace vouch::ctl {
@@ -29,6 +33,31 @@ Exit usage_error(const Command &cmd, const std::string &msg) {
     std::fprintf(stderr, "vouchctl %s: %s (see vouchctl %s --help)\n", name.c_str(), msg.c_str(),
                  name.c_str());
     return Exit::Usage;
+}
+
+Exit write_output(const std::string &out, const std::string &data, const char *who) {
+    if (out.empty() || out == "-") {
+        if (std::fwrite(data.data(), 1, data.size(), stdout) != data.size() ||
+            std::fflush(stdout) != 0) {
+            std::fprintf(stderr, "%s: writing stdout: %s\n", who, std::strerror(errno));
+            return Exit::Failure;
+        }
+        return Exit::Ok;
+    }
+    if (auto r = write_file_atomic(out, data, 0644); !r) {
+        std::fprintf(stderr, "%s: %s\n", who, r.error().message.c_str());
+        return Exit::Failure;
+    }
+    return Exit::Ok;
+}
+
+std::string utc_now() {
+    std::time_t t = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
 }
 
 Result<uint64_t> parse_number(std::string_view option, const std::string &text, uint64_t min,

@@ -65,6 +65,12 @@ Exit print_help(const Command &cmd);
 // Prints "vouchctl NAME: MSG (see vouchctl NAME --help)" to stderr.
 Exit usage_error(const Command &cmd, const std::string &msg);
 
+// Writes `data` to the file `out` atomically, or to standard output when
+// `out` is "" or "-"; a failure is reported as "WHO: reason" (Exit::Failure).
+Exit write_output(const std::string &out, const std::string &data, const char *who);
+// The time now as a policy's meta timestamp: "2026-12-02T23:30:10Z".
+std::string utc_now();
+
 // A number in an option or argument: the whole text decimal, from min to max
 // (lib/parse.h). The error names the option and the accepted range.
 Result<uint64_t> parse_number(std::string_view option, const std::string &text, uint64_t min,

@@ -171,8 +171,9 @@ constexpr Command kCommands[] = {
      "Options:\n"
      "  --json            {\"serial\": N}\n" BUS_OPTIONS,
      cmd_policy_update},
-    {"policy", "check", "[--json] [--agent PATH]... [--local-key] [BUS OPTIONS]\n"
-     "       { --deb PACKAGE.deb... | --rpm PACKAGE.rpm... | FILE... }",
+    {"policy", "check",
+     "[--json] [--agent PATH]... [--local-key] [--apt]\n"
+     "       [BUS OPTIONS] { --deb PKG.deb... | --rpm PKG.rpm... | FILE... }",
      "would the active policy let these files (or packages) run?",
      "Asks the running vouchd, for each executable file (ELF or with an execute bit)\n"
      "inside the packages, or for each FILE, whether the allow-list the kernel\n"

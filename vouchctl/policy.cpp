@@ -42,24 +42,7 @@ Exit bad_input(const std::string &msg) {
 }
 
 Exit write_output(const std::string &out, const std::string &data) {
-    if (out.empty() || out == "-") {
-        if (std::fwrite(data.data(), 1, data.size(), stdout) != data.size() ||
-            std::fflush(stdout) != 0)
-            return fail(std::string("writing stdout: ") + std::strerror(errno));
-        return Exit::Ok;
-    }
-    if (auto r = write_file_atomic(out, data, 0644); !r)
-        return fail(r.error().message);
-    return Exit::Ok;
-}
-
-std::string utc_now() {
-    std::time_t t = std::time(nullptr);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
+    return vouch::ctl::write_output(out, data, "vouchctl policy");
 }
 
 // The policy commands' option ids; -o is also --output.

@@ -89,7 +89,7 @@ uint64_t would_denials(sd_bus *bus) {
 } // namespace
 
 int main() {
-    Tap t("vouchd_bus", 10);
+    Tap t("vouchd_bus", 13);
     (void)vouch::unpin(kPins);
     mkdir(kWork.c_str(), 0700);
     std::string keys = self_dir() + "/keys";
@@ -170,6 +170,26 @@ int main() {
          "an update back to serial 10 is refused as Rollback (exit 5), serial 11 stays");
     if (rc != 5)
         t.diag("rc %d: %s", rc, out.c_str());
+
+    // What the apt hook asks: the kernel's allow-list map answers, through
+    // CheckDigests, for files and for an agent path.
+    std::string fresh = dir.file("fresh");
+    (void)copy_file(helper("true"), fresh, "bus fresh");
+    rc = vouchctl({"policy", "check", "--user-bus", listed, other}, &out);
+    int rc_fresh = vouchctl({"policy", "check", "--user-bus", listed, fresh}, &out);
+    t.ok(rc == 0 && rc_fresh == 6 && out.find(fresh + " (sha256:") != std::string::npos &&
+             out.find(listed + " (sha256:") == std::string::npos,
+         "policy check: listed files 0, an unlisted one 6 (enforce) and named");
+    if (rc != 0 || rc_fresh != 6)
+        t.diag("rc %d, %d: %s", rc, rc_fresh, out.c_str());
+    rc = vouchctl({"policy", "check", "--user-bus", "--agent", listed, listed}, &out);
+    t.ok(rc == 6 && out.find("not as vouch's agent") != std::string::npos,
+         "policy check --agent: a file listed to run but not as an agent is refused");
+    std::string got = kWork + "/active.dsse";
+    rc = vouchctl({"policy", "get", "--user-bus", "-o", got}, &out);
+    auto a = read_file(got, 64u << 20), b = read_file(p2, 64u << 20);
+    t.ok(rc == 0 && a && b && *a == *b, "policy get returns the active envelope (serial 11) byte "
+                                        "for byte");
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     stop = true;
     loop.join();
