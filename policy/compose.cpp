@@ -205,10 +205,26 @@ Diff diff(const Document &a, const Document &b) {
         if (before != after)
             out.fields.push_back({k, before, after});
     }
-    diff_entries("digest", a.digests, b.digests, out);
+    // A boot aggregate allows no file: its changes are told apart.
+    auto split = [](const PathDigests &m, bool boot) {
+        PathDigests r;
+        for (const auto &[path, list] : m)
+            if ((path == kBootAggregate) == boot)
+                r[path] = list;
+        return r;
+    };
+    diff_entries("digest", split(a.digests, false), split(b.digests, false), out);
+    diff_entries(kBootAggregate, split(a.digests, true), split(b.digests, true), out);
     diff_entries("agent", a.agents, b.agents, out);
     diff_entries("verity", a.verity, b.verity, out);
     return out;
+}
+
+std::string boot_aggregate_hex(const ima::Entry &e) {
+    size_t n = e.file_digest.size();
+    if (e.path != kBootAggregate || e.violation || (n != 20 && n != 32 && n != 48 && n != 64))
+        return "";
+    return to_hex(e.file_digest);
 }
 
 FromLog from_log(const std::vector<ima::Entry> &entries) {
@@ -220,8 +236,12 @@ FromLog from_log(const std::vector<ima::Entry> &entries) {
                                 [](uint8_t b) { return b == 0; });
         if (e.violation || (zero && !e.file_digest.empty())) {
             ++out.violations;
-        } else if (e.path == "boot_aggregate") {
+        } else if (e.path == kBootAggregate) {
             ++out.boot_aggregate;
+            if (std::string hex = boot_aggregate_hex(e);
+                !hex.empty() && std::find(out.boot_aggregates.begin(), out.boot_aggregates.end(),
+                                          hex) == out.boot_aggregates.end())
+                out.boot_aggregates.push_back(hex);
         } else if (e.path.starts_with("vouch:")) {
             ++out.vouch_records;
         } else if (e.file_digest.empty()) {

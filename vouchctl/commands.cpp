@@ -83,6 +83,7 @@ constexpr Command kCommands[] = {
     {"policy", "make",
      "[--serial N] [--mode audit|enforce]\n"
      "       [--agent FILE]... [--base POLICY [--keys DIR]] [-o OUT]\n"
+     "       [--boot-aggregate kernel|LOG|HEX]...\n"
      "       { [--dpkg [--allow-modified] [--admindir DIR]] [--threads N] [PATH...]\n"
      "       | --deb PACKAGE.deb... | --rpm PACKAGE.rpm... | --from-log [LOG...] }",
      "hash files, packages or logs into a Keylime runtime policy",
@@ -109,8 +110,14 @@ constexpr Command kCommands[] = {
      "                    vouch's or the kernel IMA's, binary or ASCII (detected);\n"
      "                    default " DEFAULT_LOG "\n"
      "                    Taken: SHA-256 file digests (fs-verity ones as verity\n"
-     "                    entries). Skipped and counted: violations, boot_aggregate,\n"
-     "                    vouch: records, other algorithms, unknown templates.\n"
+     "                    entries), the boot_aggregate. Skipped and counted:\n"
+     "                    violations, vouch: records, other algorithms, unknown\n"
+     "                    templates.\n"
+     "  --boot-aggregate SOURCE\n"
+     "                    list a boot_aggregate value (Keylime checks the log's\n"
+     "                    first entry against it; vouch does not enforce it):\n"
+     "                    kernel (the running kernel's IMA log, else vouch's),\n"
+     "                    a log file, or the hex value; may be given more than once\n"
      "  --base POLICY     extend POLICY (envelope or payload): its entries and\n"
      "                    settings are kept, the new entries added\n"
      "  --keys DIR        the --base envelope must verify against the keys in DIR\n"

@@ -2,6 +2,8 @@
 // vouchctl policy diff | merge | make --from-log/--base, run in-process
 // against checked-in policies (tests/vouchctl/golden) and the kernel's golden
 // IMA log; the expected diff output is checked in too.
+#include <filesystem>
+
 #include <gtest/gtest.h>
 
 #include "policy/compose.h"
@@ -18,6 +20,8 @@ using namespace vouch::policy::test;
 
 const std::string kHere = "tests/vouchctl/golden";
 const std::string kKernelAscii = "tests/lib/golden/kernel-6.1-ima.ascii";
+const std::string kGoldenBootAggregate =
+    "2bed5bc42c0a46bf17b171523cb960e99373bd16edff3408b64bb2dfee3f590a";
 
 TEST(VouchctlPolicyDiff, GoldenOutputAndExitStatus) {
     auto r = vouchctl({"policy", "diff", kHere + "/a.json", kHere + "/b.json"});
@@ -101,14 +105,18 @@ TEST(VouchctlPolicyMake, FromKernelLogAsciiAndBinary) {
             vouchctl({"policy", "make", "--from-log", "--serial", "9", "-o", dir / "p.json", log});
         ASSERT_EQ(r.rc, Exit::Ok) << r.err;
         EXPECT_TRUE(contains(r.err, "8 entries, 7 distinct digests taken, 1 boot_aggregate "
-                                    "skipped"))
+                                    "taken"))
             << r.err;
         auto d = read_document(slurp(dir / "p.json"));
         ASSERT_TRUE(d.ok()) << d.error().message;
         EXPECT_EQ(d->serial, 9u);
         EXPECT_EQ(d->mode, VOUCH_MODE_AUDIT);
-        EXPECT_EQ(d->digests.size(), 7u) << ext;
-        EXPECT_FALSE(d->digests.count("boot_aggregate"));
+        EXPECT_EQ(d->digests.size(), 8u) << ext;
+        EXPECT_EQ(d->digests.at("boot_aggregate"), std::vector<std::string>{kGoldenBootAggregate})
+            << "as Keylime's policy tool takes it: bare hex";
+        auto p = parse_payload(slurp(dir / "p.json"));
+        ASSERT_TRUE(p.ok()) << p.error().message;
+        EXPECT_EQ(p->entries, 7u) << "the boot aggregate is not enforced";
         EXPECT_EQ(d->digests.at("/tmp/golden/exec-me"),
                   std::vector<std::string>{
                       "0fa0ac1ccf8b3f739d85df5097e06cf0be537d847d2c93a65d8d5531a926a7df"});
@@ -117,6 +125,36 @@ TEST(VouchctlPolicyMake, FromKernelLogAsciiAndBinary) {
     EXPECT_EQ(r.rc, Exit::Usage);
     r = vouchctl({"policy", "make", "--from-log", "-o", dir / "x.json", kHere + "/a.json"});
     EXPECT_EQ(r.rc, Exit::BadInput) << "a policy is not a log";
+}
+
+TEST(VouchctlPolicyMake, BootAggregateFromLogOrHex) {
+    TempDir dir;
+    std::string sha1(40, 'a');
+    auto r =
+        vouchctl({"policy", "make", "--serial", "5", "--agent", kHere + "/a.json",
+                  "--boot-aggregate", kKernelAscii, "--boot-aggregate",
+                  std::string("tests/lib/golden/kernel-6.1-ima.bin"), "--boot-aggregate",
+                  "sha1:" + sha1, "--boot-aggregate", std::string(64, 'B'), "-o", dir / "p.json"});
+    ASSERT_EQ(r.rc, Exit::Ok) << r.err;
+    auto d = read_document(slurp(dir / "p.json"));
+    ASSERT_TRUE(d.ok()) << d.error().message;
+    EXPECT_EQ(d->digests.at("boot_aggregate"),
+              (std::vector<std::string>{kGoldenBootAggregate, sha1, std::string(64, 'b')}))
+        << "binary and ASCII give one value; hex lowercased, prefix dropped";
+    auto p = parse_payload(slurp(dir / "p.json"));
+    ASSERT_TRUE(p.ok()) << p.error().message;
+    EXPECT_EQ(p->entries, 1u) << "only the agent is allowed to run";
+    EXPECT_EQ(p->boot_aggregates.size(), 3u);
+
+    // A source without a boot_aggregate is refused before anything is done.
+    r = vouchctl({"policy", "make", "--boot-aggregate", kHere + "/a.json", "-o", dir / "q.json",
+                  kHere + "/a.json"});
+    EXPECT_EQ(r.rc, Exit::BadInput);
+    EXPECT_TRUE(contains(r.err, "--boot-aggregate " + kHere + "/a.json")) << r.err;
+    r = vouchctl({"policy", "make", "--boot-aggregate", std::string(50, 'a'), "-o", dir / "q.json",
+                  kHere + "/a.json"});
+    EXPECT_EQ(r.rc, Exit::BadInput) << "50 hex digits is no hash, so it is read as a file";
+    EXPECT_FALSE(std::filesystem::exists(dir / "q.json"));
 }
 
 TEST(VouchctlPolicyMake, FromLogWithBaseKeepsTheBase) {
@@ -131,7 +169,8 @@ TEST(VouchctlPolicyMake, FromLogWithBaseKeepsTheBase) {
     EXPECT_EQ(made->mode, VOUCH_MODE_ENFORCE) << "the base's mode";
     Diff d = diff(*base, *made);
     EXPECT_TRUE(d.removed.empty());
-    EXPECT_EQ(d.added.size(), 7u);
+    ASSERT_EQ(d.added.size(), 8u);
+    EXPECT_EQ(d.added[7].kind, "boot_aggregate") << "told apart from what may run";
     auto p = parse_payload(slurp(dir / "p.json"));
     ASSERT_TRUE(p.ok());
     EXPECT_EQ(p->agents.size(), 1u);
