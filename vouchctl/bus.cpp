@@ -367,7 +367,7 @@ Exit print_log_from_bus(const BusTarget &t, uint64_t first, uint64_t count, bool
             if (writer)
                 writer->add(rec);
             else
-                std::fputs(log_ascii(rec).c_str(), stdout);
+                std::fputs(log_ascii(rec, ::isatty(STDOUT_FILENO)).c_str(), stdout);
         }
         if (r < 0) {
             std::fprintf(stderr, "vouchctl: cannot parse the log from vouchd: %s\n",

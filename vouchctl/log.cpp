@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // vouchctl log --file / log verify: the measurement log read from its file,
 // and replayed against the TPM. Works without vouchd running.
+#include <unistd.h>
+
 #include <cstdio>
 #include <optional>
 #include <string>
@@ -42,7 +44,7 @@ Exit print_log_file(const std::string &path, uint64_t first, uint64_t count, boo
         if (writer)
             writer->add(r);
         else
-            std::fputs(log_ascii(r).c_str(), stdout);
+            std::fputs(log_ascii(r, ::isatty(STDOUT_FILENO)).c_str(), stdout);
     }
     return Exit::Ok;
 }

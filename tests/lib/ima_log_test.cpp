@@ -147,6 +147,56 @@ TEST(ImaLogAscii, PathsWithSpacesViolationsV2AndLegacy) {
     }
 }
 
+// The kernel's IMA changes nothing in a name but ' ' -> '_': a newline, a
+// tab, a control byte or a byte that is not UTF-8 stay in the template data
+// and are printed as they are in the ASCII log, so an entry's text may span
+// lines. The template hash tells how far (a violation: up to the next line
+// that begins as an entry does).
+TEST(ImaLogAscii, NamesWithNewlinesAndControlBytesReadBackExactly) {
+    std::vector<uint8_t> d(32, 0xab), sig = {3, 2, 1};
+    std::string forged =
+        "10 " + std::string(40, '1') + " ima-ng sha256:" + std::string(64, 'a') + " /forged";
+    std::vector<vouch::ima::Entry> entries = {
+        vouch::ima::make_entry(10, "ima-ng", "sha256", d, "/tmp/nl\nname"),
+        vouch::ima::make_entry(10, "ima-ng", "sha256", d, "/tmp/tab\tname and space"),
+        vouch::ima::make_entry(10, "ima-ng", "sha256", d, std::string("/tmp/ctl\x01\x1b[1m\x7f")),
+        vouch::ima::make_entry(10, "ima-ng", "sha256", d, "/tmp/bad\xff\xfeutf8"),
+        vouch::ima::make_entry(10, "ima-sig", "sha256", d, "/tmp/sig\n\nname", sig),
+        vouch::ima::make_entry(10, "ima-ng", "sha256", d, "/tmp/ends\n"),
+        vouch::ima::make_entry(10, "ima-ng", "sha256", d, "/tmp/x\n" + forged),
+        vouch::ima::make_violation(10, "ima-ng", "/tmp/tomtou\nname"),
+        vouch::ima::make_entry(10, "ima-ng", "sha256", d, "/after"),
+    };
+    EXPECT_EQ(entries[1].path, "/tmp/tab\tname_and_space") << "only spaces change";
+    EXPECT_EQ(entries[2].path, "/tmp/ctl\x01\x1b[1m\x7f");
+    std::string text;
+    for (const auto &e : entries)
+        text += vouch::ima::encode_ascii(e);
+    EXPECT_NE(text.find("/tmp/nl\nname\n"), std::string::npos) << "printed as it is";
+    auto p = vouch::ima::parse_ascii(text);
+    ASSERT_TRUE(p.ok()) << p.error().message;
+    ASSERT_EQ(p->size(), entries.size());
+    for (size_t i = 0; i < entries.size(); ++i) {
+        EXPECT_EQ((*p)[i].path, entries[i].path) << i;
+        EXPECT_EQ((*p)[i].template_sha1, entries[i].template_sha1) << i;
+        EXPECT_EQ((*p)[i].violation, entries[i].violation) << i;
+        if (!entries[i].violation) {
+            EXPECT_EQ((*p)[i].template_data, entries[i].template_data) << i;
+            EXPECT_EQ((*p)[i].sig, entries[i].sig) << i;
+        }
+    }
+    // Byte for byte the binary log's entries.
+    std::string bin;
+    for (const auto &e : entries) {
+        auto b = vouch::ima::encode_binary(e);
+        bin.append(reinterpret_cast<const char *>(b.data()), b.size());
+    }
+    auto pb = vouch::ima::parse_binary(bytes(bin));
+    ASSERT_TRUE(pb.ok()) << pb.error().message;
+    for (size_t i = 0; i < entries.size(); ++i)
+        EXPECT_EQ((*pb)[i].path, entries[i].path) << i;
+}
+
 TEST(ImaLogAscii, ErrorsNameTheLine) {
     std::string good =
         "10 " + std::string(40, '1') + " ima-ng sha256:" + std::string(64, 'a') + " /x\n";
