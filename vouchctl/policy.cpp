@@ -136,8 +136,8 @@ std::string from_log_summary(const std::string &path, const FromLog &f) {
 
 // Where `--boot-aggregate kernel` looks: the running kernel's IMA log, then
 // vouch's, which starts with the kernel's boot_aggregate when the kernel's
-// IMA measured into vouch's PCR (and is readable by group vouch, where
-// securityfs is root's only).
+// IMA measured into vouch's PCR (for where securityfs is not mounted, a
+// container, but /run/vouch is).
 constexpr const char *kKernelImaLog = "/sys/kernel/security/ima/binary_runtime_measurements";
 
 // The boot_aggregate entry of the log at `path`.
@@ -148,14 +148,13 @@ Result<std::string> boot_aggregate_of_log(const std::string &path) {
     for (const auto &e : *entries) {
         if (e.path != kBootAggregate || e.violation)
             continue;
-        if (std::all_of(e.file_digest.begin(), e.file_digest.end(),
-                        [](uint8_t b) { return b == 0; }))
-            return make_error(ENODATA, path + ": the boot_aggregate is all zeros: the kernel found "
-                                              "no TPM at boot, so there is nothing to attest");
         std::string hex = boot_aggregate_hex(e);
         if (hex.empty())
             return make_error(ENODATA, path + ": the boot_aggregate entry (template " +
                                            e.template_name + ") has no digest vouch can read");
+        if (hex.find_first_not_of('0') == std::string::npos)
+            return make_error(ENODATA, path + ": the boot_aggregate is all zeros: the kernel found "
+                                              "no TPM at boot, so there is nothing to attest");
         return hex;
     }
     return make_error(ENODATA, path + ": no boot_aggregate entry");

@@ -3,9 +3,11 @@
 // against checked-in policies (tests/vouchctl/golden) and the kernel's golden
 // IMA log; the expected diff output is checked in too.
 #include <filesystem>
+#include <fstream>
 
 #include <gtest/gtest.h>
 
+#include "lib/ima_log.h"
 #include "policy/compose.h"
 #include "policy/policy.h"
 #include "tests/policy/helpers.h"
@@ -155,6 +157,18 @@ TEST(VouchctlPolicyMake, BootAggregateFromLogOrHex) {
                   kHere + "/a.json"});
     EXPECT_EQ(r.rc, Exit::BadInput) << "50 hex digits is no hash, so it is read as a file";
     EXPECT_FALSE(std::filesystem::exists(dir / "q.json"));
+    // A kernel without a TPM logs an all-zero boot aggregate: nothing to attest.
+    {
+        auto e = vouch::ima::make_entry(10, "ima-ng", "sha256", std::vector<uint8_t>(32, 0),
+                                        "boot_aggregate");
+        auto b = vouch::ima::encode_binary(e);
+        std::ofstream(dir / "notpm.bin", std::ios::binary)
+            .write(reinterpret_cast<const char *>(b.data()), std::streamsize(b.size()));
+    }
+    r = vouchctl({"policy", "make", "--boot-aggregate", dir / "notpm.bin", "-o", dir / "q.json",
+                  kHere + "/a.json"});
+    EXPECT_EQ(r.rc, Exit::BadInput);
+    EXPECT_TRUE(contains(r.err, "all zeros: the kernel found no TPM")) << r.err;
 }
 
 TEST(VouchctlPolicyMake, FromLogWithBaseKeepsTheBase) {
