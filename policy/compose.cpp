@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lib/digest.h"
+#include "lib/utf8.h"
 #include "policy/policy.h"
 
 namespace vouch::policy {
@@ -152,15 +153,25 @@ std::string write_document(const Document &d, const std::string &timestamp) {
     json &v = meta["vouch"];
     v["serial"] = d.serial;
     v["mode"] = mode_string(d.mode);
-    auto set_map = [](json &obj, const char *key, const PathDigests &m) {
+    // JSON text is UTF-8, a path need not be (a log's name field holds the
+    // kernel's bytes): such a path is written as utf8_safe() writes it, as
+    // vouchd's D-Bus strings and vouchctl's JSON do. Its digests stay.
+    auto as_json = [](const PathDigests &m) {
+        PathDigests safe;
+        for (const auto &[path, list] : m)
+            for (const auto &hex : list)
+                add_digest(safe, utf8_safe(path), hex);
+        return safe;
+    };
+    auto set_map = [&](json &obj, const char *key, const PathDigests &m) {
         if (m.empty())
             obj.erase(key);
         else
-            obj[key] = m;
+            obj[key] = as_json(m);
     };
     set_map(v, "agents", d.agents);
     set_map(v, "verity", d.verity);
-    doc["digests"] = d.digests;
+    doc["digests"] = as_json(d.digests);
     if (!timestamp.empty())
         meta["timestamp"] = timestamp;
     return doc.dump() + "\n";

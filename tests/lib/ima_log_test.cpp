@@ -108,6 +108,55 @@ TEST_F(KernelGolden, ParseAnyTellsBinaryFromAscii) {
     EXPECT_TRUE(empty->empty());
 }
 
+// golden/kernel-6.1-ima-names.*: the same kernel's IMA after execs of files
+// whose names hold a space, a newline, a tab, control bytes and bytes that
+// are not UTF-8 (kernel/vm/guest-golden).
+TEST(KernelGoldenNames, VouchWritesTheKernelsEntriesByteForByte) {
+    std::string bin = golden("kernel-6.1-ima-names.bin");
+    std::string ascii = golden("kernel-6.1-ima-names.ascii");
+    ASSERT_FALSE(bin.empty());
+    auto entries = vouch::ima::parse_binary(bytes(bin));
+    ASSERT_TRUE(entries.ok()) << entries.error().message;
+    // The names as created in the guest, and as the kernel logged them.
+    const std::vector<std::pair<std::string, std::string>> names = {
+        {"/tmp/golden/with space", "/tmp/golden/with_space"},
+        {"/tmp/golden/nl\nname", "/tmp/golden/nl\nname"},
+        {"/tmp/golden/tab\tname", "/tmp/golden/tab\tname"},
+        {"/tmp/golden/ctl\x01\x1b[1mname", "/tmp/golden/ctl\x01\x1b[1mname"},
+        {"/tmp/golden/bad\xff\xfeutf8", "/tmp/golden/bad\xff\xfeutf8"},
+        {"/tmp/golden/ends\n", "/tmp/golden/ends\n"},
+    };
+    std::string out_bin, out_ascii;
+    size_t found = 0;
+    for (const auto &k : *entries) {
+        std::string on_disk = k.path;
+        for (const auto &[disk, logged] : names)
+            if (k.path == logged) {
+                on_disk = disk;
+                ++found;
+            }
+        auto e = vouch::ima::make_entry(k.pcr, k.template_name, k.algo, k.file_digest, on_disk,
+                                        k.sig);
+        EXPECT_EQ(e.template_data, k.template_data) << vouch::to_hex(k.template_sha1);
+        EXPECT_EQ(e.template_sha1, k.template_sha1) << vouch::to_hex(k.template_sha1);
+        auto b = vouch::ima::encode_binary(e);
+        out_bin.append(reinterpret_cast<const char *>(b.data()), b.size());
+        out_ascii += vouch::ima::encode_ascii(e);
+    }
+    EXPECT_EQ(found, names.size());
+    EXPECT_EQ(out_bin, bin);
+    EXPECT_EQ(out_ascii, ascii) << "the kernel prints a name as it is";
+    EXPECT_NE(ascii.find("/tmp/golden/nl\nname\n"), std::string::npos);
+
+    auto parsed = vouch::ima::parse_ascii(ascii);
+    ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+    ASSERT_EQ(parsed->size(), entries->size()) << "continuation lines joined, not entries";
+    for (size_t i = 0; i < entries->size(); ++i) {
+        EXPECT_EQ((*parsed)[i].path, (*entries)[i].path) << i;
+        EXPECT_EQ((*parsed)[i].template_data, (*entries)[i].template_data) << i;
+    }
+}
+
 TEST(ImaLogAscii, PathsWithSpacesViolationsV2AndLegacy) {
     std::vector<uint8_t> d(32, 0xab), v(32, 0xcd), sig = {3, 2, 1};
     std::string text =

@@ -129,6 +129,29 @@ TEST(VouchctlPolicyMake, FromKernelLogAsciiAndBinary) {
     EXPECT_EQ(r.rc, Exit::BadInput) << "a policy is not a log";
 }
 
+// The kernel's log with names holding a newline, a tab, control bytes and
+// bytes that are not UTF-8: the ASCII form gives the same policy as the binary.
+TEST(VouchctlPolicyMake, FromKernelLogWithOddNames) {
+    TempDir dir;
+    std::vector<PathDigests> made;
+    for (const char *ext : {"ascii", "bin"}) {
+        auto r = vouchctl({"policy", "make", "--from-log", "--serial", "9", "-o",
+                           dir / (std::string("p.") + ext),
+                           std::string("tests/lib/golden/kernel-6.1-ima-names.") + ext});
+        ASSERT_EQ(r.rc, Exit::Ok) << r.err;
+        auto d = read_document(slurp(dir / (std::string("p.") + ext)));
+        ASSERT_TRUE(d.ok()) << d.error().message;
+        made.push_back(d->digests);
+    }
+    EXPECT_EQ(made[0], made[1]);
+    for (const char *name : {"/tmp/golden/nl\nname", "/tmp/golden/tab\tname",
+                             "/tmp/golden/ctl\x01\x1b[1mname", "/tmp/golden/ends\n",
+                             "/tmp/golden/with_space"})
+        EXPECT_TRUE(made[0].count(name)) << name;
+    // JSON is UTF-8: a name that is not is written as utf8_safe() writes it.
+    EXPECT_TRUE(made[0].count("/tmp/golden/bad\\xff\\xfeutf8"));
+}
+
 TEST(VouchctlPolicyMake, BootAggregateFromLogOrHex) {
     TempDir dir;
     std::string sha1(40, 'a');
