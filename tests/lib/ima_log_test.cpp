@@ -135,8 +135,8 @@ TEST(KernelGoldenNames, VouchWritesTheKernelsEntriesByteForByte) {
                 on_disk = disk;
                 ++found;
             }
-        auto e = vouch::ima::make_entry(k.pcr, k.template_name, k.algo, k.file_digest, on_disk,
-                                        k.sig);
+        auto e =
+            vouch::ima::make_entry(k.pcr, k.template_name, k.algo, k.file_digest, on_disk, k.sig);
         EXPECT_EQ(e.template_data, k.template_data) << vouch::to_hex(k.template_sha1);
         EXPECT_EQ(e.template_sha1, k.template_sha1) << vouch::to_hex(k.template_sha1);
         auto b = vouch::ima::encode_binary(e);

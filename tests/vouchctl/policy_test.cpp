@@ -144,9 +144,9 @@ TEST(VouchctlPolicyMake, FromKernelLogWithOddNames) {
         made.push_back(d->digests);
     }
     EXPECT_EQ(made[0], made[1]);
-    for (const char *name : {"/tmp/golden/nl\nname", "/tmp/golden/tab\tname",
-                             "/tmp/golden/ctl\x01\x1b[1mname", "/tmp/golden/ends\n",
-                             "/tmp/golden/with_space"})
+    for (const char *name :
+         {"/tmp/golden/nl\nname", "/tmp/golden/tab\tname", "/tmp/golden/ctl\x01\x1b[1mname",
+          "/tmp/golden/ends\n", "/tmp/golden/with_space"})
         EXPECT_TRUE(made[0].count(name)) << name;
     // JSON is UTF-8: a name that is not is written as utf8_safe() writes it.
     EXPECT_TRUE(made[0].count("/tmp/golden/bad\\xff\\xfeutf8"));
