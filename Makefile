@@ -186,7 +186,7 @@ $(O)/tests/vouch-tests: $(TEST_OBJS) $(O)/libvouchctl.a $(O)/libvouchd.a $(O)/li
 # The policy parser's libFuzzer target, built with clang and sanitizers from
 # the sources (libvouch.a is g++-built and uninstrumented).
 FUZZ_SRCS := policy/policy_fuzzer.cpp $(filter-out %_fuzzer.cpp policy/package.cpp,$(wildcard policy/*.cpp)) \
-	lib/digest.cpp lib/file_io.cpp lib/ima_log.cpp
+	lib/digest.cpp lib/file_io.cpp lib/ima_log.cpp lib/utf8.cpp
 $(O)/fuzz/policy_fuzzer: $(FUZZ_SRCS) $(wildcard policy/*.h lib/*.h bpf/vouch_abi.h)
 	$(call msg,FUZZ-LD,$@)
 	$(Q)mkdir -p $(@D)

@@ -5,6 +5,7 @@
 
 #include <cstring>
 #include <memory>
+#include <optional>
 
 #include <openssl/evp.h>
 
@@ -260,14 +261,82 @@ Result<std::vector<Entry>> parse_binary(std::span<const uint8_t> bytes) {
     return out;
 }
 
+namespace {
+
+// The fields after the template name of an ima-ng/ima-sig (v1 or v2) or
+// legacy "ima" line: digest, path, and ima-sig's signature, which is the
+// last field (so a path may hold spaces, as names of other writers do).
+// Fills `e`; the error says what is wrong.
+std::optional<std::string> digest_path_sig(std::string_view rest, bool ng, Entry &e) {
+    std::string_view digest = word(rest);
+    std::string_view path = rest;
+    e.sig.clear();
+    if (has_sig(e.template_name)) {
+        size_t sp = rest.rfind(' ');
+        if (sp == std::string_view::npos)
+            return "no signature field";
+        path = rest.substr(0, sp);
+        if (!from_hex(rest.substr(sp + 1), e.sig))
+            return "signature is not hex";
+    }
+    std::string_view hex = digest;
+    if (ng) {
+        size_t colon = digest.rfind(':');
+        if (colon == std::string_view::npos || colon == 0)
+            return "digest has no algorithm";
+        e.algo = digest.substr(0, colon);
+        hex = digest.substr(colon + 1);
+    } else {
+        e.algo = "sha1";
+    }
+    if (hex.empty() || hex.size() > 2 * kMaxDigestLen || !from_hex(hex, e.file_digest))
+        return "bad file digest";
+    e.path = path;
+    if (ng)
+        e.template_data = template_data(e.template_name, e.algo, e.file_digest, e.path, e.sig);
+    return std::nullopt;
+}
+
+// Does `line` begin as an entry does: PCR, 40 hex digits, a template name?
+bool entry_start(std::string_view line) {
+    while (line.starts_with(' '))
+        line.remove_prefix(1);
+    std::string_view pcr = word(line), hash = word(line), name = word(line);
+    std::vector<uint8_t> h;
+    return !pcr.empty() && pcr.size() <= 9 &&
+           std::all_of(pcr.begin(), pcr.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
+           hash.size() == 40 && from_hex(hash, h) && !name.empty();
+}
+
+bool hash_matches(const Entry &e) {
+    std::array<uint8_t, 20> h{};
+    unsigned int len = 0;
+    EVP_Digest(e.template_data.data(), e.template_data.size(), h.data(), &len, EVP_sha1(), nullptr);
+    return h == e.template_sha1;
+}
+
+// A name may hold a newline: the kernel's IMA writes the name field as it
+// is (only ' ' becomes '_'), so its ASCII log continues such an entry on
+// the next line. How far an entry reaches is decided by its template hash,
+// which covers the name: the fewest following lines that make it match. A
+// violation's hash covers nothing; it takes the following lines that do not
+// begin as an entry does.
+constexpr size_t kMaxNameLines = 16;
+constexpr size_t kMaxNameBytes = 4096; // PATH_MAX, the kernel IMA's d_path buffer
+
+} // namespace
+
 Result<std::vector<Entry>> parse_ascii(std::string_view text) {
-    std::vector<Entry> out;
-    size_t line_no = 0;
+    std::vector<std::string_view> lines;
     while (!text.empty()) {
         size_t nl = text.find('\n');
-        std::string_view line = text.substr(0, nl);
+        lines.push_back(text.substr(0, nl));
         text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
-        ++line_no;
+    }
+    std::vector<Entry> out;
+    for (size_t i = 0; i < lines.size(); ++i) {
+        std::string_view line = lines[i];
+        size_t line_no = i + 1;
         auto bad = [&](const std::string &what) {
             return make_error(EBADMSG,
                               "measurement log line " + std::to_string(line_no) + ": " + what);
@@ -298,32 +367,36 @@ Result<std::vector<Entry>> parse_ascii(std::string_view text) {
         e.template_name = name;
         bool ng = name == kImaNg || name == kImaNgV2 || has_sig(e.template_name);
         if (ng || name == "ima") {
-            std::string_view digest = word(rest);
-            std::string_view path = rest;
-            if (has_sig(e.template_name)) {
-                size_t sp = rest.rfind(' ');
-                if (sp == std::string_view::npos)
-                    return bad("no signature field");
-                path = rest.substr(0, sp);
-                if (!from_hex(rest.substr(sp + 1), e.sig))
-                    return bad("signature is not hex");
+            auto err = digest_path_sig(rest, ng, e);
+            if (err && !ng)
+                return bad(*err);
+            // The entry's text from its digest on, with following lines
+            // joined as the name's newlines. A kernel's name holds no space
+            // (it became '_'), so ima-sig's signature is on the last line.
+            std::string joined(rest);
+            size_t taken = 0;
+            for (size_t k = 1;
+                 ng && (err || e.violation || !hash_matches(e)) && k <= kMaxNameLines &&
+                 i + k < lines.size() && joined.size() < kMaxNameBytes;
+                 ++k) {
+                if (e.violation && entry_start(lines[i + k]))
+                    break;
+                joined += '\n';
+                joined += lines[i + k];
+                Entry longer = e;
+                if (digest_path_sig(joined, ng, longer))
+                    continue;
+                if (!e.violation && !hash_matches(longer))
+                    continue;
+                e = std::move(longer);
+                err.reset();
+                taken = k;
+                if (!e.violation)
+                    break;
             }
-            std::string_view hex = digest;
-            if (ng) {
-                size_t colon = digest.rfind(':');
-                if (colon == std::string_view::npos || colon == 0)
-                    return bad("digest has no algorithm");
-                e.algo = digest.substr(0, colon);
-                hex = digest.substr(colon + 1);
-            } else {
-                e.algo = "sha1";
-            }
-            if (hex.empty() || hex.size() > 2 * kMaxDigestLen || !from_hex(hex, e.file_digest))
-                return bad("bad file digest");
-            e.path = path;
-            if (ng)
-                e.template_data =
-                    template_data(e.template_name, e.algo, e.file_digest, e.path, e.sig);
+            if (err)
+                return bad(*err);
+            i += taken;
         }
         out.push_back(std::move(e));
     }

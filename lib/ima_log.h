@@ -53,7 +53,8 @@ struct Entry {
 
 // A measurement as vouch records it: template data and SHA-1 template hash
 // filled in (zeros for a violation). The name field is `path` with each space
-// as '_', as the kernel's IMA writes it.
+// as '_', as the kernel's IMA writes it; every other byte (a newline, a
+// control byte, one that is not UTF-8) stays as it is, as there.
 Entry make_entry(uint32_t pcr, const std::string &template_name, const std::string &algo,
                  std::span<const uint8_t> file_digest, const std::string &path,
                  std::span<const uint8_t> sig = {});
@@ -78,10 +79,13 @@ Result<std::vector<Entry>> parse_binary(std::span<const uint8_t> bytes);
 // one entry per line, "PCR TEMPLATE_HASH TEMPLATE DIGEST PATH [SIG]". For
 // ima-ng, ima-sig and their v2 forms DIGEST is "algo:hex" ("type:algo:hex"
 // in v2), the template data is rebuilt from the fields, and a path may hold
-// spaces (ima-sig's signature is the last field, empty or not). The legacy
-// "ima" template's DIGEST is bare SHA-1 hex (algo "sha1"). Other templates:
-// name and template hash only. An all-zero template hash is a violation.
-// Errors name the line.
+// spaces (ima-sig's signature is the last field, empty or not). A path may
+// hold newlines too (the kernel prints a name as it is): such an entry
+// continues on the following lines, as many as make its template hash match
+// (for a violation, whose hash covers nothing: the following lines that do
+// not begin as an entry does). The legacy "ima" template's DIGEST is bare
+// SHA-1 hex (algo "sha1"). Other templates: name and template hash only. An
+// all-zero template hash is a violation. Errors name the line.
 Result<std::vector<Entry>> parse_ascii(std::string_view text);
 
 // A log file's bytes in either form: binary when one of its first four bytes

@@ -13,6 +13,7 @@
 
 #include "lib/digest.h"
 #include "lib/file_io.h"
+#include "lib/utf8.h"
 
 namespace vouch {
 
@@ -194,7 +195,7 @@ Result<std::vector<ima::Entry>> kernel_ima_seed(const std::string &kernel_log, u
     return make_error(EEXIST, "the kernel's IMA measures into PCR " + std::to_string(pcr) + " (" +
                                   std::to_string(others) + " entr" + (others == 1 ? "y" : "ies") +
                                   (first_is_ba ? " besides boot_aggregate" : "") +
-                                  ", first: " + (other.path.empty() ? "?" : other.path) +
+                                  ", first: " + (other.path.empty() ? "?" : printable(other.path)) +
                                   "), so a log of vouch's there would not replay: choose another "
                                   "PCR (pcr= in vouch.conf, --pcr) or remove the pcr=" +
                                   std::to_string(pcr) + " rules from the kernel's IMA policy");

@@ -42,13 +42,21 @@ size_t utf8_seq(std::string_view s, size_t i) {
     return n;
 }
 
-} // namespace
+bool is_control(std::string_view s, size_t i, size_t n) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (n == 1)
+        return c < 0x20 || c == 0x7f;
+    // U+0080..U+009F: C1 controls (0x9b is a CSI to some terminals).
+    return n == 2 && c == 0xc2 && static_cast<unsigned char>(s[i + 1]) < 0xa0;
+}
 
-std::string utf8_safe(std::string_view s) {
+std::string escape(std::string_view s, bool controls) {
     std::string out;
     out.reserve(s.size());
     for (size_t i = 0; i < s.size();) {
         size_t n = s[i] != '\0' ? utf8_seq(s, i) : 0;
+        if (n && controls && is_control(s, i, n))
+            n = 0;
         if (n) {
             out.append(s.substr(i, n));
             i += n;
@@ -60,6 +68,16 @@ std::string utf8_safe(std::string_view s) {
         }
     }
     return out;
+}
+
+} // namespace
+
+std::string utf8_safe(std::string_view s) {
+    return escape(s, false);
+}
+
+std::string printable(std::string_view s) {
+    return escape(s, true);
 }
 
 } // namespace vouch

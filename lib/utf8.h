@@ -16,4 +16,10 @@ namespace vouch {
 // a name that already holds the text "\xNN" reads the same as the byte.
 std::string utf8_safe(std::string_view s);
 
+// For text read by people (a journal MESSAGE, a terminal, one record per
+// line): utf8_safe(), and control characters (C0, DEL, C1) written as \xNN
+// too, so that a file name can neither break a line nor send a terminal an
+// escape sequence. Exact bytes belong in a field of their own.
+std::string printable(std::string_view s);
+
 } // namespace vouch

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lib/digest.h"
+#include "lib/utf8.h"
 #include "policy/policy.h"
 
 namespace vouch::policy {
@@ -152,15 +153,25 @@ std::string write_document(const Document &d, const std::string &timestamp) {
     json &v = meta["vouch"];
     v["serial"] = d.serial;
     v["mode"] = mode_string(d.mode);
-    auto set_map = [](json &obj, const char *key, const PathDigests &m) {
+    // JSON text is UTF-8, a path need not be (a log's name field holds the
+    // kernel's bytes): such a path is written as utf8_safe() writes it, as
+    // vouchd's D-Bus strings and vouchctl's JSON do. Its digests stay.
+    auto as_json = [](const PathDigests &m) {
+        PathDigests safe;
+        for (const auto &[path, list] : m)
+            for (const auto &hex : list)
+                add_digest(safe, utf8_safe(path), hex);
+        return safe;
+    };
+    auto set_map = [&](json &obj, const char *key, const PathDigests &m) {
         if (m.empty())
             obj.erase(key);
         else
-            obj[key] = m;
+            obj[key] = as_json(m);
     };
     set_map(v, "agents", d.agents);
     set_map(v, "verity", d.verity);
-    doc["digests"] = d.digests;
+    doc["digests"] = as_json(d.digests);
     if (!timestamp.empty())
         meta["timestamp"] = timestamp;
     return doc.dump() + "\n";
@@ -205,10 +216,26 @@ Diff diff(const Document &a, const Document &b) {
         if (before != after)
             out.fields.push_back({k, before, after});
     }
-    diff_entries("digest", a.digests, b.digests, out);
+    // A boot aggregate allows no file: its changes are told apart.
+    auto split = [](const PathDigests &m, bool boot) {
+        PathDigests r;
+        for (const auto &[path, list] : m)
+            if ((path == kBootAggregate) == boot)
+                r[path] = list;
+        return r;
+    };
+    diff_entries("digest", split(a.digests, false), split(b.digests, false), out);
+    diff_entries(kBootAggregate, split(a.digests, true), split(b.digests, true), out);
     diff_entries("agent", a.agents, b.agents, out);
     diff_entries("verity", a.verity, b.verity, out);
     return out;
+}
+
+std::string boot_aggregate_hex(const ima::Entry &e) {
+    size_t n = e.file_digest.size();
+    if (e.path != kBootAggregate || e.violation || (n != 20 && n != 32 && n != 48 && n != 64))
+        return "";
+    return to_hex(e.file_digest);
 }
 
 FromLog from_log(const std::vector<ima::Entry> &entries) {
@@ -220,8 +247,12 @@ FromLog from_log(const std::vector<ima::Entry> &entries) {
                                 [](uint8_t b) { return b == 0; });
         if (e.violation || (zero && !e.file_digest.empty())) {
             ++out.violations;
-        } else if (e.path == "boot_aggregate") {
+        } else if (e.path == kBootAggregate) {
             ++out.boot_aggregate;
+            if (std::string hex = boot_aggregate_hex(e);
+                !hex.empty() && std::find(out.boot_aggregates.begin(), out.boot_aggregates.end(),
+                                          hex) == out.boot_aggregates.end())
+                out.boot_aggregates.push_back(hex);
         } else if (e.path.starts_with("vouch:")) {
             ++out.vouch_records;
         } else if (e.file_digest.empty()) {

@@ -58,8 +58,9 @@ struct FieldChange {
     std::string before, after; // JSON text; "(none)" when the field is absent
 };
 // A digest allowed by one document and not by the other, with the paths that
-// list it there. kind: "digest" (digests), "agent" (meta.vouch.agents) or
-// "verity" (meta.vouch.verity).
+// list it there. kind: "digest" (digests), "boot_aggregate"
+// (digests["boot_aggregate"], which allows no file), "agent"
+// (meta.vouch.agents) or "verity" (meta.vouch.verity).
 struct DigestChange {
     std::string kind, digest;
     std::vector<std::string> paths;
@@ -80,14 +81,23 @@ struct Diff {
 };
 Diff diff(const Document &a, const Document &b);
 
+// The hex of a boot_aggregate entry's digest as a Keylime runtime policy
+// lists it; empty when `e` is no such entry or its digest has no IMA hash
+// length.
+std::string boot_aggregate_hex(const ima::Entry &e);
+
 // A policy's entries from a measurement log (vouch's or the kernel IMA's), the
 // way Keylime builds a runtime policy from an IMA measurement list.
 struct FromLog {
     PathDigests digests; // SHA-256 content digests
     PathDigests verity;  // fs-verity digests ("verity:sha256" in an ima-ngv2 entry)
     size_t entries = 0;
-    size_t violations = 0;                     // all-zero digest or template hash: skipped
-    size_t boot_aggregate = 0;                 // not a file: skipped
+    size_t violations = 0; // all-zero digest or template hash: skipped
+    // The boot_aggregate entries' digests (hex, any of SHA-1..SHA-512), for
+    // digests["boot_aggregate"]: what a verifier checks the log's first
+    // entry against. Not a file: never among `digests`.
+    std::vector<std::string> boot_aggregates;
+    size_t boot_aggregate = 0;                 // boot_aggregate entries (taken)
     size_t vouch_records = 0;                  // vouch's own "vouch:..." entries: skipped
     size_t unknown = 0;                        // a template without a file digest field: skipped
     std::map<std::string, size_t> other_algos; // not SHA-256 ("sha1", ...): skipped, counted

@@ -42,8 +42,9 @@ void sort_unique(std::vector<vouch_digest> &v) {
 // kernel side only ever produces SHA-256, so any other length would be a
 // digest that can never match, and the document is refused instead of
 // half-applied.
-// Keylime also writes "sha256:<hex>" (its boot_aggregate entries); that
-// prefix is accepted, any other algorithm prefix fails as non-hex.
+// A "sha256:<hex>" is accepted (the log's own spelling; Keylime compares
+// bare hex, so policy make never writes it), any other algorithm prefix fails
+// as non-hex.
 Result<vouch_digest> parse_one_digest(const std::string &text, const std::string &at) {
     std::string_view hex = text;
     if (hex.starts_with("sha256:"))
@@ -66,6 +67,10 @@ Result<size_t> parse_digests(const json &obj, const std::string &field,
         return bad("'" + field + "' is not an object {path: [digest, ...]}");
     for (const auto &[path, list] : obj.items()) {
         std::string where = field + "[\"" + path + "\"]";
+        // Only `digests` may list a boot aggregate; here it would allow its
+        // value as a file digest.
+        if (path == kBootAggregate)
+            return bad(where + ": boot_aggregate belongs in 'digests'");
         if (!list.is_array() || list.empty())
             return bad(where + " is not a non-empty array of digests");
         for (size_t i = 0; i < list.size(); ++i) {
@@ -81,6 +86,26 @@ Result<size_t> parse_digests(const json &obj, const std::string &field,
     return obj.size();
 }
 
+// A value of digests["boot_aggregate"]: Keylime compares the hex of the log's
+// boot_aggregate digest, whose algorithm is the kernel's IMA hash (SHA-1 on
+// older setups), so any of IMA's usual lengths is valid; the "sha256:" prefix
+// is accepted as for other digests and dropped.
+Result<std::string> parse_boot_aggregate(const std::string &text, const std::string &at) {
+    std::string_view hex = text;
+    if (hex.starts_with("sha256:"))
+        hex.remove_prefix(7);
+    bool is_hex = std::all_of(hex.begin(), hex.end(), [](char c) { return hex_value(c) >= 0; });
+    if (!is_hex)
+        return bad(at + " '" + text.substr(0, 140) +
+                   "' is not lowercase hex (a boot aggregate is listed as the hex digits of "
+                   "the log's boot_aggregate digest, without its algorithm)");
+    if (hex.size() != 40 && hex.size() != 64 && hex.size() != 96 && hex.size() != 128)
+        return bad(at + " has " + std::to_string(hex.size()) +
+                   " hex digits; a boot aggregate is a SHA-1, SHA-256, SHA-384 or SHA-512 "
+                   "digest (40, 64, 96 or 128)");
+    return std::string(hex);
+}
+
 // Builds a DOM of the payload except its top-level `digests`, which is
 // validated and converted as it streams by: a DOM of 100,000 paths costs
 // about 35 MB, the converted digests 3 MB.
@@ -88,6 +113,7 @@ class PayloadSax final : public json::json_sax_t {
   public:
     json root;
     std::vector<vouch_digest> digests;
+    std::vector<std::string> boot_aggregates;
     size_t paths = 0;
     bool has_digests = false;
     std::optional<Error> error;
@@ -100,11 +126,19 @@ class PayloadSax final : public json::json_sax_t {
     bool binary(binary_t &) override { return value(nullptr); }
     bool string(string_t &v) override {
         if (state_ == InList) {
-            auto d = parse_one_digest(v, where() + "[" + std::to_string(index_) + "]");
+            std::string at = where() + "[" + std::to_string(index_) + "]";
+            ++index_;
+            if (path_ == kBootAggregate) {
+                auto b = parse_boot_aggregate(v, at);
+                if (!b)
+                    return fail(b.error());
+                boot_aggregates.push_back(std::move(*b));
+                return true;
+            }
+            auto d = parse_one_digest(v, at);
             if (!d)
                 return fail(d.error());
             digests.push_back(*d);
-            ++index_;
             return true;
         }
         return value(v);
@@ -155,7 +189,8 @@ class PayloadSax final : public json::json_sax_t {
         if (state_ == InList) {
             if (index_ == 0)
                 return fail(bad(where() + " is not a non-empty array of digests"));
-            ++paths;
+            if (path_ != kBootAggregate)
+                ++paths;
             state_ = InDigests;
             return true;
         }
@@ -272,6 +307,10 @@ Result<Policy> from_json(PayloadSax &sax) {
     if (!sax.has_digests)
         return bad("'digests' missing");
     p.digests = std::move(sax.digests);
+    p.boot_aggregates = std::move(sax.boot_aggregates);
+    std::sort(p.boot_aggregates.begin(), p.boot_aggregates.end());
+    p.boot_aggregates.erase(std::unique(p.boot_aggregates.begin(), p.boot_aggregates.end()),
+                            p.boot_aggregates.end());
     p.paths = sax.paths;
 
     if (auto e = doc.find("excludes"); e != doc.end()) {

@@ -19,6 +19,11 @@ namespace vouch::policy {
 // (Keylime's RUNTIME_POLICY_CURRENT_VERSION).
 inline constexpr int64_t kKeylimeVersion = 1;
 
+// The `digests` key under which a Keylime runtime policy lists the values the
+// IMA log's first entry (the boot aggregate over PCRs 0-9) may have. It is
+// not a file: vouch checks its values and never enforces them.
+inline constexpr const char *kBootAggregate = "boot_aggregate";
+
 struct Policy {
     uint64_t serial = 0;
     vouch_mode mode = VOUCH_MODE_AUDIT;
@@ -30,8 +35,12 @@ struct Policy {
     // fs-verity digests (meta.vouch.verity): they allow a file the kernel
     // side identified by fs-verity, and nothing else; sorted, unique.
     std::vector<vouch_digest> verity;
-    size_t entries = 0;  // digests.size()
-    size_t paths = 0;    // path keys in `digests` (informational)
+    // digests["boot_aggregate"]: lowercase hex of 40, 64, 96 or 128 digits
+    // (SHA-1 to SHA-512, whatever the log's boot_aggregate entry holds),
+    // sorted, unique. Not among `digests`: no file has them.
+    std::vector<std::string> boot_aggregates;
+    size_t entries = 0;  // digests.size() + verity.size()
+    size_t paths = 0;    // path keys in `digests` other than boot_aggregate (informational)
     size_t excludes = 0; // Keylime exclude regexes (vouch does not apply them)
     uint64_t release = 0;
     std::string timestamp; // meta.timestamp, if any

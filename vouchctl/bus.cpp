@@ -22,6 +22,7 @@
 #include "lib/fd.h"
 #include "lib/file_io.h"
 #include "lib/sd_bus_ptr.h"
+#include "lib/utf8.h"
 #include "vouchctl/commands.h"
 #include "vouchctl/log_output.h"
 
@@ -367,7 +368,7 @@ Exit print_log_from_bus(const BusTarget &t, uint64_t first, uint64_t count, bool
             if (writer)
                 writer->add(rec);
             else
-                std::fputs(log_ascii(rec).c_str(), stdout);
+                std::fputs(log_ascii(rec, ::isatty(STDOUT_FILENO)).c_str(), stdout);
         }
         if (r < 0) {
             std::fprintf(stderr, "vouchctl: cannot parse the log from vouchd: %s\n",
@@ -513,7 +514,7 @@ int on_denied(sd_bus_message *m, void *userdata, sd_bus_error *) {
     Json j{{"event", "denied"}, {"path", path}, {"digest", digest},
            {"pid", pid},        {"uid", uid},   {"hook", hook}};
     std::string human = now_hms() + " denied " + hook + " pid " + std::to_string(pid) + " uid " +
-                        std::to_string(uid) + " " + path + "\n";
+                        std::to_string(uid) + " " + printable(path) + "\n";
     if (!digest.empty())
         human += "         " + digest + "\n";
     emit(w, j, human);

@@ -159,7 +159,7 @@ std::string local_time(uint64_t usec) {
 std::string denial_line(const DenialGroup &g) {
     return std::string(g.would ? "would-deny" : "denied    ") + " " + std::to_string(g.count) +
            "x " + local_time(g.first_usec) + " .. " + local_time(g.last_usec) +
-           " uid=" + join(g.uids) + " hook=" + join(g.hooks) + " " + g.path + " " +
+           " uid=" + join(g.uids) + " hook=" + join(g.hooks) + " " + printable(g.path) + " " +
            (g.digest.empty() ? "-" : g.digest) + "\n";
 }
 

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // vouchctl log --file / log verify: the measurement log read from its file,
 // and replayed against the TPM. Works without vouchd running.
+#include <unistd.h>
+
 #include <cstdio>
 #include <optional>
 #include <string>
@@ -11,6 +13,7 @@
 #include "lib/measurement_log.h"
 #include "lib/log_record.h"
 #include "lib/tpm.h"
+#include "lib/utf8.h"
 #include "vouchctl/bus.h"
 #include "vouchctl/commands.h"
 #include "vouchctl/log_output.h"
@@ -42,7 +45,7 @@ Exit print_log_file(const std::string &path, uint64_t first, uint64_t count, boo
         if (writer)
             writer->add(r);
         else
-            std::fputs(log_ascii(r).c_str(), stdout);
+            std::fputs(log_ascii(r, ::isatty(STDOUT_FILENO)).c_str(), stdout);
     }
     return Exit::Ok;
 }
@@ -90,7 +93,7 @@ Exit verify(const std::string &path, const std::string &tcti, std::optional<uint
                         "already disagrees at its first entry (%s): the PCR holds extends the "
                         "log does not show\n",
                         pcr, md, to_hex(*value).c_str(),
-                        on_pcr.empty() ? "none" : on_pcr[0].path.c_str());
+                        on_pcr.empty() ? "none" : printable(on_pcr[0].path).c_str());
         } else {
             const auto &e = on_pcr[static_cast<size_t>(p)];
             std::printf("PCR %u (%s bank): the TPM holds the first %ld of %zu entries; entry %ld "
@@ -98,7 +101,7 @@ Exit verify(const std::string &path, const std::string &tcti, std::optional<uint
                         "look the same: retry once PendingExtends is 0)\n",
                         pcr, md, p, on_pcr.size(), p + 1,
                         e.violation ? "violation" : (e.algo + ":" + to_hex(e.file_digest)).c_str(),
-                        e.path.c_str());
+                        printable(e.path).c_str());
         }
     }
     if (bad)

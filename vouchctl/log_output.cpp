@@ -9,11 +9,12 @@
 
 namespace vouch::ctl {
 
-std::string log_ascii(const LogRecord &r) {
+std::string log_ascii(const LogRecord &r, bool for_terminal) {
     char pcr[16];
     std::snprintf(pcr, sizeof(pcr), "%2u ", r.pcr);
     std::string s = pcr;
-    s += to_hex(r.template_hash) + " " + r.template_name + " " + r.file_digest + " " + r.path;
+    s += to_hex(r.template_hash) + " " + r.template_name + " " + r.file_digest + " " +
+         (for_terminal ? printable(r.path) : r.path);
     if (ima::has_sig(r.template_name))
         s += " " + to_hex(r.signature);
     s += '\n';

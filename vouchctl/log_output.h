@@ -13,8 +13,11 @@ namespace vouch::ctl {
 
 // The entry as a line of the kernel's ascii_runtime_measurements: "%2u" PCR,
 // and a signature field for the templates that carry one, empty or not.
-// Strings are written as they are (a file's path byte for byte).
-std::string log_ascii(const LogRecord &r);
+// Strings are written as they are (a file's path byte for byte, a newline
+// too, as the kernel prints it), unless `for_terminal`: then the path goes
+// through printable(), so that one entry is one line and a name sends no
+// escape sequence to the terminal.
+std::string log_ascii(const LogRecord &r, bool for_terminal = false);
 
 // The entry as one line of compact JSON, keys in this order: index, pcr,
 // template_hash, template, digest, path, signature, violation. Strings go

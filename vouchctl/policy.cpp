@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -61,7 +62,8 @@ enum : int {
     kOptDeb,
     kOptRpm,
     kOptAllowModified,
-    kOptAdmindir
+    kOptAdmindir,
+    kOptBootAggregate
 };
 const Option kOutput = {"output", required_argument, kOptOutput, true};
 
@@ -106,12 +108,64 @@ std::string from_log_summary(const std::string &path, const FromLog &f) {
             s += ", " + std::to_string(n) + " " + what;
     };
     skipped(f.violations, "violations skipped");
-    skipped(f.boot_aggregate, "boot_aggregate skipped");
+    if (f.boot_aggregate)
+        s += ", " + std::to_string(f.boot_aggregate) + " boot_aggregate taken";
     skipped(f.vouch_records, "vouch records skipped");
     skipped(f.unknown, "entries of unknown templates skipped");
     for (const auto &[algo, n] : f.other_algos)
         skipped(n, algo + " digests skipped (vouch enforces SHA-256 only)");
     return s;
+}
+
+// Where `--boot-aggregate kernel` looks: the running kernel's IMA log, then
+// vouch's, which starts with the kernel's boot_aggregate when the kernel's
+// IMA measured into vouch's PCR (for where securityfs is not mounted, a
+// container, but /run/vouch is).
+constexpr const char *kKernelImaLog = "/sys/kernel/security/ima/binary_runtime_measurements";
+
+// The boot_aggregate entry of the log at `path`.
+Result<std::string> boot_aggregate_of_log(const std::string &path) {
+    auto entries = read_any_log(path);
+    if (!entries)
+        return entries.error();
+    for (const auto &e : *entries) {
+        if (e.path != kBootAggregate || e.violation)
+            continue;
+        std::string hex = boot_aggregate_hex(e);
+        if (hex.empty())
+            return make_error(ENODATA, path + ": the boot_aggregate entry (template " +
+                                           e.template_name + ") has no digest vouch can read");
+        if (hex.find_first_not_of('0') == std::string::npos)
+            return make_error(ENODATA, path + ": the boot_aggregate is all zeros: the kernel found "
+                                              "no TPM at boot, so there is nothing to attest");
+        return hex;
+    }
+    return make_error(ENODATA, path + ": no boot_aggregate entry");
+}
+
+// --boot-aggregate SOURCE: "kernel" (the running kernel's log), a log file,
+// or the value itself (hex, with or without the log's "algo:" prefix).
+Result<std::string> boot_aggregate_from(const std::string &source) {
+    std::string hex = source;
+    for (const char *algo : {"sha1:", "sha256:", "sha384:", "sha512:"})
+        if (hex.starts_with(algo))
+            hex.erase(0, std::strlen(algo));
+    std::transform(hex.begin(), hex.end(), hex.begin(),
+                   [](char c) { return static_cast<char>(std::tolower(c)); });
+    bool is_hex = !hex.empty() && std::all_of(hex.begin(), hex.end(), [](char c) {
+        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+    });
+    if (is_hex && (hex.size() == 40 || hex.size() == 64 || hex.size() == 96 || hex.size() == 128))
+        return hex;
+    if (source != "kernel")
+        return boot_aggregate_of_log(source);
+    auto k = boot_aggregate_of_log(kKernelImaLog);
+    if (k)
+        return k;
+    auto v = boot_aggregate_of_log(kDefaultLog);
+    if (v)
+        return v;
+    return make_error(k.error().code, k.error().message + "; " + v.error().message);
 }
 
 // --serial and --mode, which make and merge both take. Returns false when
@@ -152,7 +206,7 @@ Exit cmd_policy_make(const Command &self, int argc, char **argv) {
     auto &serial = sm.serial;
     auto &mode = sm.mode;
     std::string out, base_path, keys_dir;
-    std::vector<std::string> agents;
+    std::vector<std::string> agents, boot_sources;
     bool dpkg = false, from_log = false, deb = false, rpm = false, allow_modified = false;
     std::string admindir = "/var/lib/dpkg";
     unsigned threads = 0;
@@ -197,6 +251,9 @@ Exit cmd_policy_make(const Command &self, int argc, char **argv) {
         case kOptOutput:
             out = v;
             break;
+        case kOptBootAggregate:
+            boot_sources.push_back(v);
+            break;
         }
         return {};
     };
@@ -213,6 +270,7 @@ Exit cmd_policy_make(const Command &self, int argc, char **argv) {
                             {"admindir", required_argument, kOptAdmindir},
                             {"base", required_argument, kOptBase},
                             {"keys", required_argument, kOptKeys},
+                            {"boot-aggregate", required_argument, kOptBootAggregate},
                             kOutput},
                            on_option);
     if (!p)
@@ -242,6 +300,15 @@ Exit cmd_policy_make(const Command &self, int argc, char **argv) {
     if (!from_log && !packages && roots.empty() && !dpkg && agents.empty() && base_path.empty())
         return usage_error(self, "no PATH, --dpkg, --from-log, --base or --agent: the policy "
                                  "would be empty");
+    // Before the base and the hashing: a source that has no boot_aggregate
+    // is the caller's mistake, reported before any work.
+    std::vector<std::string> boot_values;
+    for (const auto &src : boot_sources) {
+        auto b = boot_aggregate_from(src);
+        if (!b)
+            return bad_input("--boot-aggregate " + src + ": " + b.error().message);
+        boot_values.push_back(*b);
+    }
 
     // The base first: a wrong --serial is reported before anything is hashed.
     Document doc;
@@ -291,8 +358,12 @@ Exit cmd_policy_make(const Command &self, int argc, char **argv) {
         for (const auto &[path, list] : f.verity)
             for (const auto &hex : list)
                 add_digest(doc.verity, path, hex);
+        for (const auto &hex : f.boot_aggregates)
+            add_digest(doc.digests, kBootAggregate, hex);
         notes.push_back(from_log_summary(log, f));
     }
+    for (const auto &hex : boot_values)
+        add_digest(doc.digests, kBootAggregate, hex);
 
     bool tty = ::isatty(STDERR_FILENO);
     if (packages) {
@@ -510,11 +581,12 @@ Exit verify_show(const Command &self, int argc, char **argv, bool show) {
         nlohmann::json agents = nlohmann::json::array();
         for (const auto &a : p->agents)
             agents.push_back(digest_hex(a));
-        nlohmann::json j = {{"digest", p->digest},   {"keyid", p->keyid},
-                            {"serial", p->serial},   {"mode", mode_string(p->mode)},
-                            {"entries", p->entries}, {"paths", p->paths},
-                            {"agents", agents},      {"excludes", p->excludes},
-                            {"release", p->release}, {"timestamp", p->timestamp}};
+        nlohmann::json j = {{"digest", p->digest},      {"keyid", p->keyid},
+                            {"serial", p->serial},      {"mode", mode_string(p->mode)},
+                            {"entries", p->entries},    {"paths", p->paths},
+                            {"agents", agents},         {"boot_aggregate", p->boot_aggregates},
+                            {"excludes", p->excludes},  {"release", p->release},
+                            {"timestamp", p->timestamp}};
         std::printf("%s\n", j.dump(2).c_str());
         return Exit::Ok;
     }
@@ -528,6 +600,12 @@ Exit verify_show(const Command &self, int argc, char **argv, bool show) {
                 mode_string(p->mode), p->entries, p->paths, p->agents.size());
     for (const auto &a : p->agents)
         std::printf("          %s\n", digest_hex(a).c_str());
+    // Keylime checks the log's first entry against these; vouch does not.
+    if (!p->boot_aggregates.empty())
+        std::printf("boot      %zu boot_aggregate value(s), for the verifier\n",
+                    p->boot_aggregates.size());
+    for (const auto &b : p->boot_aggregates)
+        std::printf("          %s\n", b.c_str());
     std::printf("release   %llu\n", static_cast<unsigned long long>(p->release));
     if (!p->timestamp.empty())
         std::printf("created   %s\n", p->timestamp.c_str());

@@ -14,6 +14,7 @@
 
 #include "lib/digest.h"
 #include "lib/journal_fields.h"
+#include "lib/utf8.h"
 
 namespace vouch {
 
@@ -54,8 +55,10 @@ JournalRecord denial(const Denial &d, bool enforce, uint64_t serial, std::string
     r.id = enforce ? journal::kDenied : journal::kWouldDeny;
     r.priority = enforce ? LOG_WARNING : LOG_NOTICE;
     std::string digest = "sha256:" + to_hex(std::span<const uint8_t>(d.digest));
+    // MESSAGE is for people and one line; VOUCH_PATH keeps the exact bytes
+    // (journal fields are binary-safe).
     r.message = std::string(enforce ? "denied " : "would deny ") + action(d.hook) + " of " +
-                d.path + " (" + digest + "): " + std::string(why) +
+                printable(d.path) + " (" + digest + "): " + std::string(why) +
                 (enforce ? "" : " (audit mode: allowed)");
     r.fields = {
         {journal::kPath, d.path},

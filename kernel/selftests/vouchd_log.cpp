@@ -30,6 +30,7 @@
 #include "kernel/selftests/lib/util.h"
 #include "kernel/selftests/lib/vouchd.h"
 #include "lib/tpm.h"
+#include "lib/utf8.h"
 
 using namespace vouch;
 using namespace vouch::selftest;
@@ -146,7 +147,7 @@ bool log_verifies() {
 } // namespace
 
 int main() {
-    Tap t("vouchd_log", 21);
+    Tap t("vouchd_log", 23);
     (void)vouch::unpin(kPins);
     TempDir dir;
 
@@ -268,6 +269,77 @@ int main() {
              ascii_text.find(files[4]) == std::string::npos,
          "a name with spaces is logged as the kernel's IMA logs it ('_' for each space): same "
          "template hash, one field in the ASCII log");
+
+    // Names the kernel's IMA writes as they are (only ' ' becomes '_'): a
+    // newline, a tab, control bytes, bytes that are not UTF-8. vouch's
+    // entries must be the kernel's byte for byte, binary and ASCII.
+    std::vector<std::string> odd = {dir.file("nl\nname"), dir.file("tab\tname"),
+                                    dir.file(std::string("ctl\x01\x1b[1mname")),
+                                    dir.file("bad\xff\xfeutf8"), dir.file("ends\n")};
+    for (size_t i = 0; i < odd.size(); ++i)
+        if (!copy_file(helper("true"), odd[i], "vouchd_log odd " + std::to_string(i)))
+            t.bail("cannot create test files");
+    bool odd_ran = true;
+    for (const auto &f : odd)
+        odd_ran &= exit_status(run({f})) == 0;
+    bool odd_logged = wait_until(
+        [&] {
+            log = read_log(kBinLog);
+            for (const auto &f : odd)
+                if (count_path(log, f) != 1)
+                    return false;
+            return true;
+        },
+        10000);
+    klog = read_log(kKernelLog);
+    bool odd_same = odd_ran && odd_logged;
+    for (const auto &f : odd)
+        odd_same &= same_as_kernel(f);
+    if (t.broken())
+        odd_same = !odd_same;
+    t.ok(odd_same, "names with a newline, a tab, control bytes, bytes that are not UTF-8: the "
+                   "same binary entry (template data, template hash) as the kernel's IMA");
+
+    // The ASCII logs: the kernel prints the name as it is, so an entry with
+    // a newline spans two lines; vouch's line is the kernel's (PCR apart),
+    // and vouch's ASCII log reads back into its binary log's entries.
+    std::string kascii, vascii;
+    (void)read_file_to("/sys/kernel/security/ima/ascii_runtime_measurements", kascii);
+    (void)read_file_to(kLogDir + "/ascii_runtime_measurements", vascii);
+    bool ascii_same = !kascii.empty() && !vascii.empty();
+    for (const auto &f : odd) {
+        const ima::Entry *ke = find_path(klog, f);
+        const ima::Entry *ve = find_path(log, f);
+        if (!ke || !ve) {
+            ascii_same = false;
+            continue;
+        }
+        std::string kline = ima::encode_ascii(*ke), vline = ima::encode_ascii(*ve);
+        bool k_has = kascii.find(kline) != std::string::npos;
+        bool v_has = vascii.find(vline) != std::string::npos;
+        bool pcr_apart = kline.substr(3) == vline.substr(3);
+        if (!k_has || !v_has || !pcr_apart)
+            t.diag("%s: kernel's line %s, vouch's %s, equal apart from the PCR: %s",
+                   utf8_safe(f).c_str(), k_has ? "found" : "not found",
+                   v_has ? "found" : "not found", pcr_apart ? "yes" : "no");
+        ascii_same &= k_has && v_has && pcr_apart;
+        if (f == odd[0])
+            t.diag("the kernel's ASCII entry for it, escaped: %s", printable(kline).c_str());
+    }
+    ascii_same &= kascii.find(odd[0] + "\n") != std::string::npos;
+    auto reread = ima::parse_ascii(vascii);
+    bool reread_same = reread && reread->size() == log.size();
+    for (size_t i = 0; reread_same && i < log.size(); ++i)
+        reread_same =
+            (*reread)[i].path == log[i].path && (*reread)[i].template_sha1 == log[i].template_sha1;
+    if (!reread)
+        t.diag("vouch's ASCII log: %s", reread.error().message.c_str());
+    else if (!reread_same)
+        t.diag("vouch's ASCII log reads back as %zu entries, its binary log has %zu",
+               reread->size(), log.size());
+    t.ok(ascii_same && reread_same,
+         "their ASCII lines are the kernel's byte for byte (a newline printed as it is), and "
+         "vouch's ASCII log parses back into the binary log's entries");
 
     t.ok(wait_until(log_verifies, 30000), "vouchctl log verify: the log replays to the TPM");
     // The TPM connection's change to ok is journaled; without journald (this

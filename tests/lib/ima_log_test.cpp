@@ -108,6 +108,55 @@ TEST_F(KernelGolden, ParseAnyTellsBinaryFromAscii) {
     EXPECT_TRUE(empty->empty());
 }
 
+// golden/kernel-6.1-ima-names.*: the same kernel's IMA after execs of files
+// whose names hold a space, a newline, a tab, control bytes and bytes that
+// are not UTF-8 (kernel/vm/guest-golden).
+TEST(KernelGoldenNames, VouchWritesTheKernelsEntriesByteForByte) {
+    std::string bin = golden("kernel-6.1-ima-names.bin");
+    std::string ascii = golden("kernel-6.1-ima-names.ascii");
+    ASSERT_FALSE(bin.empty());
+    auto entries = vouch::ima::parse_binary(bytes(bin));
+    ASSERT_TRUE(entries.ok()) << entries.error().message;
+    // The names as created in the guest, and as the kernel logged them.
+    const std::vector<std::pair<std::string, std::string>> names = {
+        {"/tmp/golden/with space", "/tmp/golden/with_space"},
+        {"/tmp/golden/nl\nname", "/tmp/golden/nl\nname"},
+        {"/tmp/golden/tab\tname", "/tmp/golden/tab\tname"},
+        {"/tmp/golden/ctl\x01\x1b[1mname", "/tmp/golden/ctl\x01\x1b[1mname"},
+        {"/tmp/golden/bad\xff\xfeutf8", "/tmp/golden/bad\xff\xfeutf8"},
+        {"/tmp/golden/ends\n", "/tmp/golden/ends\n"},
+    };
+    std::string out_bin, out_ascii;
+    size_t found = 0;
+    for (const auto &k : *entries) {
+        std::string on_disk = k.path;
+        for (const auto &[disk, logged] : names)
+            if (k.path == logged) {
+                on_disk = disk;
+                ++found;
+            }
+        auto e =
+            vouch::ima::make_entry(k.pcr, k.template_name, k.algo, k.file_digest, on_disk, k.sig);
+        EXPECT_EQ(e.template_data, k.template_data) << vouch::to_hex(k.template_sha1);
+        EXPECT_EQ(e.template_sha1, k.template_sha1) << vouch::to_hex(k.template_sha1);
+        auto b = vouch::ima::encode_binary(e);
+        out_bin.append(reinterpret_cast<const char *>(b.data()), b.size());
+        out_ascii += vouch::ima::encode_ascii(e);
+    }
+    EXPECT_EQ(found, names.size());
+    EXPECT_EQ(out_bin, bin);
+    EXPECT_EQ(out_ascii, ascii) << "the kernel prints a name as it is";
+    EXPECT_NE(ascii.find("/tmp/golden/nl\nname\n"), std::string::npos);
+
+    auto parsed = vouch::ima::parse_ascii(ascii);
+    ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+    ASSERT_EQ(parsed->size(), entries->size()) << "continuation lines joined, not entries";
+    for (size_t i = 0; i < entries->size(); ++i) {
+        EXPECT_EQ((*parsed)[i].path, (*entries)[i].path) << i;
+        EXPECT_EQ((*parsed)[i].template_data, (*entries)[i].template_data) << i;
+    }
+}
+
 TEST(ImaLogAscii, PathsWithSpacesViolationsV2AndLegacy) {
     std::vector<uint8_t> d(32, 0xab), v(32, 0xcd), sig = {3, 2, 1};
     std::string text =
@@ -145,6 +194,56 @@ TEST(ImaLogAscii, PathsWithSpacesViolationsV2AndLegacy) {
                                         (*p)[i].file_digest, (*p)[i].path, (*p)[i].sig);
         EXPECT_EQ(e.template_sha1, (*p)[i].template_sha1) << i;
     }
+}
+
+// The kernel's IMA changes nothing in a name but ' ' -> '_': a newline, a
+// tab, a control byte or a byte that is not UTF-8 stay in the template data
+// and are printed as they are in the ASCII log, so an entry's text may span
+// lines. The template hash tells how far (a violation: up to the next line
+// that begins as an entry does).
+TEST(ImaLogAscii, NamesWithNewlinesAndControlBytesReadBackExactly) {
+    std::vector<uint8_t> d(32, 0xab), sig = {3, 2, 1};
+    std::string forged =
+        "10 " + std::string(40, '1') + " ima-ng sha256:" + std::string(64, 'a') + " /forged";
+    std::vector<vouch::ima::Entry> entries = {
+        vouch::ima::make_entry(10, "ima-ng", "sha256", d, "/tmp/nl\nname"),
+        vouch::ima::make_entry(10, "ima-ng", "sha256", d, "/tmp/tab\tname and space"),
+        vouch::ima::make_entry(10, "ima-ng", "sha256", d, std::string("/tmp/ctl\x01\x1b[1m\x7f")),
+        vouch::ima::make_entry(10, "ima-ng", "sha256", d, "/tmp/bad\xff\xfeutf8"),
+        vouch::ima::make_entry(10, "ima-sig", "sha256", d, "/tmp/sig\n\nname", sig),
+        vouch::ima::make_entry(10, "ima-ng", "sha256", d, "/tmp/ends\n"),
+        vouch::ima::make_entry(10, "ima-ng", "sha256", d, "/tmp/x\n" + forged),
+        vouch::ima::make_violation(10, "ima-ng", "/tmp/tomtou\nname"),
+        vouch::ima::make_entry(10, "ima-ng", "sha256", d, "/after"),
+    };
+    EXPECT_EQ(entries[1].path, "/tmp/tab\tname_and_space") << "only spaces change";
+    EXPECT_EQ(entries[2].path, "/tmp/ctl\x01\x1b[1m\x7f");
+    std::string text;
+    for (const auto &e : entries)
+        text += vouch::ima::encode_ascii(e);
+    EXPECT_NE(text.find("/tmp/nl\nname\n"), std::string::npos) << "printed as it is";
+    auto p = vouch::ima::parse_ascii(text);
+    ASSERT_TRUE(p.ok()) << p.error().message;
+    ASSERT_EQ(p->size(), entries.size());
+    for (size_t i = 0; i < entries.size(); ++i) {
+        EXPECT_EQ((*p)[i].path, entries[i].path) << i;
+        EXPECT_EQ((*p)[i].template_sha1, entries[i].template_sha1) << i;
+        EXPECT_EQ((*p)[i].violation, entries[i].violation) << i;
+        if (!entries[i].violation) {
+            EXPECT_EQ((*p)[i].template_data, entries[i].template_data) << i;
+            EXPECT_EQ((*p)[i].sig, entries[i].sig) << i;
+        }
+    }
+    // Byte for byte the binary log's entries.
+    std::string bin;
+    for (const auto &e : entries) {
+        auto b = vouch::ima::encode_binary(e);
+        bin.append(reinterpret_cast<const char *>(b.data()), b.size());
+    }
+    auto pb = vouch::ima::parse_binary(bytes(bin));
+    ASSERT_TRUE(pb.ok()) << pb.error().message;
+    for (size_t i = 0; i < entries.size(); ++i)
+        EXPECT_EQ((*pb)[i].path, entries[i].path) << i;
 }
 
 TEST(ImaLogAscii, ErrorsNameTheLine) {

@@ -20,4 +20,17 @@ TEST(Utf8Safe, ValidTextPassesAndEveryOtherByteBecomesBackslashX) {
     EXPECT_EQ(vouch::utf8_safe(std::string("a\0b", 3)), "a\\x00b");
 }
 
+TEST(Printable, ControlCharactersAreEscapedToo) {
+    EXPECT_EQ(vouch::printable("/usr/bin/caf\xc3\xa9 x"), "/usr/bin/caf\xc3\xa9 x");
+    EXPECT_EQ(vouch::printable("/tmp/a\nb\tc\x01\x1b[1m\x7f"),
+              "/tmp/a\\x0ab\\x09c\\x01\\x1b[1m\\x7f");
+    // C1 controls (U+0080..U+009F), which some terminals obey; U+00A0 passes.
+    EXPECT_EQ(vouch::printable("\xc2\x9b"
+                               "2J\xc2\xa0"),
+              "\\xc2\\x9b"
+              "2J\xc2\xa0");
+    EXPECT_EQ(vouch::printable("bad\xff"), "bad\\xff");
+    EXPECT_EQ(vouch::utf8_safe("a\nb"), "a\nb") << "utf8_safe leaves them (D-Bus, JSON escape)";
+}
+
 } // namespace

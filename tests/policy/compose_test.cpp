@@ -55,6 +55,9 @@ TEST(PolicyFromLog, KernelGoldenLogBothFormsGiveTheFileDigests) {
         EXPECT_TRUE(f.verity.empty());
         EXPECT_EQ(f.entries, 8u);
         EXPECT_EQ(f.boot_aggregate, 1u);
+        EXPECT_EQ(f.boot_aggregates,
+                  std::vector<std::string>{
+                      "2bed5bc42c0a46bf17b171523cb960e99373bd16edff3408b64bb2dfee3f590a"});
         EXPECT_EQ(f.violations, 0u);
         EXPECT_EQ(f.unique_digests, 7u);
         EXPECT_TRUE(f.other_algos.empty());
@@ -90,6 +93,7 @@ TEST(PolicyFromLog, VouchLogSkipsWhatIsNotAFileAndKeepsVerityApart) {
         EXPECT_EQ(f.verity, (PathDigests{{"/usr/bin/verity", {vouch::to_hex(v)}}})) << path;
         EXPECT_EQ(f.entries, 9u);
         EXPECT_EQ(f.boot_aggregate, 1u);
+        EXPECT_EQ(f.boot_aggregates, std::vector<std::string>{vouch::to_hex(ba)});
         EXPECT_EQ(f.violations, 2u);
         EXPECT_EQ(f.vouch_records, 1u);
         EXPECT_EQ(f.other_algos, (std::map<std::string, size_t>{{"sha1", 1}}));

@@ -101,17 +101,49 @@ TEST(PolicyParse, RefusesWrongLengthDigest) {
 }
 
 TEST(PolicyParse, AcceptsSha256PrefixOnly) {
-    auto p =
-        verify_and_parse(golden_with([](auto &j) {
-                             j["digests"]["boot_aggregate"] = {"sha256:" + std::string(64, '7')};
-                         }),
-                         trusted());
+    auto p = verify_and_parse(golden_with([](auto &j) {
+                                  j["digests"]["/usr/bin/x"] = {"sha256:" + std::string(64, '7')};
+                              }),
+                              trusted());
     ASSERT_TRUE(p.ok()) << p.error().message;
     EXPECT_EQ(p->entries, 5u);
+    expect_refused(
+        golden_with([](auto &j) { j["digests"]["/usr/bin/x"] = {"sha1:" + std::string(40, '7')}; }),
+        "digests[\"/usr/bin/x\"][0] 'sha1:");
+}
+
+// Keylime lists the log's boot_aggregate digest (any IMA hash) under
+// digests["boot_aggregate"]; it is checked, kept apart and never allowed to run.
+TEST(PolicyParse, BootAggregateIsCheckedButNotEnforced) {
+    auto p = verify_and_parse(golden_with([](auto &j) {
+                                  j["digests"]["boot_aggregate"] = {
+                                      std::string(40, 'a'), "sha256:" + std::string(64, 'b'),
+                                      std::string(64, 'b'), std::string(128, 'c')};
+                              }),
+                              trusted());
+    ASSERT_TRUE(p.ok()) << p.error().message;
+    EXPECT_EQ(p->entries, 4u) << "no allow-list entry";
+    EXPECT_EQ(p->paths, 4u) << "boot_aggregate is not a path";
+    EXPECT_EQ(p->boot_aggregates,
+              (std::vector<std::string>{std::string(40, 'a'), std::string(64, 'b'),
+                                        std::string(128, 'c')}))
+        << "sorted, unique, prefix dropped";
+    vouch_digest two{};
+    ASSERT_TRUE(parse_hex_digest(std::string(64, 'b'), two));
+    for (const auto &d : p->digests)
+        EXPECT_NE(digest_hex(d), digest_hex(two)) << "a boot aggregate allows no file";
+
+    expect_refused(
+        golden_with([](auto &j) { j["digests"]["boot_aggregate"] = {std::string(50, 'a')}; }),
+        "digests[\"boot_aggregate\"][0] has 50 hex digits; a boot aggregate is");
     expect_refused(golden_with([](auto &j) {
-                       j["digests"]["boot_aggregate"] = {"sha1:" + std::string(40, '7')};
+                       j["digests"]["boot_aggregate"] = {"sha1:" + std::string(40, 'a')};
                    }),
                    "digests[\"boot_aggregate\"][0] 'sha1:");
+    expect_refused(golden_with([](auto &j) {
+                       j["meta"]["vouch"]["agents"]["boot_aggregate"] = {std::string(64, 'a')};
+                   }),
+                   "meta.vouch.agents[\"boot_aggregate\"]: boot_aggregate belongs in 'digests'");
 }
 
 TEST(PolicyParse, RefusesNonHexDigest) {

@@ -80,7 +80,12 @@ TEST(Denials, JsonAndLineSayWhatTheGroupHolds) {
     std::string line = denial_line(g[0]);
     EXPECT_EQ(line, "would-deny 2x " + local_time(1796234400 * kSec) + " .. " +
                         local_time(1796234460 * kSec) +
-                        " uid=7,8 hook=mmap_file /tmp/a\xff sha256:ab\n");
+                        " uid=7,8 hook=mmap_file /tmp/a\\xff sha256:ab\n")
+        << "one group a line: the name as printable() writes it";
+    g = group_denials({rec(false, "/tmp/a\nb\x1b[2J", "sha256:ab", 1796234400, 7, "mmap_file")});
+    ASSERT_EQ(g.size(), 1u);
+    line = denial_line(g[0]);
+    EXPECT_NE(line.find(" /tmp/a\\x0ab\\x1b[2J sha256:ab\n"), std::string::npos) << line;
 }
 
 TEST(Denials, SinceTakesJournalctlsCommonForms) {

@@ -127,6 +127,23 @@ TEST(VouchctlLogAscii, IsTheKernelsLine) {
                     .ends_with("/usr/lib/x \n"));
 }
 
+// On a terminal a name cannot break the line or send escape sequences; in a
+// pipe the line is the kernel's, byte for byte.
+TEST(VouchctlLogAscii, ForATerminalTheNameIsPrintable) {
+    std::vector<uint8_t> d(32, 0xab);
+    auto e = vouch::ima::make_entry(10, "ima-ng", "sha256", d, "/tmp/a\nb\x1b[2J\xff");
+    auto r = vouch::log_record(e, 0);
+    EXPECT_EQ(vouch::ctl::log_ascii(r), vouch::ima::encode_ascii(e));
+    std::string t = vouch::ctl::log_ascii(r, true);
+    EXPECT_TRUE(t.ends_with(" /tmp/a\\x0ab\\x1b[2J\\xff\n")) << t;
+    EXPECT_EQ(t.find('\n'), t.size() - 1);
+    // JSON escapes control characters itself; utf8_safe() the rest.
+    std::string j = vouch::ctl::log_json(r);
+    EXPECT_EQ(j.find('\n'), std::string::npos);
+    EXPECT_EQ(j.find('\x1b'), std::string::npos);
+    EXPECT_EQ(nlohmann::json::parse(j)["path"], "/tmp/a\nb\x1b[2J\\xff");
+}
+
 struct Ran {
     vouch::ctl::Exit rc;
     std::string out, err;

@@ -2,8 +2,12 @@
 // vouchctl policy diff | merge | make --from-log/--base, run in-process
 // against checked-in policies (tests/vouchctl/golden) and the kernel's golden
 // IMA log; the expected diff output is checked in too.
+#include <filesystem>
+#include <fstream>
+
 #include <gtest/gtest.h>
 
+#include "lib/ima_log.h"
 #include "policy/compose.h"
 #include "policy/policy.h"
 #include "tests/policy/helpers.h"
@@ -18,6 +22,8 @@ using namespace vouch::policy::test;
 
 const std::string kHere = "tests/vouchctl/golden";
 const std::string kKernelAscii = "tests/lib/golden/kernel-6.1-ima.ascii";
+const std::string kGoldenBootAggregate =
+    "2bed5bc42c0a46bf17b171523cb960e99373bd16edff3408b64bb2dfee3f590a";
 
 TEST(VouchctlPolicyDiff, GoldenOutputAndExitStatus) {
     auto r = vouchctl({"policy", "diff", kHere + "/a.json", kHere + "/b.json"});
@@ -101,14 +107,18 @@ TEST(VouchctlPolicyMake, FromKernelLogAsciiAndBinary) {
             vouchctl({"policy", "make", "--from-log", "--serial", "9", "-o", dir / "p.json", log});
         ASSERT_EQ(r.rc, Exit::Ok) << r.err;
         EXPECT_TRUE(contains(r.err, "8 entries, 7 distinct digests taken, 1 boot_aggregate "
-                                    "skipped"))
+                                    "taken"))
             << r.err;
         auto d = read_document(slurp(dir / "p.json"));
         ASSERT_TRUE(d.ok()) << d.error().message;
         EXPECT_EQ(d->serial, 9u);
         EXPECT_EQ(d->mode, VOUCH_MODE_AUDIT);
-        EXPECT_EQ(d->digests.size(), 7u) << ext;
-        EXPECT_FALSE(d->digests.count("boot_aggregate"));
+        EXPECT_EQ(d->digests.size(), 8u) << ext;
+        EXPECT_EQ(d->digests.at("boot_aggregate"), std::vector<std::string>{kGoldenBootAggregate})
+            << "as Keylime's policy tool takes it: bare hex";
+        auto p = parse_payload(slurp(dir / "p.json"));
+        ASSERT_TRUE(p.ok()) << p.error().message;
+        EXPECT_EQ(p->entries, 7u) << "the boot aggregate is not enforced";
         EXPECT_EQ(d->digests.at("/tmp/golden/exec-me"),
                   std::vector<std::string>{
                       "0fa0ac1ccf8b3f739d85df5097e06cf0be537d847d2c93a65d8d5531a926a7df"});
@@ -117,6 +127,71 @@ TEST(VouchctlPolicyMake, FromKernelLogAsciiAndBinary) {
     EXPECT_EQ(r.rc, Exit::Usage);
     r = vouchctl({"policy", "make", "--from-log", "-o", dir / "x.json", kHere + "/a.json"});
     EXPECT_EQ(r.rc, Exit::BadInput) << "a policy is not a log";
+}
+
+// The kernel's log with names holding a newline, a tab, control bytes and
+// bytes that are not UTF-8: the ASCII form gives the same policy as the binary.
+TEST(VouchctlPolicyMake, FromKernelLogWithOddNames) {
+    TempDir dir;
+    std::vector<PathDigests> made;
+    for (const char *ext : {"ascii", "bin"}) {
+        auto r = vouchctl({"policy", "make", "--from-log", "--serial", "9", "-o",
+                           dir / (std::string("p.") + ext),
+                           std::string("tests/lib/golden/kernel-6.1-ima-names.") + ext});
+        ASSERT_EQ(r.rc, Exit::Ok) << r.err;
+        auto d = read_document(slurp(dir / (std::string("p.") + ext)));
+        ASSERT_TRUE(d.ok()) << d.error().message;
+        made.push_back(d->digests);
+    }
+    EXPECT_EQ(made[0], made[1]);
+    for (const char *name :
+         {"/tmp/golden/nl\nname", "/tmp/golden/tab\tname", "/tmp/golden/ctl\x01\x1b[1mname",
+          "/tmp/golden/ends\n", "/tmp/golden/with_space"})
+        EXPECT_TRUE(made[0].count(name)) << name;
+    // JSON is UTF-8: a name that is not is written as utf8_safe() writes it.
+    EXPECT_TRUE(made[0].count("/tmp/golden/bad\\xff\\xfeutf8"));
+}
+
+TEST(VouchctlPolicyMake, BootAggregateFromLogOrHex) {
+    TempDir dir;
+    std::string sha1(40, 'a');
+    auto r =
+        vouchctl({"policy", "make", "--serial", "5", "--agent", kHere + "/a.json",
+                  "--boot-aggregate", kKernelAscii, "--boot-aggregate",
+                  std::string("tests/lib/golden/kernel-6.1-ima.bin"), "--boot-aggregate",
+                  "sha1:" + sha1, "--boot-aggregate", std::string(64, 'B'), "-o", dir / "p.json"});
+    ASSERT_EQ(r.rc, Exit::Ok) << r.err;
+    auto d = read_document(slurp(dir / "p.json"));
+    ASSERT_TRUE(d.ok()) << d.error().message;
+    EXPECT_EQ(d->digests.at("boot_aggregate"),
+              (std::vector<std::string>{kGoldenBootAggregate, sha1, std::string(64, 'b')}))
+        << "binary and ASCII give one value; hex lowercased, prefix dropped";
+    auto p = parse_payload(slurp(dir / "p.json"));
+    ASSERT_TRUE(p.ok()) << p.error().message;
+    EXPECT_EQ(p->entries, 1u) << "only the agent is allowed to run";
+    EXPECT_EQ(p->boot_aggregates.size(), 3u);
+
+    // A source without a boot_aggregate is refused before anything is done.
+    r = vouchctl({"policy", "make", "--boot-aggregate", kHere + "/a.json", "-o", dir / "q.json",
+                  kHere + "/a.json"});
+    EXPECT_EQ(r.rc, Exit::BadInput);
+    EXPECT_TRUE(contains(r.err, "--boot-aggregate " + kHere + "/a.json")) << r.err;
+    r = vouchctl({"policy", "make", "--boot-aggregate", std::string(50, 'a'), "-o", dir / "q.json",
+                  kHere + "/a.json"});
+    EXPECT_EQ(r.rc, Exit::BadInput) << "50 hex digits is no hash, so it is read as a file";
+    EXPECT_FALSE(std::filesystem::exists(dir / "q.json"));
+    // A kernel without a TPM logs an all-zero boot aggregate: nothing to attest.
+    {
+        auto e = vouch::ima::make_entry(10, "ima-ng", "sha256", std::vector<uint8_t>(32, 0),
+                                        "boot_aggregate");
+        auto b = vouch::ima::encode_binary(e);
+        std::ofstream(dir / "notpm.bin", std::ios::binary)
+            .write(reinterpret_cast<const char *>(b.data()), std::streamsize(b.size()));
+    }
+    r = vouchctl({"policy", "make", "--boot-aggregate", dir / "notpm.bin", "-o", dir / "q.json",
+                  kHere + "/a.json"});
+    EXPECT_EQ(r.rc, Exit::BadInput);
+    EXPECT_TRUE(contains(r.err, "all zeros: the kernel found no TPM")) << r.err;
 }
 
 TEST(VouchctlPolicyMake, FromLogWithBaseKeepsTheBase) {
@@ -131,7 +206,8 @@ TEST(VouchctlPolicyMake, FromLogWithBaseKeepsTheBase) {
     EXPECT_EQ(made->mode, VOUCH_MODE_ENFORCE) << "the base's mode";
     Diff d = diff(*base, *made);
     EXPECT_TRUE(d.removed.empty());
-    EXPECT_EQ(d.added.size(), 7u);
+    ASSERT_EQ(d.added.size(), 8u);
+    EXPECT_EQ(d.added[7].kind, "boot_aggregate") << "told apart from what may run";
     auto p = parse_payload(slurp(dir / "p.json"));
     ASSERT_TRUE(p.ok());
     EXPECT_EQ(p->agents.size(), 1u);

@@ -58,6 +58,18 @@ TEST(JournalRecord, DeniedCarriesEveryField) {
     EXPECT_EQ(r.entries(), want);
 }
 
+// A name with a newline or an escape sequence: MESSAGE stays one printable
+// line, VOUCH_PATH holds the exact bytes.
+TEST(JournalRecord, DenialMessageEscapesTheNameThePathFieldKeepsIt) {
+    Denial d = sample_denial();
+    d.path = "/tmp/a\nb\x1b[2J\xff";
+    auto r = journal_record::denial(d, true, 5, "not in policy serial 5");
+    EXPECT_NE(r.message.find("of /tmp/a\\x0ab\\x1b[2J\\xff ("), std::string::npos) << r.message;
+    EXPECT_EQ(r.message.find('\n'), std::string::npos);
+    auto e = r.entries();
+    EXPECT_NE(std::find(e.begin(), e.end(), "VOUCH_PATH=" + d.path), e.end());
+}
+
 TEST(JournalRecord, WouldDenyIsANoticeInAuditMode) {
     Denial d = sample_denial();
     d.hook = "mmap_file";
