@@ -196,7 +196,8 @@ $(O)/fuzz/policy_fuzzer: $(FUZZ_SRCS) $(wildcard policy/*.h lib/*.h bpf/vouch_ab
 
 # The package reader's (policy make --deb/--rpm), likewise.
 PACKAGE_FUZZ_SRCS := policy/package_fuzzer.cpp policy/package.cpp policy/make.cpp \
-	policy/compose.cpp policy/policy.cpp policy/dsse.cpp lib/digest.cpp lib/file_io.cpp lib/ima_log.cpp
+	policy/compose.cpp policy/policy.cpp policy/dsse.cpp lib/digest.cpp lib/file_io.cpp lib/ima_log.cpp \
+	lib/utf8.cpp
 $(O)/fuzz/package_fuzzer: $(PACKAGE_FUZZ_SRCS) $(wildcard policy/*.h lib/*.h)
 	$(call msg,FUZZ-LD,$@)
 	$(Q)mkdir -p $(@D)
