@@ -199,6 +199,20 @@ KilledLoader killed_loader(const std::string &pin_dir, const std::vector<vouch_d
     return out;
 }
 
+std::string ima_measure_execs() {
+    const char *marker = "/run/vouch-selftest-ima-policy";
+    if (access(marker, F_OK) == 0)
+        return "";
+    std::ofstream pol("/sys/kernel/security/ima/policy");
+    pol << "measure func=BPRM_CHECK pcr=11 template=ima-ng\n";
+    pol.flush();
+    if (!pol)
+        return "cannot write the kernel's IMA policy";
+    pol.close();
+    std::ofstream(marker) << "measure func=BPRM_CHECK pcr=11 template=ima-ng\n";
+    return "";
+}
+
 std::string load_filesystem(const std::string &name) {
     auto known = [&] {
         std::ifstream in("/proc/filesystems");
