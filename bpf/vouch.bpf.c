@@ -555,7 +555,7 @@ static long path_step(__u64 i, struct path_walk *w)
 	struct mount *m = (void *)w->mnt, *up;
 	struct path_scratch *s;
 	const unsigned char *name;
-	__u32 len, pos, zero = 0;
+	__u32 len, total, pos, zero = 0;
 	__u64 parent;
 
 	if (w->dentry == w->root_dentry && w->mnt == w->root_mnt && w->len_at_root == PATH_NO_ROOT)
@@ -577,24 +577,52 @@ static long path_step(__u64 i, struct path_walk *w)
 		return 1;
 	}
 	len = BPF_CORE_READ(d, d_name.len);
+	total = w->len + len + 1;
 	/* the NUL takes the buffer's last byte, as in d_absolute_path() */
-	if (len > NAME_MAX || w->len + len + 1 > VOUCH_PATH_MAX - 1) {
+	if (len > NAME_MAX || total > VOUCH_PATH_MAX - 1) {
 		w->end = PATH_END_LONG;
 		return 1;
 	}
-	w->len += len + 1;
+	/*
+	 * Newer verifiers (6.8+) go through a bpf_loop callback until its
+	 * state repeats: a length whose range grows at every step would never
+	 * repeat, so it is kept within the same [0, 4095] each time.
+	 */
+	barrier_var(total);
+	w->len = total & (VOUCH_PATH_MAX - 1);
 	w->dentry = parent;
 	if (!w->build)
 		return 0;
 	s = bpf_map_lookup_elem(&path_scratch, &zero);
 	pos = VOUCH_PATH_MAX - 1 - w->len;
-	if (!s || pos > VOUCH_PATH_MAX - 1) {
+	barrier_var(pos);
+	barrier_var(len);
+	if (!s || pos > VOUCH_PATH_MAX - 1 || len > NAME_MAX) {
 		w->end = PATH_END_NONE;
 		return 1;
 	}
 	name = BPF_CORE_READ(d, d_name.name);
 	s->buf[pos] = '/';
 	bpf_probe_read_kernel(&s->buf[pos + 1], len & NAME_MAX, name);
+	return 0;
+}
+
+/*
+ * The whole walk. A global function, so the verifier checks it once, on its
+ * own: 6.8+ verifiers go through a bpf_loop callback until its state
+ * repeats and then check what follows the loop once per state it ended in,
+ * which inside measure_slow() multiplies past their limit. Its caller knows
+ * nothing of *arg afterwards, and checks every bound itself.
+ */
+__noinline int path_walk_run(struct path_walk *arg)
+{
+	struct path_walk w;
+
+	if (!arg)
+		return 0;
+	w = *arg; /* bpf_loop takes its context on the stack only */
+	bpf_loop(PATH_STEPS, path_step, &w, 0);
+	*arg = w;
 	return 0;
 }
 
@@ -639,7 +667,7 @@ static __always_inline bool build_path(struct vouch_event *ev, struct file *file
 	s->buf[VOUCH_PATH_MAX - 1] = 0;
 	path_walk_init(w, file);
 	w->build = 1;
-	bpf_loop(PATH_STEPS, path_step, w, 0);
+	path_walk_run(w);
 	if (w->end != PATH_END_ROOT)
 		return false;
 	start = VOUCH_PATH_MAX - 1 - w->len;
@@ -648,9 +676,14 @@ static __always_inline bool build_path(struct vouch_event *ev, struct file *file
 		start = VOUCH_PATH_MAX - 2;
 		s->buf[start] = '/';
 	}
-	if (start > VOUCH_PATH_MAX - 1)
+	/* bounds the verifier must see, which the compiler would fold away */
+	barrier_var(start);
+	if (start > VOUCH_PATH_MAX - 2)
 		return false;
 	n = VOUCH_PATH_MAX - start;
+	barrier_var(n);
+	if (n < 2 || n > VOUCH_PATH_MAX)
+		return false;
 	bpf_probe_read_kernel(ev->path, n, &s->buf[start]);
 	if (*(volatile __u64 *)&s->gen != gen)
 		return false;
@@ -693,7 +726,7 @@ static __always_inline __u32 fill_path(struct vouch_event *ev, struct file *file
 		w.root_dentry = (__u64)BPF_CORE_READ(fs, root.dentry);
 		w.root_mnt = (__u64)real_mount(BPF_CORE_READ(fs, root.mnt));
 	}
-	bpf_loop(PATH_STEPS, path_step, &w, 0);
+	path_walk_run(&w);
 	if (w.end != PATH_END_ROOT)
 		return fill_name(ev, leaf);
 	/* bpf_d_path gives the same string when nothing lies above the caller's root */
