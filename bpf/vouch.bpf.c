@@ -1235,7 +1235,8 @@ static __always_inline bool is_vouch_map(struct bpf_map *map)
 {
 	return map == (void *)&vouch_config || map == (void *)&allow_a || map == (void *)&allow_b ||
 	       map == (void *)&vouch_stats || map == (void *)&inode_cache ||
-	       map == (void *)&events || map == (void *)&vouch_trust;
+	       map == (void *)&events || map == (void *)&vouch_trust ||
+	       map == (void *)&path_scratch; /* a path being built could be rewritten */
 }
 
 /* A file descriptor for one of vouch's maps: only for the agent. */

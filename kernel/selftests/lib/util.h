@@ -88,6 +88,7 @@ std::string load_filesystem(const std::string &name);
 struct KilledLoader {
     std::vector<uint32_t> programs;
     uint32_t allow_id = 0;
+    uint32_t scratch_id = 0; // the path scratch map's ID, looked up the same way
 };
 KilledLoader killed_loader(const std::string &pin_dir, const std::vector<vouch_digest> &allowed,
                            vouch_mode mode, const std::vector<vouch_digest> &agents);
