@@ -459,6 +459,292 @@ static __always_inline bool verity_digest(struct file *file, struct inode *inode
 }
 
 /*
+ * The path IMA logs (ima_d_path): d_absolute_path(), the path from the root
+ * of the mount namespace the file's mount is in, whatever the caller's root
+ * is. bpf_d_path() stops at the caller's root instead, so a chrooted exec
+ * would be logged as "/bin/true" where IMA logs "/srv/chroot/bin/true"; it
+ * also appends " (deleted)" and asks d_dname() of pseudo files, which
+ * d_absolute_path() does not. Where d_absolute_path() fails (a mount tree
+ * lazily unmounted or never attached, a dentry that is its own parent like a
+ * memfd's, PATH_MAX or more) IMA logs the file's name alone.
+ *
+ * A walk over the dentries and mounts, pointers only, tells the cases apart.
+ * The common one (an attached mount, the caller's root the namespace's "/",
+ * a linked file) keeps bpf_d_path, which takes the kernel's rename and mount
+ * seqlocks; the others copy the names in the walk's second run.
+ */
+#define NAME_MAX 255
+/* components of a PATH_MAX path, plus mount crossings */
+#define PATH_STEPS (VOUCH_PATH_MAX + 256)
+#define PATH_NO_ROOT 0xffffffffu
+
+/* is_anon_ns(): mnt_namespace.seq == 0 up to 6.17, ns.ns_id == 0 since */
+struct mnt_namespace___seq {
+	__u64 seq;
+} __attribute__((preserve_access_index));
+
+struct ns_common___id {
+	__u64 ns_id;
+} __attribute__((preserve_access_index));
+
+struct mnt_namespace___id {
+	struct ns_common___id ns;
+} __attribute__((preserve_access_index));
+
+enum path_end {
+	PATH_END_NONE = 0, /* out of steps, or no scratch */
+	PATH_END_ROOT,     /* the root of an attached mount namespace */
+	PATH_END_DETACHED, /* a mount tree in no namespace, or an anonymous one */
+	PATH_END_ESCAPED,  /* a dentry that is its own parent but no mount's root */
+	PATH_END_LONG,     /* PATH_MAX or more, or a name longer than NAME_MAX */
+};
+
+/* Pointers as plain values: the walk reads through them with probe reads. */
+struct path_walk {
+	__u64 dentry;
+	__u64 mnt; /* struct mount * */
+	__u64 mnt_root;
+	__u64 root_dentry; /* the caller's root, where bpf_d_path stops */
+	__u64 root_mnt;    /* struct mount * */
+	__u32 len;         /* bytes of the "/name" components so far */
+	__u32 len_at_root; /* len where the walk passed the caller's root */
+	__u32 end;         /* enum path_end */
+	__u32 build;       /* copy the names into path_scratch */
+};
+
+/*
+ * Built from its end, one name at a time. Per CPU, and a sleepable program
+ * may be preempted by another using it: gen tells the builder whether its
+ * string survived.
+ */
+struct path_scratch {
+	__u64 gen;
+	char buf[VOUCH_PATH_MAX + NAME_MAX + 1];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct path_scratch);
+} path_scratch SEC(".maps");
+
+static __always_inline struct mount *real_mount(struct vfsmount *m)
+{
+	return (void *)((__u64)m - bpf_core_field_offset(struct mount, mnt));
+}
+
+static __always_inline bool ns_attached(struct mnt_namespace *ns)
+{
+	struct mnt_namespace___seq *s = (void *)ns;
+	struct mnt_namespace___id *i = (void *)ns;
+
+	if (!ns || (__u64)ns >= (__u64)-4095) /* NULL or MNT_NS_INTERNAL */
+		return false;
+	if (bpf_core_field_exists(s->seq))
+		return BPF_CORE_READ(s, seq) != 0;
+	if (bpf_core_field_exists(i->ns.ns_id))
+		return BPF_CORE_READ(i, ns.ns_id) != 0;
+	return true;
+}
+
+/* One step up, as the kernel's __prepend_path() takes it; 1 ends the walk. */
+static long path_step(__u64 i, struct path_walk *w)
+{
+	struct dentry *d = (void *)w->dentry;
+	struct mount *m = (void *)w->mnt, *up;
+	struct path_scratch *s;
+	const unsigned char *name;
+	__u32 len, total, pos, zero = 0;
+	__u64 parent;
+
+	if (w->dentry == w->root_dentry && w->mnt == w->root_mnt && w->len_at_root == PATH_NO_ROOT)
+		w->len_at_root = w->len;
+	if (w->dentry == w->mnt_root) {
+		up = BPF_CORE_READ(m, mnt_parent);
+		if (up != m) {
+			w->dentry = (__u64)BPF_CORE_READ(m, mnt_mountpoint);
+			w->mnt = (__u64)up;
+			w->mnt_root = (__u64)BPF_CORE_READ(up, mnt.mnt_root);
+			return 0;
+		}
+		w->end = ns_attached(BPF_CORE_READ(m, mnt_ns)) ? PATH_END_ROOT : PATH_END_DETACHED;
+		return 1;
+	}
+	parent = (__u64)BPF_CORE_READ(d, d_parent);
+	if (parent == w->dentry) {
+		w->end = PATH_END_ESCAPED;
+		return 1;
+	}
+	len = BPF_CORE_READ(d, d_name.len);
+	total = w->len + len + 1;
+	/* the NUL takes the buffer's last byte, as in d_absolute_path() */
+	if (len > NAME_MAX || total > VOUCH_PATH_MAX - 1) {
+		w->end = PATH_END_LONG;
+		return 1;
+	}
+	/*
+	 * Newer verifiers (6.8+) go through a bpf_loop callback until its
+	 * state repeats: a length whose range grows at every step would never
+	 * repeat, so it is kept within the same [0, 4095] each time.
+	 */
+	barrier_var(total);
+	w->len = total & (VOUCH_PATH_MAX - 1);
+	w->dentry = parent;
+	if (!w->build)
+		return 0;
+	s = bpf_map_lookup_elem(&path_scratch, &zero);
+	pos = VOUCH_PATH_MAX - 1 - w->len;
+	barrier_var(pos);
+	barrier_var(len);
+	if (!s || pos > VOUCH_PATH_MAX - 1 || len > NAME_MAX) {
+		w->end = PATH_END_NONE;
+		return 1;
+	}
+	name = BPF_CORE_READ(d, d_name.name);
+	s->buf[pos] = '/';
+	bpf_probe_read_kernel(&s->buf[pos + 1], len & NAME_MAX, name);
+	return 0;
+}
+
+/*
+ * The whole walk. A global function, so the verifier checks it once, on its
+ * own: 6.8+ verifiers go through a bpf_loop callback until its state
+ * repeats and then check what follows the loop once per state it ended in,
+ * which inside measure_slow() multiplies past their limit. Its caller knows
+ * nothing of *arg afterwards, and checks every bound itself.
+ */
+__noinline int path_walk_run(struct path_walk *arg)
+{
+	struct path_walk w;
+
+	if (!arg)
+		return 0;
+	w = *arg; /* bpf_loop takes its context on the stack only */
+	bpf_loop(PATH_STEPS, path_step, &w, 0);
+	*arg = w;
+	return 0;
+}
+
+/*
+ * Would d_path() write something else than d_absolute_path() for this file
+ * (an unlinked file's " (deleted)", a pseudo file's d_dname())?
+ */
+static __always_inline bool d_path_decorates(struct dentry *d, __u64 mnt_root)
+{
+	const struct dentry_operations *op;
+	bool is_root = (__u64)BPF_CORE_READ(d, d_parent) == (__u64)d;
+
+	if (!is_root && !BPF_CORE_READ(d, d_hash.pprev))
+		return true;
+	op = BPF_CORE_READ(d, d_op);
+	return op && BPF_CORE_READ(op, d_dname) && !(is_root && (__u64)d == mnt_root);
+}
+
+static __always_inline void path_walk_init(struct path_walk *w, struct file *file)
+{
+	struct vfsmount *vfsmnt = BPF_CORE_READ(file, f_path.mnt);
+
+	w->dentry = (__u64)BPF_CORE_READ(file, f_path.dentry);
+	w->mnt = (__u64)real_mount(vfsmnt);
+	w->mnt_root = (__u64)BPF_CORE_READ(vfsmnt, mnt_root);
+	w->len = 0;
+	w->end = PATH_END_NONE;
+}
+
+/* The absolute path into @ev, built in the scratch; false if it was not. */
+static __always_inline bool build_path(struct vouch_event *ev, struct file *file,
+				       struct path_walk *w)
+{
+	struct path_scratch *s;
+	__u32 zero = 0, start, n;
+	__u64 gen;
+
+	s = bpf_map_lookup_elem(&path_scratch, &zero);
+	if (!s)
+		return false;
+	gen = __sync_fetch_and_add(&s->gen, 1) + 1;
+	s->buf[VOUCH_PATH_MAX - 1] = 0;
+	path_walk_init(w, file);
+	w->build = 1;
+	path_walk_run(w);
+	if (w->end != PATH_END_ROOT)
+		return false;
+	start = VOUCH_PATH_MAX - 1 - w->len;
+	if (!w->len) {
+		/* the namespace's root itself, as d_absolute_path() gives it */
+		start = VOUCH_PATH_MAX - 2;
+		s->buf[start] = '/';
+	}
+	/* bounds the verifier must see, which the compiler would fold away */
+	barrier_var(start);
+	if (start > VOUCH_PATH_MAX - 2)
+		return false;
+	n = VOUCH_PATH_MAX - start;
+	barrier_var(n);
+	if (n < 2 || n > VOUCH_PATH_MAX)
+		return false;
+	bpf_probe_read_kernel(ev->path, n, &s->buf[start]);
+	if (*(volatile __u64 *)&s->gen != gen)
+		return false;
+	ev->path_len = n - 1;
+	return true;
+}
+
+/*
+ * What IMA logs when there is no absolute path: the file's name, cut where
+ * its strscpy(NAME_MAX) cuts it.
+ */
+static __always_inline __u32 fill_name(struct vouch_event *ev, struct dentry *d)
+{
+	long n = bpf_probe_read_kernel_str(ev->path, NAME_MAX, BPF_CORE_READ(d, d_name.name));
+
+	if (n > 0) {
+		ev->path_len = n - 1;
+	} else {
+		ev->path_len = 0;
+		ev->path[0] = 0;
+	}
+	return VOUCH_EVF_PATH_ERROR;
+}
+
+/*
+ * @file's path as IMA logs it into @ev; VOUCH_EVF_PATH_ERROR when that is
+ * not an absolute path.
+ */
+static __always_inline __u32 fill_path(struct vouch_event *ev, struct file *file)
+{
+	struct dentry *leaf = BPF_CORE_READ(file, f_path.dentry);
+	struct fs_struct *fs = BPF_CORE_READ(bpf_get_current_task_btf(), fs);
+	struct path_walk w = {};
+	long n;
+	int i;
+
+	path_walk_init(&w, file);
+	w.len_at_root = PATH_NO_ROOT;
+	if (fs) {
+		w.root_dentry = (__u64)BPF_CORE_READ(fs, root.dentry);
+		w.root_mnt = (__u64)real_mount(BPF_CORE_READ(fs, root.mnt));
+	}
+	path_walk_run(&w);
+	if (w.end != PATH_END_ROOT)
+		return fill_name(ev, leaf);
+	/* bpf_d_path gives the same string when nothing lies above the caller's root */
+	if (fs && (w.len_at_root == PATH_NO_ROOT || w.len_at_root == w.len) &&
+	    !d_path_decorates(leaf, (__u64)BPF_CORE_READ(file, f_path.mnt, mnt_root))) {
+		n = bpf_d_path((struct path *)&file->f_path, ev->path, sizeof(ev->path));
+		if (n > 0) {
+			ev->path_len = n - 1;
+			return 0;
+		}
+	}
+	for (i = 0; i < 2; i++)
+		if (build_path(ev, file, &w))
+			return 0;
+	return fill_name(ev, leaf);
+}
+
+/*
  * What every event says about the file and the caller; returns the flag for a
  * path that could not be had. The rest (digest, algorithm, flags) is the
  * caller's.
@@ -468,7 +754,6 @@ static __always_inline __u32 fill_event(struct vouch_event *ev, struct file *fil
 {
 	struct inode *inode = file->f_inode;
 	__u64 id = bpf_get_current_pid_tgid();
-	long n;
 
 	ev->ts_ns = bpf_ktime_get_boot_ns();
 	ev->ino = inode->i_ino;
@@ -480,14 +765,7 @@ static __always_inline __u32 fill_event(struct vouch_event *ev, struct file *fil
 	ev->hook = hook;
 	ev->verdict = verdict;
 	ev->sb_magic = (__u32)inode->i_sb->s_magic;
-	n = bpf_d_path((struct path *)&file->f_path, ev->path, sizeof(ev->path));
-	if (n > 0) {
-		ev->path_len = n - 1;
-		return 0;
-	}
-	ev->path_len = 0;
-	ev->path[0] = 0;
-	return VOUCH_EVF_PATH_ERROR;
+	return fill_path(ev, file);
 }
 
 static __always_inline bool ringbuf_crowded(void);
@@ -957,7 +1235,8 @@ static __always_inline bool is_vouch_map(struct bpf_map *map)
 {
 	return map == (void *)&vouch_config || map == (void *)&allow_a || map == (void *)&allow_b ||
 	       map == (void *)&vouch_stats || map == (void *)&inode_cache ||
-	       map == (void *)&events || map == (void *)&vouch_trust;
+	       map == (void *)&events || map == (void *)&vouch_trust ||
+	       map == (void *)&path_scratch; /* a path being built could be rewritten */
 }
 
 /* A file descriptor for one of vouch's maps: only for the agent. */

@@ -49,7 +49,12 @@ enum vouch_mode {
 
 enum vouch_event_flags {
 	VOUCH_EVF_HASH_ERROR = 1u << 0, /* no digest: bpf_ima_file_hash failed */
-	VOUCH_EVF_PATH_ERROR = 1u << 1, /* bpf_d_path failed, path is empty */
+	/*
+	 * no absolute path (d_absolute_path() would fail: a memfd, a detached
+	 * mount, PATH_MAX or more): path is the file's name alone, as the
+	 * kernel's IMA logs it then, or empty
+	 */
+	VOUCH_EVF_PATH_ERROR = 1u << 1,
 	VOUCH_EVF_CACHED = 1u << 2,     /* digest came from vouch's inode cache */
 	/*
 	 * digest is the file's fs-verity digest (SHA-256 fs-verity file digest,

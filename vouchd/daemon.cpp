@@ -62,9 +62,11 @@ constexpr const char *kLostEventPrefix = "vouch:lost-events:";
 // The file's security.ima when it is a signature, read from the file the
 // kernel side measured and from no other: the path is looked up without
 // following a final symlink and the inode compared with the event's, so a
-// path swapped since (or one seen from a chroot) yields no signature rather
-// than another file's. FUSE is never asked: its daemon may never answer, and
-// that would stop this loop; what it says about signatures is its own say-so.
+// path swapped since (or one from another mount namespace: the kernel side
+// logs a container's files by their paths in the container) yields no
+// signature rather than another file's. FUSE is never asked: its daemon may
+// never answer, and that would stop this loop; what it says about signatures
+// is its own say-so.
 // The security.ima of an open file (an O_PATH descriptor too, hence through
 // /proc) when it is a signature; empty otherwise.
 std::vector<uint8_t> ima_signature_of(int fd) {

@@ -28,7 +28,7 @@ const std::string kPins = "/sys/fs/bpf/vouch-selftest";
 } // namespace
 
 int main() {
-    Tap t("persist", 15);
+    Tap t("persist", 16);
     (void)vouch::unpin(kPins); // a previous, interrupted run
     TempDir dir;
     std::string allowed = dir.file("allowed"), unlisted = dir.file("unlisted");
@@ -67,6 +67,11 @@ int main() {
          "nor get even a read-only descriptor for the allow-list (pin or map id %u), through "
          "which a BPF program of its own could write it",
          allow_id);
+    // A path the kernel side is building sits there until it is copied
+    // into its event: whoever could write the map could rename a file in the log.
+    t.ok(loader.scratch_id &&
+             exit_status(run({tamper, "progwrite-id", std::to_string(loader.scratch_id)})) == 1,
+         "nor one for the per-CPU buffer paths are built in (map id %u)", loader.scratch_id);
     t.ok(exit_status(run({unlisted})) == -1, "enforcement is intact after those attempts");
 
     // The restarted loader (this process, the agent) reattaches.

@@ -153,13 +153,8 @@ int main() {
 
     // The kernel's IMA measures the same execs with ima-ng, into PCR 11 so
     // that PCR 10 holds only boot_aggregate and vouch's log.
-    {
-        std::ofstream pol("/sys/kernel/security/ima/policy");
-        pol << "measure func=BPRM_CHECK pcr=11 template=ima-ng\n";
-        pol.flush();
-        if (!pol)
-            t.bail("cannot write the kernel's IMA policy");
-    }
+    if (std::string why = ima_measure_execs(); !why.empty())
+        t.bail(why);
 
     // Already running when vouchd starts, with no hooks attached: a program
     // (busybox as "sleep", under a new path) and a process that has a

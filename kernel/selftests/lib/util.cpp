@@ -171,6 +171,16 @@ KilledLoader killed_loader(const std::string &pin_dir, const std::vector<vouch_d
             if (bpf_obj_get_info_by_fd(m.get(), &info, &len) == 0)
                 allow_id = info.id;
         }
+        // Not pinned: the newest map of that name (map names are not unique).
+        uint32_t scratch_id = 0;
+        for (uint32_t id = 0; bpf_map_get_next_id(id, &id) == 0;) {
+            UniqueFd m(bpf_map_get_fd_by_id(id));
+            bpf_map_info info{};
+            uint32_t len = sizeof(info);
+            if (m && bpf_obj_get_info_by_fd(m.get(), &info, &len) == 0 &&
+                std::strcmp(info.name, "path_scratch") == 0)
+                scratch_id = id;
+        }
         std::vector<uint32_t> ids;
         if (ks && (*ks)->set_policy(allowed, mode, agents))
             ids = (*ks)->prog_ids();
@@ -178,6 +188,7 @@ KilledLoader killed_loader(const std::string &pin_dir, const std::vector<vouch_d
             std::printf("# loader: %s\n", ks.error().message.c_str());
         uint32_t n = static_cast<uint32_t>(ids.size());
         (void)!write(p[1], &allow_id, sizeof(allow_id));
+        (void)!write(p[1], &scratch_id, sizeof(scratch_id));
         (void)!write(p[1], &n, sizeof(n));
         (void)!write(p[1], ids.data(), n * sizeof(uint32_t));
         std::fflush(stdout);
@@ -187,6 +198,7 @@ KilledLoader killed_loader(const std::string &pin_dir, const std::vector<vouch_d
     close(p[1]);
     uint32_t n = 0;
     if (read(p[0], &out.allow_id, sizeof(out.allow_id)) == sizeof(out.allow_id) &&
+        read(p[0], &out.scratch_id, sizeof(out.scratch_id)) == sizeof(out.scratch_id) &&
         read(p[0], &n, sizeof(n)) == sizeof(n) && n > 0) {
         out.programs.resize(n);
         if (read(p[0], out.programs.data(), n * sizeof(uint32_t)) !=
@@ -197,6 +209,20 @@ KilledLoader killed_loader(const std::string &pin_dir, const std::vector<vouch_d
     kill(pid, SIGKILL);
     waitpid(pid, nullptr, 0);
     return out;
+}
+
+std::string ima_measure_execs() {
+    const char *marker = "/run/vouch-selftest-ima-policy";
+    if (access(marker, F_OK) == 0)
+        return "";
+    std::ofstream pol("/sys/kernel/security/ima/policy");
+    pol << "measure func=BPRM_CHECK pcr=11 template=ima-ng\n";
+    pol.flush();
+    if (!pol)
+        return "cannot write the kernel's IMA policy";
+    pol.close();
+    std::ofstream(marker) << "measure func=BPRM_CHECK pcr=11 template=ima-ng\n";
+    return "";
 }
 
 std::string load_filesystem(const std::string &name) {

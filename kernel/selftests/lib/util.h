@@ -68,6 +68,13 @@ class EventLog {
 
 bool same_inode(const vouch_event &ev, const struct stat &st);
 
+// Has the kernel's IMA measure every exec from now on (ima-ng, into PCR 11 so
+// that PCR 10 holds only boot_aggregate and vouch's log), for selftests that
+// compare vouch's log with IMA's. The policy can be written once a boot, so a
+// marker under /run tells later selftests that an earlier one wrote it. Empty
+// on success, else why not.
+std::string ima_measure_execs();
+
 // A file system the kernel may have as a module (fuse, overlay): empty when it
 // is usable (built in, or modules/NAME.ko loaded now); otherwise why not,
 // starting "load " when loading failed (an error), else a reason to skip.
@@ -81,6 +88,7 @@ std::string load_filesystem(const std::string &name);
 struct KilledLoader {
     std::vector<uint32_t> programs;
     uint32_t allow_id = 0;
+    uint32_t scratch_id = 0; // the path scratch map's ID, looked up the same way
 };
 KilledLoader killed_loader(const std::string &pin_dir, const std::vector<vouch_digest> &allowed,
                            vouch_mode mode, const std::vector<vouch_digest> &agents);
