@@ -35,9 +35,12 @@ struct Document {
 
 // A payload, or a DSSE envelope around one. With `keys`, an envelope must
 // verify against them (a bare payload is then refused); without, its
-// signature is not looked at. The payload must be one vouchd would accept
-// (parse_payload()): the error is that parser's. Digests are read in their
-// canonical form (lowercase hex, no "sha256:" prefix).
+// signature is not looked at. The payload must pass parse_payload_content()
+// (the error is that parser's): all vouchd checks except
+// check_keylime_agreement(), so an enforce-mode document with Keylime's
+// excludes or verification-keys is read; a caller that writes a document
+// checks it with parse_payload(). Digests are read in their canonical form
+// (lowercase hex, no "sha256:" prefix).
 Result<Document> read_document(std::string_view bytes, const TrustStore *keys = nullptr);
 
 // The payload text of `d`: d.payload's document (serialize()'s when empty)

@@ -324,8 +324,11 @@ Result<Policy> from_json(PayloadSax &sax) {
     for (const char *f : {"keyrings", "ima-buf", "ima"})
         if (auto it = doc.find(f); it != doc.end() && !it->is_object())
             return bad(std::string("'") + f + "' is not an object");
-    if (auto k = doc.find("verification-keys"); k != doc.end() && !k->is_string())
-        return bad("'verification-keys' is not a string");
+    if (auto k = doc.find("verification-keys"); k != doc.end()) {
+        if (!k->is_string())
+            return bad("'verification-keys' is not a string");
+        p.verification_keys = !k->get_ref<const std::string &>().empty();
+    }
 
     p.digests.insert(p.digests.end(), p.agents.begin(), p.agents.end());
     sort_unique(p.digests);
@@ -357,7 +360,36 @@ const char *mode_string(vouch_mode m) {
     return m == VOUCH_MODE_ENFORCE ? "enforce" : "audit";
 }
 
+Result<void> check_keylime_agreement(const Policy &p) {
+    if (p.mode != VOUCH_MODE_ENFORCE)
+        return {};
+    // Keylime joins the patterns into one regex and matches it at the start
+    // of each path: any non-empty list changes its verdict, even [""].
+    if (p.excludes)
+        return bad("enforce mode with " + std::to_string(p.excludes) +
+                   " Keylime 'excludes' pattern(s): Keylime does not check a file whose "
+                   "path matches one, but vouch would still deny that file unless its digest "
+                   "is listed (vouch allows by digest, never by path); remove 'excludes' "
+                   "(list the files' digests instead), or use \"mode\": \"audit\"");
+    if (p.verification_keys)
+        return bad("enforce mode with Keylime 'verification-keys': Keylime accepts a file "
+                   "whose ima-sig signature verifies with those keys even if its digest is "
+                   "not listed, but vouch enforces digests only and would deny it; remove "
+                   "'verification-keys' (list the files' digests instead), or use "
+                   "\"mode\": \"audit\"");
+    return {};
+}
+
 Result<Policy> parse_payload(std::string_view text) {
+    auto p = parse_payload_content(text);
+    if (!p)
+        return p.error();
+    if (auto ok = check_keylime_agreement(*p); !ok)
+        return ok.error();
+    return p;
+}
+
+Result<Policy> parse_payload_content(std::string_view text) {
     PayloadSax sax;
     bool parsed = json::sax_parse(text.data(), text.data() + text.size(), &sax);
     if (sax.error)

@@ -42,6 +42,8 @@ struct Policy {
     size_t entries = 0;  // digests.size() + verity.size()
     size_t paths = 0;    // path keys in `digests` other than boot_aggregate (informational)
     size_t excludes = 0; // Keylime exclude regexes (vouch does not apply them)
+    // A non-empty Keylime 'verification-keys' (vouch checks no file signatures).
+    bool verification_keys = false;
     uint64_t release = 0;
     std::string timestamp; // meta.timestamp, if any
     std::string keyid;     // of the trusted key that verified it; empty if unsigned
@@ -50,8 +52,24 @@ struct Policy {
 
 // The payload alone, without any signature check: for the fuzzer, for
 // `policy sign` (to refuse signing a document vouchd would refuse) and tests.
-// EBADMSG names the offending field (and path, for a digest).
+// EBADMSG names the offending field (and path, for a digest). It includes
+// check_keylime_agreement().
 Result<Policy> parse_payload(std::string_view json);
+
+// Refuses (EBADMSG) an enforce-mode policy with a Keylime field by which
+// Keylime accepts files that vouch, which allows by digest only, would deny:
+// a non-empty `excludes` (Keylime skips a path that matches) or
+// `verification-keys` (Keylime accepts a file whose ima-sig signature
+// verifies). Enforcing it would silently differ from the verifier; vouch
+// applies neither (a path pattern is not a digest, and a signature check has
+// no place in the kernel path). In audit mode nothing is denied, so both are
+// accepted.
+Result<void> check_keylime_agreement(const Policy &p);
+
+// parse_payload() without check_keylime_agreement(): for the offline tools
+// that read a document to compare or extend it (compose.h), never to enforce
+// or sign it. Whatever they write is checked with parse_payload().
+Result<Policy> parse_payload_content(std::string_view json);
 
 // Verifies the envelope against the trusted keys first and parses the payload
 // only once a signature verified. Returns a new Policy and changes nothing

@@ -7,7 +7,8 @@
 //      verified and parsed: reaches the payload parser through the real
 //      envelope path, and checks that signing never changes the verdict.
 //   3  the rest is a policy file for `policy diff|merge|make --base`
-//      (read_document()): what it reads writes back to an equal document;
+//      (read_document()): what it reads writes back to an equal document,
+//      which vouchd accepts exactly when it accepts the one read;
 //   4  the rest is a measurement log, binary or ASCII (`policy make
 //      --from-log`): every entry is counted exactly once.
 // Built by `make fuzz` ($(O)/fuzz/policy_fuzzer) and run in `make check`.
@@ -71,6 +72,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             check(p->entries == p->digests.size());
             check(p->agents.size() <= p->digests.size());
         }
+        // The offline reader differs from vouchd's only by Keylime's fields
+        // vouch cannot honour in enforce mode.
+        auto content = parse_payload_content(rest);
+        check(content.ok() || !p.ok());
+        if (content && !p)
+            check(content->mode == VOUCH_MODE_ENFORCE &&
+                  (content->excludes || content->verification_keys));
         auto decoded = base64_decode(base64_encode(rest));
         check(decoded.ok() && *decoded == rest);
         break;
@@ -79,7 +87,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         auto d = read_document(rest);
         if (d) {
             std::string text = write_document(*d, "");
-            check(parse_payload(text).ok());
+            check(parse_payload_content(text).ok());
+            // Writing keeps the Keylime fields and the mode, so vouchd's
+            // verdict on the document.
+            check(parse_payload(text).ok() == parse_payload(d->payload).ok());
             auto again = read_document(text);
             check(again.ok() && again->serial == d->serial && again->digests == d->digests &&
                   again->agents == d->agents && again->verity == d->verity);

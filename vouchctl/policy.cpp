@@ -92,6 +92,20 @@ Result<Document> load_document(const std::string &path, const TrustStore *keys) 
     return d;
 }
 
+// A document make or merge is about to write must be one vouchd (and
+// `policy sign`) accepts: its fields other than the entries come from an
+// input, which the offline reader takes even when vouchd would refuse it
+// (Keylime's excludes in enforce mode), and --mode may change the mode.
+Result<void> check_written(const std::string &text, const std::string &fields_from) {
+    auto p = parse_payload(text);
+    if (p)
+        return {};
+    return make_error(
+        p.error().code,
+        "not written: vouchd and `policy sign` would refuse it: " + p.error().message +
+            (fields_from.empty() ? "" : " (its other fields come from " + fields_from + ")"));
+}
+
 Result<vouch_mode> parse_mode(const char *v) {
     if (std::strcmp(v, "audit") == 0)
         return VOUCH_MODE_AUDIT;
@@ -481,6 +495,8 @@ Exit cmd_policy_make(const Command &self, int argc, char **argv) {
     if (doc.digests.empty() && doc.verity.empty() && doc.agents.empty())
         return fail("no digest to list: the policy would be empty");
     std::string text = write_document(doc, utc_now());
+    if (auto ok = check_written(text, base_path.empty() ? "" : "--base " + base_path); !ok)
+        return fail(ok.error().message);
     if (Exit rc = write_output(out, text); rc != Exit::Ok)
         return rc;
     for (const auto &n : notes)
@@ -581,12 +597,13 @@ Exit verify_show(const Command &self, int argc, char **argv, bool show) {
         nlohmann::json agents = nlohmann::json::array();
         for (const auto &a : p->agents)
             agents.push_back(digest_hex(a));
-        nlohmann::json j = {{"digest", p->digest},      {"keyid", p->keyid},
-                            {"serial", p->serial},      {"mode", mode_string(p->mode)},
-                            {"entries", p->entries},    {"paths", p->paths},
-                            {"agents", agents},         {"boot_aggregate", p->boot_aggregates},
-                            {"excludes", p->excludes},  {"release", p->release},
-                            {"timestamp", p->timestamp}};
+        nlohmann::json j = {
+            {"digest", p->digest},       {"keyid", p->keyid},
+            {"serial", p->serial},       {"mode", mode_string(p->mode)},
+            {"entries", p->entries},     {"paths", p->paths},
+            {"agents", agents},          {"boot_aggregate", p->boot_aggregates},
+            {"excludes", p->excludes},   {"release", p->release},
+            {"timestamp", p->timestamp}, {"verification_keys", p->verification_keys}};
         std::printf("%s\n", j.dump(2).c_str());
         return Exit::Ok;
     }
@@ -609,9 +626,16 @@ Exit verify_show(const Command &self, int argc, char **argv, bool show) {
     std::printf("release   %llu\n", static_cast<unsigned long long>(p->release));
     if (!p->timestamp.empty())
         std::printf("created   %s\n", p->timestamp.c_str());
+    // Only an audit policy gets here with these (parse_payload() refuses
+    // them in enforce mode): vouch's would-deny reports then include files
+    // Keylime accepts.
     if (p->excludes)
-        std::printf("excludes  %zu Keylime exclude pattern(s), not applied by vouch\n",
+        std::printf("excludes  %zu Keylime exclude pattern(s), not applied by vouch: it "
+                    "reports the files Keylime skips\n",
                     p->excludes);
+    if (p->verification_keys)
+        std::printf("sigkeys   Keylime verification-keys, not applied by vouch: it reports "
+                    "signed files whose digest is not listed\n");
     return Exit::Ok;
 }
 
@@ -708,6 +732,12 @@ Exit cmd_policy_diff(const Command &self, int argc, char **argv) {
     auto b = load_document(p->args[1], keys ? &*keys : nullptr);
     if (!b)
         return bad_input(b.error().message);
+    // diff reads what vouchd would refuse, so that the change that makes a
+    // policy acceptable can be reviewed, but says so.
+    for (const auto &[path, doc] : {std::pair{&p->args[0], &*a}, std::pair{&p->args[1], &*b}})
+        if (auto ok = parse_payload(doc->payload); !ok)
+            std::fprintf(stderr, "vouchctl policy: note: %s: vouchd would refuse it: %s\n",
+                         path->c_str(), ok.error().message.c_str());
     Diff d = diff(*a, *b);
     std::string text = as_json ? diff_json(d) : diff_text(d);
     std::fwrite(text.data(), 1, text.size(), stdout);
@@ -768,6 +798,8 @@ Exit cmd_policy_merge(const Command &self, int argc, char **argv) {
     if (mode)
         merged.mode = *mode;
     std::string text = write_document(merged, utc_now());
+    if (auto ok = check_written(text, "BASE " + p->args[0]); !ok)
+        return fail(ok.error().message);
     if (Exit rc = write_output(out, text); rc != Exit::Ok)
         return rc;
     size_t n = 0;

@@ -9,6 +9,8 @@
 #include <set>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "lib/digest.h"
 #include "lib/measurement_log.h"
 #include "policy/policy.h"
@@ -157,7 +159,7 @@ TEST(PolicyDocument, WriteKeepsTheOtherFieldsAndAddsEntries) {
     EXPECT_EQ(p->serial, 43u);
     EXPECT_EQ(p->mode, VOUCH_MODE_AUDIT);
     EXPECT_EQ(p->release, 3u) << "release comes from the base";
-    EXPECT_EQ(p->excludes, 1u) << "excludes come from the base";
+    EXPECT_EQ(p->excludes, 0u) << "excludes come from the base";
     EXPECT_EQ(p->timestamp, "2026-12-02T19:00:00Z");
     // 1..4 (base), 5, 6, 7 (agent) allowed; 8 is an fs-verity digest.
     EXPECT_EQ(p->digests.size(), 7u);
@@ -171,6 +173,24 @@ TEST(PolicyDocument, WriteKeepsTheOtherFieldsAndAddsEntries) {
         << "a path keeps its digests and gains the new one after them";
     EXPECT_EQ(again->agents.at("/usr/sbin/vouchd"),
               (std::vector<std::string>{std::string(64, '1'), std::string(64, '7')}));
+}
+
+// An enforce document with Keylime's excludes is read (to be compared, or
+// turned into an audit one); written back in enforce mode, vouchd's parser
+// refuses it, in audit mode it accepts it with the excludes kept.
+TEST(PolicyDocument, ReadsKeylimeExcludesInEnforceModeWriterChecks) {
+    auto j = nlohmann::json::parse(slurp(kGolden + "/policy.json"));
+    j["excludes"] = {"/tmp/.*"};
+    auto d = read_document(j.dump());
+    ASSERT_TRUE(d.ok()) << d.error().message;
+    EXPECT_EQ(d->mode, VOUCH_MODE_ENFORCE);
+    auto enforce = parse_payload(write_document(*d, ""));
+    ASSERT_FALSE(enforce.ok());
+    EXPECT_TRUE(contains(enforce.error().message, "'excludes'")) << enforce.error().message;
+    d->mode = VOUCH_MODE_AUDIT;
+    auto audit = parse_payload(write_document(*d, ""));
+    ASSERT_TRUE(audit.ok()) << audit.error().message;
+    EXPECT_EQ(audit->excludes, 1u);
 }
 
 TEST(PolicyDocument, NewDocumentIsAKeylimeCompleteOne) {

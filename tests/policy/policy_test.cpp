@@ -56,7 +56,8 @@ void expect_golden(const std::string &file, const std::string &pub) {
     EXPECT_EQ(p->entries, 4u);
     EXPECT_EQ(p->paths, 4u);
     EXPECT_EQ(p->release, 3u);
-    EXPECT_EQ(p->excludes, 1u);
+    EXPECT_EQ(p->excludes, 0u);
+    EXPECT_FALSE(p->verification_keys);
     EXPECT_EQ(p->timestamp, "2026-11-25T09:00:00Z");
     ASSERT_EQ(p->digests.size(), 4u);
     for (int i = 0; i < 4; ++i)
@@ -178,6 +179,92 @@ TEST(PolicyParse, RefusesBadKeylimeFields) {
                    "'excludes' is not an array of strings");
     expect_refused(golden_with([](auto &j) { j["release"] = -3; }), "'release'");
     expect_refused(golden_with([](auto &j) { j["ima"] = 1; }), "'ima' is not an object");
+}
+
+// Keylime's excludes and verification-keys make Keylime accept files whose
+// digest is not listed; vouch allows by digest only, so an enforce policy
+// with them would deny what the verifier accepts. Refused, saying why.
+TEST(PolicyParse, RefusesKeylimeExcludesInEnforceMode) {
+    expect_refused(golden_with([](auto &j) {
+                       j["excludes"] = {"/tmp/.*", "/var/tmp/.*"};
+                   }),
+                   "enforce mode with 2 Keylime 'excludes' pattern(s): Keylime does not check a "
+                   "file whose path matches one, but vouch would still deny that file unless its "
+                   "digest is listed");
+    expect_refused(golden_with([](auto &j) { j["excludes"] = {"/tmp/.*"}; }),
+                   "remove 'excludes' (list the files' digests instead), or use \"mode\": "
+                   "\"audit\"");
+    // Keylime joins the patterns into one regex: an empty pattern matches
+    // every path.
+    expect_refused(golden_with([](auto &j) { j["excludes"] = {""}; }),
+                   "enforce mode with 1 Keylime 'excludes' pattern(s)");
+}
+
+TEST(PolicyParse, RefusesKeylimeVerificationKeysInEnforceMode) {
+    expect_refused(golden_with([](auto &j) { j["verification-keys"] = "{\"keyids\": []}"; }),
+                   "enforce mode with Keylime 'verification-keys': Keylime accepts a file whose "
+                   "ima-sig signature verifies with those keys even if its digest is not listed, "
+                   "but vouch enforces digests only");
+    expect_refused(golden_with([](auto &j) {
+                       j["excludes"] = {"/tmp/.*"};
+                       j["verification-keys"] = "k";
+                   }),
+                   "'excludes'");
+    expect_refused(golden_with([](auto &j) { j["verification-keys"] = 1; }),
+                   "'verification-keys' is not a string");
+}
+
+// In audit mode nothing is denied: vouch's would-deny reports then also name
+// files Keylime skips, which is documented, not a silent difference.
+TEST(PolicyParse, AcceptsKeylimeExcludesAndKeysInAuditMode) {
+    auto p = verify_and_parse(golden_with([](auto &j) {
+                                  j["meta"]["vouch"]["mode"] = "audit";
+                                  j["excludes"] = {"/tmp/.*", "/var/tmp/.*"};
+                                  j["verification-keys"] = "{\"keyids\": []}";
+                              }),
+                              trusted());
+    ASSERT_TRUE(p.ok()) << p.error().message;
+    EXPECT_EQ(p->mode, VOUCH_MODE_AUDIT);
+    EXPECT_EQ(p->excludes, 2u);
+    EXPECT_TRUE(p->verification_keys);
+    EXPECT_EQ(p->entries, 4u);
+}
+
+TEST(PolicyParse, AcceptsEmptyOrMissingKeylimeFieldsInEnforceMode) {
+    for (auto edit :
+         std::vector<std::function<void(nlohmann::json &)>>{[](auto &j) {
+                                                                j["excludes"] =
+                                                                    nlohmann::json::array();
+                                                                j["verification-keys"] = "";
+                                                            },
+                                                            [](auto &j) {
+                                                                j.erase("excludes");
+                                                                j.erase("verification-keys");
+                                                            }}) {
+        auto p = verify_and_parse(golden_with(edit), trusted());
+        ASSERT_TRUE(p.ok()) << p.error().message;
+        EXPECT_EQ(p->mode, VOUCH_MODE_ENFORCE);
+        EXPECT_EQ(p->excludes, 0u);
+        EXPECT_FALSE(p->verification_keys);
+    }
+}
+
+// The offline reader (policy diff, make --base) takes what vouchd refuses
+// for Keylime's fields alone, and nothing else.
+TEST(PolicyParse, ContentParserSkipsOnlyTheKeylimeAgreement) {
+    auto doc = nlohmann::json::parse(slurp(kGolden + "/policy.json"));
+    doc["excludes"] = {"/tmp/.*"};
+    auto strict = parse_payload(doc.dump());
+    ASSERT_FALSE(strict.ok());
+    EXPECT_EQ(strict.error().code, EBADMSG);
+    auto content = parse_payload_content(doc.dump());
+    ASSERT_TRUE(content.ok()) << content.error().message;
+    EXPECT_EQ(content->excludes, 1u);
+    EXPECT_FALSE(check_keylime_agreement(*content).ok());
+    content->mode = VOUCH_MODE_AUDIT;
+    EXPECT_TRUE(check_keylime_agreement(*content).ok());
+    doc["digests"]["/x"] = {std::string(40, 'a')};
+    EXPECT_FALSE(parse_payload_content(doc.dump()).ok()) << "every other check stays";
 }
 
 TEST(PolicyParse, RefusesSignedNonJsonPayload) {

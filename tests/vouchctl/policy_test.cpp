@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <nlohmann/json.hpp>
+
 #include <gtest/gtest.h>
 
 #include "lib/ima_log.h"
@@ -67,7 +69,7 @@ TEST(VouchctlPolicyMerge, UnionAboveEverySerialModeFromBase) {
     ASSERT_TRUE(p.ok()) << p.error().message;
     EXPECT_EQ(p->serial, 44u) << "above b's 43";
     EXPECT_EQ(p->mode, VOUCH_MODE_ENFORCE) << "a's mode";
-    EXPECT_EQ(p->excludes, 1u) << "a's excludes";
+    EXPECT_EQ(p->excludes, 0u) << "a's excludes";
     // 1..7 content digests, 8 an fs-verity digest.
     EXPECT_EQ(p->digests.size(), 7u);
     EXPECT_EQ(p->verity.size(), 1u);
@@ -211,7 +213,7 @@ TEST(VouchctlPolicyMake, FromLogWithBaseKeepsTheBase) {
     auto p = parse_payload(slurp(dir / "p.json"));
     ASSERT_TRUE(p.ok());
     EXPECT_EQ(p->agents.size(), 1u);
-    EXPECT_EQ(p->excludes, 1u);
+    EXPECT_EQ(p->excludes, 0u);
 
     r = vouchctl({"policy", "make", "--from-log", "--base", kGolden + "/policy.json", "--serial",
                   "42", "-o", dir / "q.json", kKernelAscii});
@@ -228,6 +230,103 @@ TEST(VouchctlPolicyMake, FromLogWithBaseKeepsTheBase) {
     r = vouchctl({"policy", "make", "--from-log", "--base", kGolden + "/policy.json", "--keys",
                   kTrusted, "-o", dir / "r.json", kKernelAscii});
     EXPECT_EQ(r.rc, Exit::BadInput);
+}
+
+// The golden enforce payload with Keylime's excludes, as policies signed
+// before vouch refused them in enforce mode had it.
+std::string enforce_with_excludes(const TempDir &dir) {
+    auto j = nlohmann::json::parse(slurp(kGolden + "/policy.json"));
+    j["excludes"] = {"/tmp/.*"};
+    std::string path = dir / "excl.json";
+    spit(path, j.dump());
+    return path;
+}
+
+// sign refuses what vouchd refuses; verify and show are vouchd's parser too.
+TEST(VouchctlPolicySign, RefusesKeylimeExcludesInEnforceMode) {
+    TempDir dir;
+    std::string excl = enforce_with_excludes(dir);
+    auto r =
+        vouchctl({"policy", "sign", "--key", kKeys + "/ed25519.key", "-o", dir / "e.dsse", excl});
+    EXPECT_EQ(r.rc, Exit::Failure);
+    EXPECT_TRUE(contains(r.err, excl + ": policy: enforce mode with 1 Keylime 'excludes' "
+                                       "pattern(s): Keylime does not check a file whose path "
+                                       "matches one, but vouch would still deny that file"))
+        << r.err;
+    EXPECT_FALSE(std::filesystem::exists(dir / "e.dsse"));
+
+    // The same in audit mode signs, verifies and shows the patterns.
+    auto j = nlohmann::json::parse(slurp(excl));
+    j["meta"]["vouch"]["mode"] = "audit";
+    spit(dir / "audit.json", j.dump());
+    r = vouchctl({"policy", "sign", "--key", kKeys + "/ed25519.key", "-o", dir / "a.dsse",
+                  dir / "audit.json"});
+    ASSERT_EQ(r.rc, Exit::Ok) << r.err;
+    r = vouchctl({"policy", "verify", "--keys", kTrusted, dir / "a.dsse"});
+    EXPECT_EQ(r.rc, Exit::Ok) << r.err;
+    r = vouchctl({"policy", "show", "--keys", kTrusted, dir / "a.dsse"});
+    EXPECT_EQ(r.rc, Exit::Ok) << r.err;
+    EXPECT_TRUE(contains(r.out, "excludes  1 Keylime exclude pattern(s), not applied by vouch"))
+        << r.out;
+
+    // An envelope signed elsewhere (or by an older vouchctl) is refused by
+    // verify and show as vouchd refuses it.
+    auto key = SigningKey::load_file(kKeys + "/ed25519.key");
+    ASSERT_TRUE(key.ok());
+    auto env = sign_envelope(slurp(excl), *key);
+    ASSERT_TRUE(env.ok());
+    spit(dir / "old.dsse", *env);
+    for (const char *cmd : {"verify", "show"}) {
+        r = vouchctl({"policy", cmd, "--keys", kTrusted, dir / "old.dsse"});
+        EXPECT_EQ(r.rc, Exit::Failure) << cmd;
+        EXPECT_TRUE(contains(r.err, "refused: policy: enforce mode with 1 Keylime 'excludes'"))
+            << r.err;
+    }
+}
+
+// diff reads such a document (to review the change that fixes it) and says
+// vouchd would refuse it; make --base and merge never write one.
+TEST(VouchctlPolicyMake, BaseWithKeylimeExcludesInEnforceMode) {
+    TempDir dir;
+    std::string excl = enforce_with_excludes(dir);
+    auto r = vouchctl({"policy", "diff", excl, kGolden + "/policy.json"});
+    EXPECT_EQ(r.rc, Exit::Differ) << r.err;
+    EXPECT_EQ(r.out, "excludes: [\"/tmp/.*\"] -> []\n");
+    EXPECT_TRUE(contains(r.err, "note: " + excl +
+                                    ": vouchd would refuse it: policy: enforce "
+                                    "mode with 1 Keylime 'excludes'"))
+        << r.err;
+
+    r = vouchctl(
+        {"policy", "make", "--from-log", "--base", excl, "-o", dir / "p.json", kKernelAscii});
+    EXPECT_EQ(r.rc, Exit::Failure);
+    EXPECT_TRUE(contains(r.err, "not written: vouchd and `policy sign` would refuse it: policy: "
+                                "enforce mode with 1 Keylime 'excludes'"))
+        << r.err;
+    EXPECT_TRUE(contains(r.err, "(its other fields come from --base " + excl + ")")) << r.err;
+    EXPECT_FALSE(std::filesystem::exists(dir / "p.json"));
+
+    r = vouchctl({"policy", "make", "--from-log", "--base", excl, "--mode", "audit", "-o",
+                  dir / "p.json", kKernelAscii});
+    ASSERT_EQ(r.rc, Exit::Ok) << r.err;
+    auto p = parse_payload(slurp(dir / "p.json"));
+    ASSERT_TRUE(p.ok()) << p.error().message;
+    EXPECT_EQ(p->mode, VOUCH_MODE_AUDIT);
+    EXPECT_EQ(p->excludes, 1u) << "kept for Keylime";
+    EXPECT_EQ(p->serial, 43u);
+
+    // merge: BASE's fields, so BASE's excludes; b.json is audit with one.
+    r = vouchctl({"policy", "merge", "--mode", "enforce", "-o", dir / "m.json", kHere + "/b.json",
+                  kHere + "/a.json"});
+    EXPECT_EQ(r.rc, Exit::Failure);
+    EXPECT_TRUE(contains(r.err, "(its other fields come from BASE " + kHere + "/b.json)")) << r.err;
+    EXPECT_FALSE(std::filesystem::exists(dir / "m.json"));
+    r = vouchctl({"policy", "merge", "-o", dir / "m.json", kHere + "/b.json", excl});
+    ASSERT_EQ(r.rc, Exit::Ok) << r.err;
+    p = parse_payload(slurp(dir / "m.json"));
+    ASSERT_TRUE(p.ok()) << p.error().message;
+    EXPECT_EQ(p->mode, VOUCH_MODE_AUDIT);
+    EXPECT_EQ(p->excludes, 1u);
 }
 
 } // namespace
