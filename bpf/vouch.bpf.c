@@ -768,13 +768,68 @@ static __always_inline __u32 fill_event(struct vouch_event *ev, struct file *fil
 	return fill_path(ev, file);
 }
 
-static __always_inline bool ringbuf_crowded(void);
+/*
+ * Each non-root uid's measurements still waiting in the ring buffer, for the
+ * fair share below. A uid's count starts again from zero once the consumer
+ * has passed the end of its last record; until then it counts everything
+ * since, consumed or not, which errs towards refusing the heavy user sooner.
+ */
+struct uid_share {
+	__u64 last_end; /* producer position after the uid's last record */
+	__u64 pending;
+};
 
-/* A record in the ring buffer, unless it is crowded and the caller not root. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct uid_share);
+} uid_shares SEC(".maps");
+
+#define EVENT_RECORD_SIZE (sizeof(struct vouch_event) + BPF_RINGBUF_HDR_SZ)
+
+/*
+ * A record in the ring buffer, with room kept for others. Up to half full,
+ * anyone is served. Past half, a uid other than root is served only while
+ * the buffer is under three quarters full and that uid holds less than an
+ * eighth of it: one user (or four) flooding it with new files can neither
+ * starve another user's execs nor root's, whose last quarter stays free for
+ * root alone. Checked before reserving, so concurrent reservers may pass
+ * together: the margins absorb them.
+ */
 static __always_inline struct vouch_event *reserve_event(void)
 {
-	if (ringbuf_crowded() && bpf_get_current_uid_gid() != 0)
-		return NULL;
+	__u32 uid = (__u32)bpf_get_current_uid_gid();
+	struct uid_share *s, fresh = {};
+	__u64 size, used, end;
+
+	if (uid == 0)
+		return bpf_ringbuf_reserve(&events, sizeof(struct vouch_event), 0);
+	size = bpf_ringbuf_query(&events, BPF_RB_RING_SIZE);
+	used = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	s = bpf_map_lookup_elem(&uid_shares, &uid);
+	if (s && s->last_end <= bpf_ringbuf_query(&events, BPF_RB_CONS_POS))
+		s->pending = 0;
+	if (used > size / 2) {
+		if (used > size / 4 * 3)
+			return NULL;
+		if (s && s->pending >= size / 8 / EVENT_RECORD_SIZE)
+			return NULL;
+	}
+	/*
+	 * Counted before the reservation, which keeps the verifier's view of
+	 * the record simple; where this record ends is an estimate when others
+	 * reserve at the same time, close enough for a share.
+	 */
+	end = bpf_ringbuf_query(&events, BPF_RB_PROD_POS) + EVENT_RECORD_SIZE;
+	if (s) {
+		__sync_fetch_and_add(&s->pending, 1);
+		s->last_end = end;
+	} else {
+		fresh.pending = 1;
+		fresh.last_end = end;
+		bpf_map_update_elem(&uid_shares, &uid, &fresh, BPF_ANY);
+	}
 	return bpf_ringbuf_reserve(&events, sizeof(struct vouch_event), 0);
 }
 
@@ -783,19 +838,6 @@ static __always_inline __u32 denial_mark(struct policy pol)
 	return (__u32)pol.gen + 1;
 }
 
-/*
- * More than half the ring buffer waits for vouchd: from then on only root's
- * measurements are queued, so a user who floods it with new files (each one
- * event) cannot make root's and the system's execs fail. The others' are
- * dropped and counted, as when the buffer is full; in enforce mode those
- * execs are denied. Checked before reserving, so concurrent reservers may
- * pass it together: the half left over absorbs them.
- */
-static __always_inline bool ringbuf_crowded(void)
-{
-	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >
-	       bpf_ringbuf_query(&events, BPF_RB_RING_SIZE) / 2;
-}
 
 /*
  * Measure @file for @hook and decide. Runs in sleepable context: the hash may
@@ -1236,6 +1278,7 @@ static __always_inline bool is_vouch_map(struct bpf_map *map)
 	return map == (void *)&vouch_config || map == (void *)&allow_a || map == (void *)&allow_b ||
 	       map == (void *)&vouch_stats || map == (void *)&inode_cache ||
 	       map == (void *)&events || map == (void *)&vouch_trust ||
+	       map == (void *)&uid_shares || /* a forged share would starve a user */
 	       map == (void *)&path_scratch; /* a path being built could be rewritten */
 }
 

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // An unprivileged flood of the ring buffer (issue #14, item 9). Four loops
 // run by an unprivileged user create new files and exec them (each one a new
-// measurement, denied in enforce mode),
-// while root runs 50 listed programs it has never run before. Root's execs
-// must all succeed: past half the buffer only root's measurements are queued.
+// measurement, denied in enforce mode); once the flood has filled the buffer
+// past half, another unprivileged user runs 10 and root 50 listed programs
+// neither has run before. All their execs must succeed: past half the buffer
+// each user gets at most an eighth, and the last quarter is root's.
 // The consumer does not drain at all meanwhile (a stuck vouchd).
 // Every flood exec is either delivered or counted as lost. And a loop of
 // execs of one denied file is reported once, not once per try.
@@ -29,8 +30,8 @@ using namespace vouch::selftest;
 
 namespace {
 
-constexpr uid_t kNobody = 65534;
-constexpr int kLoops = 4, kTries = 150, kRootPrograms = 50;
+constexpr uid_t kNobody = 65534, kUser = 1000;
+constexpr int kLoops = 4, kTries = 250, kRootPrograms = 50, kUserPrograms = 10;
 
 std::string slurp(const std::string &path) {
     std::ifstream in(path, std::ios::binary);
@@ -63,10 +64,11 @@ int flood_loop(const std::string &dir, int loop, const std::string &bytes, int t
 } // namespace
 
 int main() {
-    Tap t("flood", 5);
+    Tap t("flood", 6);
     KernelSideOptions o;
-    // Half of it holds all of root's 50 measurements with none consumed.
-    o.ringbuf_bytes = 512 * 1024;
+    // A quarter of it holds all of root's 50 measurements, an eighth the
+    // other user's 10, with none consumed.
+    o.ringbuf_bytes = 1024 * 1024;
     auto loaded = KernelSide::load(o);
     if (!loaded)
         t.bail(loaded.error().message);
@@ -84,6 +86,13 @@ int main() {
         if (!copy_file(helper("true"), programs.back(), "flood root " + std::to_string(i)))
             t.bail("cannot create test files");
         listed.push_back(digest_of(t, programs.back()));
+    }
+    std::vector<std::string> user_programs;
+    for (int i = 0; i < kUserPrograms; ++i) {
+        user_programs.push_back(dir.file("user" + std::to_string(i)));
+        if (!copy_file(helper("true"), user_programs.back(), "flood user " + std::to_string(i)))
+            t.bail("cannot create test files");
+        listed.push_back(digest_of(t, user_programs.back()));
     }
     const std::string unlisted = dir.file("unlisted");
     if (!copy_file(helper("true"), unlisted, "flood unlisted"))
@@ -129,6 +138,35 @@ int main() {
         loops.push_back(pid);
     }
     close(p[1]);
+    // Only once the flood is being dropped is the buffer past half full.
+    for (int i = 0; i < 600; ++i) {
+        auto s = ks.stats();
+        if (s && before && s->ringbuf_drops > before->ringbuf_drops)
+            break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    auto crowded = ks.stats();
+    const bool was_crowded = crowded && before && crowded->ringbuf_drops > before->ringbuf_drops;
+    int q[2];
+    if (pipe(q))
+        t.bail("pipe");
+    pid_t user = fork();
+    if (user == 0) {
+        int denied = kUserPrograms;
+        if (setresgid(kUser, kUser, kUser) == 0 && setresuid(kUser, kUser, kUser) == 0) {
+            denied = 0;
+            for (const auto &prog : user_programs)
+                denied += exit_status(run({prog})) != 0;
+        }
+        (void)!write(q[1], &denied, sizeof(denied));
+        _exit(0);
+    }
+    close(q[1]);
+    int user_denied = kUserPrograms;
+    if (read(q[0], &user_denied, sizeof(user_denied)) != sizeof(user_denied))
+        user_denied = kUserPrograms;
+    close(q[0]);
+    waitpid(user, nullptr, 0);
     int root_denied = 0;
     for (const auto &prog : programs)
         root_denied += exit_status(run({prog})) != 0;
@@ -151,6 +189,10 @@ int main() {
     bool root_ok = root_denied == 0;
     if (t.broken())
         root_ok = !root_ok;
+    t.ok(was_crowded && user_denied == 0,
+         "another user's %d new, listed programs all ran while the flood was being dropped "
+         "(%d denied)",
+         kUserPrograms, user_denied);
     t.ok(root_ok, "root's %d new, listed programs all ran during the flood (%d denied)",
          kRootPrograms, root_denied);
     t.ok(drops > 0, "the flood did fill the buffer: %llu of its %d measurements dropped",
