@@ -175,6 +175,8 @@ std::string write_document(const Document &d, const std::string &timestamp) {
     };
     set_map(v, "agents", d.agents);
     set_map(v, "verity", d.verity);
+    if (!d.trust_keys.empty())
+        v["keys"] = d.trust_keys;
     doc["digests"] = as_json(d.digests);
     if (!timestamp.empty())
         meta["timestamp"] = timestamp;

@@ -27,6 +27,9 @@ struct Document {
     PathDigests digests; // `digests`
     PathDigests agents;  // meta.vouch.agents
     PathDigests verity;  // meta.vouch.verity
+    // PEM public keys to write as meta.vouch.keys (a key rotation); empty
+    // keeps whatever the payload below has.
+    std::vector<std::string> trust_keys;
     // The JSON payload it was read from; empty for a new document. Fields
     // vouch does not interpret (release, excludes, Keylime's) come from it
     // when the document is written again.

@@ -159,6 +159,15 @@ std::string pae(std::string_view payload_type, std::string_view payload) {
     return s;
 }
 
+std::string PublicKey::pem() const {
+    BioPtr bio(BIO_new(BIO_s_mem()));
+    if (!bio || PEM_write_bio_PUBKEY(bio.get(), key.get()) != 1)
+        return {};
+    char *data = nullptr;
+    long n = BIO_get_mem_data(bio.get(), &data);
+    return std::string(data, static_cast<size_t>(n));
+}
+
 bool PublicKey::verify(std::string_view message, std::string_view signature) const {
     EvpMdCtxPtr ctx(EVP_MD_CTX_new());
     const EVP_MD *md = type == KeyType::Ed25519 ? nullptr : EVP_sha256();
@@ -273,20 +282,32 @@ std::string SigningKey::public_pem() const {
 }
 
 Result<std::string> sign_envelope(std::string_view payload, const SigningKey &key) {
-    auto sig = key.sign(pae(kPayloadType, payload));
-    if (!sig)
-        return sig.error();
+    return sign_envelope(payload, std::vector<const SigningKey *>{&key});
+}
+
+Result<std::string> sign_envelope(std::string_view payload,
+                                  const std::vector<const SigningKey *> &keys) {
+    if (keys.empty())
+        return make_error(EINVAL, "signing: no key");
     // base64, hex and the payload type need no JSON escaping, so the text is
     // exactly what Keylime's json.dumps() produces for the same envelope.
     std::string out = "{\"payload\": \"";
     out += base64_encode(payload);
     out += "\", \"payloadType\": \"";
     out += kPayloadType;
-    out += "\", \"signatures\": [{\"keyid\": \"";
-    out += key.keyid();
-    out += "\", \"sig\": \"";
-    out += base64_encode(*sig);
-    out += "\"}]}";
+    out += "\", \"signatures\": [";
+    const std::string message = pae(kPayloadType, payload);
+    for (size_t i = 0; i < keys.size(); ++i) {
+        auto sig = keys[i]->sign(message);
+        if (!sig)
+            return sig.error();
+        out += i ? ", {\"keyid\": \"" : "{\"keyid\": \"";
+        out += keys[i]->keyid();
+        out += "\", \"sig\": \"";
+        out += base64_encode(*sig);
+        out += "\"}";
+    }
+    out += "]}";
     return out;
 }
 

@@ -45,6 +45,8 @@ struct PublicKey {
     std::string keyid;  // hex SHA-256 of the SPKI PEM, as Keylime computes it
     std::string source; // file it came from, for messages
     bool verify(std::string_view message, std::string_view signature) const;
+    // SubjectPublicKeyInfo PEM, the text the keyid is the hash of.
+    std::string pem() const;
 };
 
 Result<PublicKey> parse_public_key(std::string_view pem, const std::string &source);
@@ -83,8 +85,12 @@ class SigningKey {
     std::string keyid_;
 };
 
-// The envelope, formatted as Keylime's json.dumps writes it.
+// The envelope, formatted as Keylime's json.dumps writes it, with one
+// signature per key, in the order given (several: a key rotation, signed by a
+// current key and by a new one).
 Result<std::string> sign_envelope(std::string_view payload, const SigningKey &key);
+Result<std::string> sign_envelope(std::string_view payload,
+                                  const std::vector<const SigningKey *> &keys);
 
 struct VerifiedPayload {
     std::string pae;       // the signed bytes: PAE prefix, then the payload

@@ -297,6 +297,23 @@ Result<Policy> from_json(PayloadSax &sax) {
         if (!n)
             return n.error();
     }
+    if (auto k = v->find("keys"); k != v->end()) {
+        if (!k->is_array() || k->empty() || k->size() > kMaxTrustKeys)
+            return bad("'meta.vouch.keys' is not an array of 1 to " +
+                       std::to_string(kMaxTrustKeys) + " PEM public keys");
+        for (size_t i = 0; i < k->size(); ++i) {
+            const std::string where = "'meta.vouch.keys[" + std::to_string(i) + "]'";
+            if (!(*k)[i].is_string())
+                return bad(where + " is not a string");
+            auto key = parse_public_key((*k)[i].get_ref<const std::string &>(), where);
+            if (!key)
+                return make_error(EBADMSG, key.error().message);
+            for (const auto &other : p.trust_keys)
+                if (other.keyid == key->keyid)
+                    return bad(where + " repeats key " + key->keyid);
+            p.trust_keys.push_back(std::move(*key));
+        }
+    }
 
     if (auto r = doc.find("release"); r != doc.end()) {
         if (!r->is_number_unsigned())
@@ -419,6 +436,8 @@ std::string serialize(const PolicyInput &in) {
         vouch["agents"] = in.agents;
     if (!in.verity.empty())
         vouch["verity"] = in.verity;
+    if (!in.trust_keys.empty())
+        vouch["keys"] = in.trust_keys;
     // generator 0 is Keylime's "Unknown": vouch is none of its generators.
     json meta = {{"version", kKeylimeVersion}, {"generator", 0}, {"vouch", std::move(vouch)}};
     if (!in.timestamp.empty())

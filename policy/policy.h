@@ -18,6 +18,8 @@ namespace vouch::policy {
 // The Keylime runtime-policy format version this parser understands
 // (Keylime's RUNTIME_POLICY_CURRENT_VERSION).
 inline constexpr int64_t kKeylimeVersion = 1;
+// Keys a policy may name in meta.vouch.keys: a rotation, not a key database.
+inline constexpr size_t kMaxTrustKeys = 64;
 
 // The `digests` key under which a Keylime runtime policy lists the values the
 // IMA log's first entry (the boot aggregate over PCRs 0-9) may have. It is
@@ -39,6 +41,9 @@ struct Policy {
     // (SHA-1 to SHA-512, whatever the log's boot_aggregate entry holds),
     // sorted, unique. Not among `digests`: no file has them.
     std::vector<std::string> boot_aggregates;
+    // meta.vouch.keys: the trusted key set from this policy on (key rotation
+    // while enforcing); empty if the policy leaves the keys as they are.
+    std::vector<PublicKey> trust_keys;
     size_t entries = 0;  // digests.size() + verity.size()
     size_t paths = 0;    // path keys in `digests` other than boot_aggregate (informational)
     size_t excludes = 0; // Keylime exclude regexes (vouch does not apply them)
@@ -83,6 +88,7 @@ struct PolicyInput {
     std::map<std::string, std::vector<std::string>> digests; // path -> hex SHA-256
     std::map<std::string, std::vector<std::string>> agents;  // path -> hex SHA-256
     std::map<std::string, std::vector<std::string>> verity;  // path -> hex fs-verity digest
+    std::vector<std::string> trust_keys;                     // PEM public keys (meta.vouch.keys)
     std::string timestamp;                                   // ISO 8601, may be empty
 };
 // Keylime-complete document (every field Keylime's schema requires), one line.

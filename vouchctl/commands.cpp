@@ -124,12 +124,16 @@ constexpr Command kCommands[] = {
      "                    settings are kept, the new entries added\n"
      "  --keys DIR        the --base envelope must verify against the keys in DIR\n"
      "                    (default: its signature is not checked)\n"
+     "  --trust-key PEM   rotate keys: once the policy is active, vouchd trusts\n"
+     "                    exactly the public keys given (may be given more than\n"
+     "                    once); sign it with a current key and a new one\n"
      "  -o, --output OUT  write OUT, atomically (default, or -: stdout)\n",
      cmd_policy_make},
-    {"policy", "sign", "--key KEY.pem [-o OUT] POLICY.json",
+    {"policy", "sign", "--key KEY.pem... [-o OUT] POLICY.json",
      "sign a policy into a DSSE envelope (EC P-256 or Ed25519 key)",
      "Options:\n"
-     "  --key KEY.pem     the private key, PEM\n"
+     "  --key KEY.pem     the private key, PEM; more than once for one signature\n"
+     "                    each (a key rotation needs a current key and a new one)\n"
      "  -o, --output OUT  write OUT, atomically (default, or -: stdout)\n",
      cmd_policy_sign},
     {"policy", "verify", "[--keys DIR] ENVELOPE",

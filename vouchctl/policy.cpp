@@ -63,7 +63,8 @@ enum : int {
     kOptRpm,
     kOptAllowModified,
     kOptAdmindir,
-    kOptBootAggregate
+    kOptBootAggregate,
+    kOptTrustKey
 };
 const Option kOutput = {"output", required_argument, kOptOutput, true};
 
@@ -223,6 +224,7 @@ Exit cmd_policy_make(const Command &self, int argc, char **argv) {
     std::vector<std::string> agents, boot_sources;
     bool dpkg = false, from_log = false, deb = false, rpm = false, allow_modified = false;
     std::string admindir = "/var/lib/dpkg";
+    std::vector<std::string> trust_keys;
     unsigned threads = 0;
     auto on_option = [&](int id, const char *v) -> Result<void> {
         if (Result<void> r; sm.take(id, v, r))
@@ -268,6 +270,16 @@ Exit cmd_policy_make(const Command &self, int argc, char **argv) {
         case kOptBootAggregate:
             boot_sources.push_back(v);
             break;
+        case kOptTrustKey: {
+            auto pem = read_file(v, 1 << 20);
+            if (!pem)
+                return pem.error();
+            auto key = parse_public_key(*pem, v);
+            if (!key)
+                return key.error();
+            trust_keys.push_back(std::move(*pem));
+            break;
+        }
         }
         return {};
     };
@@ -285,6 +297,7 @@ Exit cmd_policy_make(const Command &self, int argc, char **argv) {
                             {"base", required_argument, kOptBase},
                             {"keys", required_argument, kOptKeys},
                             {"boot-aggregate", required_argument, kOptBootAggregate},
+                            {"trust-key", required_argument, kOptTrustKey},
                             kOutput},
                            on_option);
     if (!p)
@@ -494,6 +507,7 @@ Exit cmd_policy_make(const Command &self, int argc, char **argv) {
         std::fprintf(stderr, "vouchctl policy: warning: %zu more files skipped\n", failed - 20);
     if (doc.digests.empty() && doc.verity.empty() && doc.agents.empty())
         return fail("no digest to list: the policy would be empty");
+    doc.trust_keys = trust_keys;
     std::string text = write_document(doc, utc_now());
     if (auto ok = check_written(text, base_path.empty() ? "" : "--base " + base_path); !ok)
         return fail(ok.error().message);
@@ -516,27 +530,55 @@ Exit cmd_policy_make(const Command &self, int argc, char **argv) {
 }
 
 Exit cmd_policy_sign(const Command &self, int argc, char **argv) {
-    std::string key_path, out;
+    std::vector<std::string> key_paths;
+    std::string out;
     auto p = parse_options(argc, argv, {{"key", required_argument, kOptKey}, kOutput},
                            [&](int id, const char *v) -> Result<void> {
-                               (id == kOptKey ? key_path : out) = v;
+                               if (id == kOptKey)
+                                   key_paths.push_back(v);
+                               else
+                                   out = v;
                                return {};
                            });
     if (auto e = settle_options(self, p, 0, 1, "more than one POLICY.json"))
         return *e;
-    if (key_path.empty() || p->args.empty())
+    if (key_paths.empty() || p->args.empty())
         return usage_error(self, "needs --key KEY.pem and POLICY.json");
     const std::string &input = p->args[0];
-    auto key = SigningKey::load_file(key_path);
-    if (!key)
-        return fail(key.error().message);
+    std::vector<SigningKey> keys;
+    for (const auto &path : key_paths) {
+        auto key = SigningKey::load_file(path);
+        if (!key)
+            return fail(key.error().message);
+        for (const auto &k : keys)
+            if (k.keyid() == key->keyid())
+                return usage_error(self, "--key " + path + " is a key given before");
+        keys.push_back(std::move(*key));
+    }
     auto payload = read_file(input, kMaxEnvelopeBytes);
     if (!payload)
         return fail(payload.error().message);
     // Signing a document vouchd would refuse only moves the error to the fleet.
-    if (auto p = parse_payload(*payload); !p)
-        return fail(input + ": " + p.error().message);
-    auto env = sign_envelope(*payload, *key);
+    auto doc = parse_payload(*payload);
+    if (!doc)
+        return fail(input + ": " + doc.error().message);
+    // vouchd takes a new key set only with a signature by one of its keys:
+    // the envelope must still verify once the rotation is done, at the next
+    // boot too.
+    if (!doc->trust_keys.empty()) {
+        bool by_new = false;
+        for (const auto &k : keys)
+            for (const auto &t : doc->trust_keys)
+                by_new = by_new || k.keyid() == t.keyid;
+        if (!by_new)
+            return fail(input + " sets the trusted keys (meta.vouch.keys) but no --key is one "
+                                "of them: sign with a current key and a new one (--key CURRENT "
+                                "--key NEW)");
+    }
+    std::vector<const SigningKey *> signers;
+    for (const auto &k : keys)
+        signers.push_back(&k);
+    auto env = sign_envelope(*payload, signers);
     if (!env)
         return fail(env.error().message);
     if (env->size() > kMaxEnvelopeBytes)
@@ -544,8 +586,10 @@ Exit cmd_policy_sign(const Command &self, int argc, char **argv) {
                     " bytes, over vouchd's limit of " + std::to_string(kMaxEnvelopeBytes));
     if (Exit rc = write_output(out, *env); rc != Exit::Ok)
         return rc;
-    std::fprintf(stderr, "vouchctl policy: signed with %s key %s%s%s\n", key_type_name(key->type()),
-                 key->keyid().c_str(), out.empty() ? "" : " -> ", out.c_str());
+    for (const auto &k : keys)
+        std::fprintf(stderr, "vouchctl policy: signed with %s key %s%s%s\n",
+                     key_type_name(k.type()), k.keyid().c_str(), out.empty() ? "" : " -> ",
+                     out.c_str());
     return Exit::Ok;
 }
 
@@ -604,6 +648,10 @@ Exit verify_show(const Command &self, int argc, char **argv, bool show) {
             {"agents", agents},          {"boot_aggregate", p->boot_aggregates},
             {"excludes", p->excludes},   {"release", p->release},
             {"timestamp", p->timestamp}, {"verification_keys", p->verification_keys}};
+        nlohmann::json trust = nlohmann::json::array();
+        for (const auto &k : p->trust_keys)
+            trust.push_back(k.keyid);
+        j["trust_keys"] = trust;
         std::printf("%s\n", j.dump(2).c_str());
         return Exit::Ok;
     }
@@ -623,6 +671,11 @@ Exit verify_show(const Command &self, int argc, char **argv, bool show) {
                     p->boot_aggregates.size());
     for (const auto &b : p->boot_aggregates)
         std::printf("          %s\n", b.c_str());
+    // A rotation: once active, these are the only keys vouchd trusts.
+    if (!p->trust_keys.empty())
+        std::printf("keys      sets the trusted keys to %zu key(s)\n", p->trust_keys.size());
+    for (const auto &k : p->trust_keys)
+        std::printf("          %s (%s)\n", k.keyid.c_str(), key_type_name(k.type));
     std::printf("release   %llu\n", static_cast<unsigned long long>(p->release));
     if (!p->timestamp.empty())
         std::printf("created   %s\n", p->timestamp.c_str());

@@ -576,6 +576,19 @@ Result<uint64_t> Daemon::activate_policy(const policy::Policy &pol, std::string_
                                          std::string_view source) {
     const Sha256 envelope_digest = sha256_bytes(
         std::span(reinterpret_cast<const uint8_t *>(envelope.data()), envelope.size()));
+    // A new key set must be able to verify the envelope that installs it:
+    // the next boot verifies this policy with those keys alone.
+    if (!pol.trust_keys.empty()) {
+        auto by_new = policy::verify_envelope(
+            envelope, policy::TrustStore::from_keys(pol.trust_keys, "meta.vouch.keys"));
+        if (!by_new)
+            return make_error(EKEYREJECTED,
+                              "policy " + std::to_string(pol.serial) +
+                                  " sets new trusted keys (meta.vouch.keys) but no signature "
+                                  "by one of them verifies (" +
+                                  by_new.error().message +
+                                  "): sign it with a current key and a new one");
+    }
     // The kernel side's record first: it holds whatever the state directory
     // or the options of this vouchd say.
     if (auto r = check_trust(pol, envelope_digest, keyring); !r)
@@ -597,10 +610,23 @@ Result<uint64_t> Daemon::activate_policy(const policy::Policy &pol, std::string_
         return r.error();
     if (auto r = ks_->set_policy(allowed, pol.mode, agents, pol.verity); !r)
         return r.error();
+    // A rotation: the keys directory gets the policy's key set, and the
+    // kernel side records that set, so from now on only it signs policies.
+    Sha256 trusted = keyring;
+    Error rotation_failed{};
+    bool rotated_ok = true;
+    if (!pol.trust_keys.empty()) {
+        if (auto r = rotate_keys(pol); r) {
+            trusted = *r;
+        } else {
+            rotated_ok = false;
+            rotation_failed = r.error();
+        }
+    }
     vouch_trust t{};
     t.serial = pol.serial;
     std::memcpy(t.policy_digest, envelope_digest.data(), sizeof(t.policy_digest));
-    std::memcpy(t.keyring_digest, keyring.data(), sizeof(t.keyring_digest));
+    std::memcpy(t.keyring_digest, trusted.data(), sizeof(t.keyring_digest));
     t.agent_pid = static_cast<uint32_t>(getpid());
     if (auto r = ks_->set_trust(t); !r)
         return make_error(r.error().code, "policy " + std::to_string(pol.serial) +
@@ -624,7 +650,48 @@ Result<uint64_t> Daemon::activate_policy(const policy::Policy &pol, std::string_
     journal_.write(
         journal_record::policy_activated(pol.serial, mode_name(pol.mode), pol.digest, source));
     publish_status();
+    // The same envelope may be sent again to finish the rotation: its
+    // serial and content are what the kernel side holds, the keys the old.
+    if (!rotated_ok)
+        return make_error(rotation_failed.code,
+                          "policy " + std::to_string(pol.serial) +
+                              " is active, but its new trusted keys were not written, so the "
+                              "old ones stay trusted: " +
+                              rotation_failed.message);
     return pol.serial;
+}
+
+Result<Sha256> Daemon::rotate_keys(const policy::Policy &pol) {
+    auto fresh = policy::TrustStore::from_keys(pol.trust_keys, cfg_.keys_dir);
+    const Sha256 wanted = keyring_digest(fresh);
+    auto current = policy::TrustStore::load(cfg_.keys_dir);
+    if (!current)
+        return current.error();
+    if (keyring_digest(*current) == wanted)
+        return wanted; // done already: a restart, or the same policy again
+    for (const auto &k : pol.trust_keys) {
+        std::string pem = k.pem();
+        if (pem.empty())
+            return make_error(EINVAL, "cannot encode key " + k.keyid);
+        // Named by keyid, so a key already there under this name is this key.
+        const std::string path = cfg_.keys_dir + "/" + k.keyid.substr(0, 16) + ".pem";
+        if (auto r = write_file_atomic(path, pem, 0644); !r)
+            return r.error();
+    }
+    for (const auto &k : current->keys()) {
+        bool kept = false;
+        for (const auto &n : pol.trust_keys)
+            kept = kept || n.keyid == k.keyid;
+        if (!kept && unlink(k.source.c_str()) && errno != ENOENT)
+            return make_error(errno, "remove " + k.source + ": " + errno_message(errno));
+    }
+    auto now = policy::TrustStore::load(cfg_.keys_dir);
+    if (!now)
+        return now.error();
+    if (keyring_digest(*now) != wanted)
+        return make_error(EEXIST, cfg_.keys_dir + " holds other keys than the policy's after "
+                                                  "writing them (a key file vouchd did not name?)");
+    return wanted;
 }
 
 Result<uint64_t> Daemon::reload_policy() {

@@ -94,6 +94,7 @@ class Daemon : public ServiceBackend {
     // The kernel side's trust state against a policy about to be activated:
     // no lower serial, no other content at the same serial, and while a
     // policy enforces, no other set of trusted keys.
+    Result<Sha256> rotate_keys(const policy::Policy &pol);
     Result<void> check_trust(const policy::Policy &pol, const Sha256 &envelope_digest,
                              const Sha256 &keyring) const;
     // At start: refuses while another vouchd serves the same kernel side,

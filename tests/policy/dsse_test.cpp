@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include "lib/digest.h"
 #include "policy/policy.h"
 #include "tests/policy/helpers.h"
@@ -322,6 +324,28 @@ TEST(PolicyDsse, AnyTrustedSignatureSuffices) {
     auto r = verify_and_parse(env, trusted());
     ASSERT_TRUE(r.ok()) << r.error().message;
     EXPECT_EQ(r->keyid, ed.keyid());
+}
+
+TEST(PolicyDsse, SignsWithSeveralKeysOneSignatureEach) {
+    auto p256 = key("ecdsa-p256.key");
+    auto untrusted = key("untrusted-p256.key");
+    std::string payload = slurp(kGolden + "/policy.json");
+    auto env = sign_envelope(payload, {&untrusted, &p256});
+    ASSERT_TRUE(env.ok()) << env.error().message;
+    auto j = nlohmann::json::parse(*env);
+    ASSERT_EQ(j["signatures"].size(), 2u);
+    EXPECT_EQ(j["signatures"][0]["keyid"], untrusted.keyid());
+    EXPECT_EQ(j["signatures"][1]["keyid"], p256.keyid());
+    // Each signature verifies on its own: with only one of the keys trusted.
+    auto r = verify_and_parse(*env, trusted());
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_EQ(r->keyid, p256.keyid());
+    auto pub = parse_public_key(slurp(kKeys + "/untrusted/untrusted-p256.pem"), "u");
+    ASSERT_TRUE(pub.ok());
+    auto r2 = verify_and_parse(*env, TrustStore::from_keys({*pub}));
+    ASSERT_TRUE(r2.ok()) << r2.error().message;
+    EXPECT_EQ(r2->keyid, untrusted.keyid());
+    EXPECT_FALSE(sign_envelope(payload, std::vector<const SigningKey *>{}).ok());
 }
 
 TEST(PolicyDsse, RefusesOverLargeEnvelope) {

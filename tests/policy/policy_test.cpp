@@ -169,6 +169,59 @@ TEST(PolicyParse, RefusesBadVouchFields) {
                    "'meta.vouch.serial'");
 }
 
+TEST(PolicyParse, TrustKeysAreAKeyRotation) {
+    const std::string a = slurp(kTrusted + "/ecdsa-p256.pem");
+    const std::string b = slurp(kKeys + "/untrusted/untrusted-p256.pem");
+    auto r = verify_and_parse(golden_with([&](auto &j) {
+                                  j["meta"]["vouch"]["keys"] = {a, b};
+                              }),
+                              trusted());
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    ASSERT_EQ(r->trust_keys.size(), 2u);
+    auto ka = parse_public_key(a, "a"), kb = parse_public_key(b, "b");
+    ASSERT_TRUE(ka.ok() && kb.ok());
+    EXPECT_EQ(r->trust_keys[0].keyid, ka->keyid);
+    EXPECT_EQ(r->trust_keys[1].keyid, kb->keyid);
+    // The PEM vouchd writes is the text the keyid is the hash of.
+    EXPECT_EQ(parse_public_key(r->trust_keys[1].pem(), "pem")->keyid, kb->keyid);
+
+    auto none = verify_and_parse(slurp(kGolden + "/policy.p256.dsse"), trusted());
+    ASSERT_TRUE(none.ok()) << none.error().message;
+    EXPECT_TRUE(none->trust_keys.empty());
+
+    expect_refused(
+        golden_with([](auto &j) { j["meta"]["vouch"]["keys"] = nlohmann::json::array(); }),
+        "'meta.vouch.keys' is not an array of 1 to 64");
+    expect_refused(golden_with([&](auto &j) { j["meta"]["vouch"]["keys"] = a; }),
+                   "'meta.vouch.keys' is not an array");
+    expect_refused(golden_with([&](auto &j) {
+                       j["meta"]["vouch"]["keys"] = {a, 7};
+                   }),
+                   "'meta.vouch.keys[1]' is not a string");
+    expect_refused(golden_with([&](auto &j) { j["meta"]["vouch"]["keys"] = {"not a key"}; }),
+                   "'meta.vouch.keys[0]'");
+    expect_refused(golden_with([&](auto &j) {
+                       j["meta"]["vouch"]["keys"] = {b, a, b};
+                   }),
+                   "'meta.vouch.keys[2]' repeats key " + kb->keyid);
+    // A private key where a public one belongs is refused, not published.
+    expect_refused(golden_with([&](auto &j) {
+                       j["meta"]["vouch"]["keys"] = {slurp(kKeys + "/ecdsa-p256.key")};
+                   }),
+                   "'meta.vouch.keys[0]'");
+}
+
+TEST(PolicyParse, SerializeWritesTrustKeys) {
+    PolicyInput in;
+    in.serial = 3;
+    in.digests["/bin/x"] = {std::string(64, 'a')};
+    in.trust_keys = {slurp(kTrusted + "/ed25519.pem")};
+    auto p = parse_payload(serialize(in));
+    ASSERT_TRUE(p.ok()) << p.error().message;
+    ASSERT_EQ(p->trust_keys.size(), 1u);
+    EXPECT_EQ(p->trust_keys[0].type, KeyType::Ed25519);
+}
+
 TEST(PolicyParse, RefusesBadKeylimeFields) {
     expect_refused(golden_with([](auto &j) { j["meta"]["version"] = 2; }),
                    "'meta.version' is 2; vouch understands version 1");

@@ -330,3 +330,41 @@ TEST(VouchctlPolicyMake, BaseWithKeylimeExcludesInEnforceMode) {
 }
 
 } // namespace
+
+namespace {
+
+// make --trust-key writes the key set; sign wants a new key among its keys;
+// show names the rotation.
+TEST(VouchctlPolicySign, KeyRotationNeedsASignatureByANewKey) {
+    TempDir dir;
+    const std::string new_pub = kKeys + "/untrusted/untrusted-p256.pem";
+    auto r = vouchctl({"policy", "make", "--base", kGolden + "/policy.json", "--trust-key", new_pub,
+                       "-o", dir / "rot.json"});
+    ASSERT_EQ(r.rc, Exit::Ok) << r.err;
+    auto j = nlohmann::json::parse(slurp(dir / "rot.json"));
+    ASSERT_EQ(j["meta"]["vouch"]["keys"].size(), 1u);
+    EXPECT_EQ(j["meta"]["vouch"]["keys"][0], slurp(new_pub));
+
+    r = vouchctl({"policy", "make", "--base", kGolden + "/policy.json", "--trust-key",
+                  kKeys + "/ecdsa-p256.key", "-o", dir / "bad.json"});
+    EXPECT_NE(r.rc, Exit::Ok);
+    EXPECT_TRUE(contains(r.err, "ecdsa-p256.key")) << r.err;
+    EXPECT_FALSE(std::filesystem::exists(dir / "bad.json"));
+
+    r = vouchctl({"policy", "sign", "--key", kKeys + "/ecdsa-p256.key", "-o", dir / "rot.dsse",
+                  dir / "rot.json"});
+    EXPECT_EQ(r.rc, Exit::Failure);
+    EXPECT_TRUE(contains(r.err, "sets the trusted keys (meta.vouch.keys) but no --key is one"))
+        << r.err;
+    EXPECT_FALSE(std::filesystem::exists(dir / "rot.dsse"));
+
+    r = vouchctl({"policy", "sign", "--key", kKeys + "/ecdsa-p256.key", "--key",
+                  kKeys + "/untrusted-p256.key", "-o", dir / "rot.dsse", dir / "rot.json"});
+    ASSERT_EQ(r.rc, Exit::Ok) << r.err;
+    EXPECT_EQ(nlohmann::json::parse(slurp(dir / "rot.dsse"))["signatures"].size(), 2u);
+    r = vouchctl({"policy", "show", "--keys", kTrusted, dir / "rot.dsse"});
+    EXPECT_EQ(r.rc, Exit::Ok) << r.err;
+    EXPECT_TRUE(contains(r.out, "keys      sets the trusted keys to 1 key(s)")) << r.out;
+}
+
+} // namespace
