@@ -436,6 +436,15 @@ Result<void> Daemon::run() {
     return {};
 }
 
+Result<void> Daemon::drain() {
+    if (auto r = ks_->consume(); !r)
+        return r.error();
+    log_lost_events();
+    if (failed_)
+        return fatal_;
+    return {};
+}
+
 ServiceStatus Daemon::status() const {
     ServiceStatus s;
     s.version = VOUCH_VERSION;

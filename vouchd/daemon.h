@@ -35,6 +35,9 @@ class Daemon : public ServiceBackend {
 
     // Runs until SIGTERM or SIGINT. Returns what stopped it abnormally.
     Result<void> run();
+    // Logs what the kernel side queued and the events it lost, without the
+    // loop (the initramfs stage, which exits right after).
+    Result<void> drain();
 
     sd_event *event_loop() const { return loop_.get(); }
     // Called after anything a status reader sees may have changed, with
