@@ -58,6 +58,8 @@ constexpr uint8_t kImaXattrDigsig = 3;
 // The path vouch logs for an event the kernel side could not deliver: there
 // is no file to name, and this cannot be mistaken for one.
 constexpr const char *kLostEventPrefix = "vouch:lost-events:";
+// ... and for what the incompatible pins it replaced held but never delivered.
+constexpr const char *kReplacedPinsPath = "vouch:replaced-incompatible-pins";
 
 // The file's security.ima when it is a signature, read from the file the
 // kernel side measured and from no other: the path is looked up without
@@ -139,6 +141,21 @@ Result<std::unique_ptr<Daemon>> Daemon::create(const DaemonConfig &cfg) {
     kopts.pin_dir = cfg.pin_dir;
     kopts.ringbuf_bytes = cfg.ringbuf_bytes;
     auto ks = KernelSide::load(kopts);
+    if (!ks && ks.error().code == EPROTO && !cfg.pin_dir.empty()) {
+        // Pins of an incompatible vouch: most likely the stage of an
+        // initramfs built before this vouch was installed (update-initramfs
+        // rebuilds only the newest kernel's). That stage runs in audit mode,
+        // so the pins may go: replacing them beats leaving the boot
+        // unmeasured. Their queued events are unreadable; a violation entry
+        // marks the gap. Enforcing pins refuse the unpin (only their agent
+        // may), and the error says both.
+        std::string why = ks.error().message;
+        if (auto u = unpin(cfg.pin_dir); !u)
+            return make_error(EPROTO, why + "; removing them failed: " + u.error().message);
+        ks = KernelSide::load(kopts);
+        if (ks)
+            d->replaced_pins_ = why;
+    }
     if (!ks)
         return ks.error();
     d->ks_ = std::move(*ks);
@@ -164,6 +181,11 @@ Result<std::unique_ptr<Daemon>> Daemon::create(const DaemonConfig &cfg) {
                                       "from another boot; move it away to start a new log");
     }
 
+    if (!d->replaced_pins_.empty())
+        if (auto r =
+                d->log_->append(ima::make_violation(cfg.pcr, cfg.template_name, kReplacedPinsPath));
+            !r)
+            return r.error();
     // Events lost before this start: the count survives in the log directory,
     // which lives exactly as long as the pinned maps (until reboot).
     {

@@ -83,6 +83,8 @@ class Daemon : public ServiceBackend {
     std::string accepted_policy_path() const { return cfg_.state_dir + "/accepted-policy.dsse"; }
 
     KernelSide &kernel() { return *ks_; }
+    // Why the pins found at start were replaced (empty: they were not).
+    const std::string &replaced_pins() const { return replaced_pins_; }
     const DaemonConfig &config() const { return cfg_; }
     // Policy facts shown in status() (the policy code sets them).
     struct PolicyInfo {
@@ -147,6 +149,7 @@ class Daemon : public ServiceBackend {
     Journal journal_;
     TpmState tpm_seen_ = TpmState::Connecting;
     std::string status_sent_;
+    std::string replaced_pins_;
 };
 
 } // namespace vouch

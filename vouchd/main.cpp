@@ -314,6 +314,12 @@ int main(int argc, char **argv) {
         sd_notifyf(0, "STATUS=failed: %s", d.error().message.c_str());
         return 1;
     }
+    if (!(*d)->replaced_pins().empty())
+        std::fprintf(stderr,
+                     "vouchd: replaced the pins at %s, whose events are lost (logged as "
+                     "vouch:replaced-incompatible-pins): %s; rebuild the initramfs of every "
+                     "kernel (update-initramfs -u -k all, dracut --regenerate-all)\n",
+                     cfg.pin_dir.c_str(), (*d)->replaced_pins().c_str());
     // A bad policy does not stop vouchd: measuring goes on, and what the
     // kernel side enforces stays as it was. The daemon journals the outcome
     // (and SIGHUP's and D-Bus updates' outcomes), so nothing is printed here.

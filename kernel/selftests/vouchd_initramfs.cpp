@@ -8,6 +8,8 @@
 // the stage's entries, both programs and this test, in that order, nothing
 // lost, replaying against the TPM.
 #include <dirent.h>
+
+#include <bpf/bpf.h>
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -21,6 +23,7 @@
 #include <thread>
 
 #include "lib/digest.h"
+#include "lib/fd.h"
 #include "lib/ima_log.h"
 #include "lib/measurement_log.h"
 #include "kernel/selftests/lib/tap.h"
@@ -109,7 +112,7 @@ int main() {
                     "(run-vm --only vouchd_initramfs)\n");
         return 0;
     }
-    Tap t("vouchd_initramfs", 9);
+    Tap t("vouchd_initramfs", 12);
 
     // Before vouchd runs: the stage's log is there, and the pins are the
     // ones the stage made (the same inodes: moved with /sys, not remade).
@@ -142,8 +145,8 @@ int main() {
               staged.size()))
         t.diag_lines("exit status " + rc + ": " + out);
 
-    Vouchd d({"--no-bus", "--pin-dir", kPins, "--log-dir", kLogDir, "--policy", "", "--tcti",
-              kTcti});
+    Vouchd d(
+        {"--no-bus", "--pin-dir", kPins, "--log-dir", kLogDir, "--policy", "", "--tcti", kTcti});
     if (!t.ok(d.start({}), "vouchd in the new root starts")) {
         t.diag_lines(d.output());
         t.bail("vouchd did not start");
@@ -166,7 +169,8 @@ int main() {
     // boot_aggregate), the program before switch_root, the one after it, and
     // this test, the last two exec'd while no vouchd ran.
     const std::string self = "/usr/lib/vouch/selftests/vouchd_initramfs";
-    long i_stage = index_of(log, "/usr/bin/vouchd"), i_before = index_of(log, "/before-switch-root"),
+    long i_stage = index_of(log, "/usr/bin/vouchd"),
+         i_before = index_of(log, "/before-switch-root"),
          i_after = index_of(log, "/after-switch-root"), i_self = index_of(log, self);
     bool order = i_stage == 1 && i_before > i_stage && i_after > i_before && i_self > i_after;
     if (!t.ok(order, "in the order they ran: boot_aggregate, the stage (vouchd first), the "
@@ -206,5 +210,55 @@ int main() {
                    "(vouchctl log verify)");
 
     d.kill_it(SIGTERM);
+
+    // A stale initramfs (an older kernel's image, which update-initramfs
+    // leaves as it is) pins an incompatible kernel side: vouchd replaces the
+    // audit-mode pins, says so, and the log shows the gap. The ABI version
+    // the pins carry stands in for an older build's.
+    bool marked = false;
+    {
+        UniqueFd fd(bpf_obj_get((kPins + "/vouch_config").c_str()));
+        uint32_t key = 0;
+        vouch_config c{};
+        if (fd && bpf_map_lookup_elem(fd.get(), &key, &c) == 0) {
+            c.abi_version += 1000;
+            marked = bpf_map_update_elem(fd.get(), &key, &c, BPF_ANY) == 0;
+        }
+    }
+    size_t before_replace = read_log(kBinLog).size();
+    Vouchd d2(
+        {"--no-bus", "--pin-dir", kPins, "--log-dir", kLogDir, "--policy", "", "--tcti", kTcti});
+    bool started = marked && d2.start({});
+    std::string out2 = d2.output();
+    bool replaced = started && out2.find("replaced the pins at " + kPins) != std::string::npos &&
+                    out2.find("incompatible vouch (ABI") != std::string::npos &&
+                    out2.find("vouchd: loaded " + kPins) != std::string::npos;
+    if (!t.ok(replaced, "pins of an incompatible vouch (a stale initramfs) are replaced, and "
+                        "vouchd says why and what to rebuild"))
+        t.diag_lines(out2);
+    TempDir dir;
+    std::string later = dir.file("after-replace");
+    bool ran = copy_file(helper("true"), later, "after-replace") && exit_status(run({later})) == 0;
+    auto log2 = read_log(kBinLog);
+    long i_gap = index_of(log2, "vouch:replaced-incompatible-pins");
+    bool gap = i_gap >= static_cast<long>(before_replace) &&
+               log2[i_gap].file_digest == std::vector<uint8_t>(32, 0);
+    bool later_logged = ran && wait_until(
+                                   [&] {
+                                       log2 = read_log(kBinLog);
+                                       return index_of(log2, later) > i_gap;
+                                   },
+                                   10000);
+    t.ok(gap && later_logged && log2[0].template_sha1 == log[0].template_sha1,
+         "the same log goes on: a violation entry marks the replaced pins' lost events, and "
+         "what runs next is logged after it");
+    t.ok(wait_until(
+             [] {
+                 return exit_status(run({"/usr/bin/vouchctl", "log", "verify", "--file", kBinLog,
+                                         "--tcti", kTcti})) == 0;
+             },
+             30000),
+         "and it still replays against the TPM");
+    d2.kill_it(SIGTERM);
     return t.finish();
 }
