@@ -34,9 +34,9 @@ struct DaemonConfig {
     // (vouchctl policy check --local-key); vouchd itself never reads it.
     std::string local_signing_key;
     enum class Bus { System, User, None } bus = Bus::System;
-    // Where in the boot this vouchd measures from: "initramfs" for the
-    // initramfs stage (vouchd --initramfs), empty for the real root.
-    std::string stage;
+    // Which stage started measuring, for the vouch-measure-start record
+    // (lib/vouch_records.h) of a fresh kernel side: "vouchd" or "initramfs".
+    std::string stage = "vouchd";
 };
 
 inline constexpr const char *kDefaultConfigPath = "/etc/vouch/vouch.conf";

@@ -33,11 +33,16 @@ class Daemon : public ServiceBackend {
     static Result<std::unique_ptr<Daemon>> create(const DaemonConfig &cfg);
     ~Daemon() override;
 
-    // Runs until SIGTERM or SIGINT. Returns what stopped it abnormally.
+    // Runs until SIGTERM or SIGINT, then logs the vouchd-stop record and
+    // waits (bounded) for the TPM to take it. Returns what stopped it
+    // abnormally.
     Result<void> run();
     // Logs what the kernel side queued and the events it lost, without the
     // loop (the initramfs stage, which exits right after).
     Result<void> drain();
+    // After run(): why the stop record is not in the TPM (empty: it is, or
+    // there is no TPM).
+    const std::string &stop_note() const { return stop_note_; }
 
     sd_event *event_loop() const { return loop_.get(); }
     // Called after anything a status reader sees may have changed, with
@@ -108,7 +113,9 @@ class Daemon : public ServiceBackend {
     void handle_event(const vouch_event &ev);
     // Journals a change of the extender's state (log-mismatch included).
     void check_tpm_state();
-    void append(ima::Entry e);
+    void append(ima::Entry e, bool dedupe = true);
+    // Logs one of vouch's own records (lib/vouch_records.h), never deduplicated.
+    void record(const char *name, std::string_view content);
     // Logs one violation for each event the kernel side lost since the last
     // call, and remembers the count in the log directory across restarts.
     void log_lost_events();
@@ -150,6 +157,7 @@ class Daemon : public ServiceBackend {
     TpmState tpm_seen_ = TpmState::Connecting;
     std::string status_sent_;
     std::string replaced_pins_;
+    std::string stop_note_;
 };
 
 } // namespace vouch

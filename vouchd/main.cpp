@@ -320,10 +320,8 @@ int main(int argc, char **argv) {
                      "vouch:replaced-incompatible-pins): %s; rebuild the initramfs of every "
                      "kernel (update-initramfs -u -k all, dracut --regenerate-all)\n",
                      cfg.pin_dir.c_str(), (*d)->replaced_pins().c_str());
-    // A bad policy does not stop vouchd: measuring goes on, and what the
-    // kernel side enforces stays as it was. The daemon journals the outcome
-    // (and SIGHUP's and D-Bus updates' outcomes), so nothing is printed here.
-    (void)(*d)->load_policy_at_start();
+    // create() loaded the stored policy (before logging what runs, so its
+    // record comes first); a bad one does not stop vouchd and is journaled.
     std::unique_ptr<BusFrontEnd> bus;
     if (cfg.bus != vouch::DaemonConfig::Bus::None) {
         bus = std::make_unique<BusFrontEnd>(**d, cfg.bus == vouch::DaemonConfig::Bus::User
@@ -357,6 +355,8 @@ int main(int argc, char **argv) {
     (*d)->publish_status();
     auto r = (*d)->run();
     sd_notify(0, "STOPPING=1");
+    if (!(*d)->stop_note().empty())
+        std::fprintf(stderr, "vouchd: %s\n", (*d)->stop_note().c_str());
     bus.reset();
     if (!r) {
         std::fprintf(stderr, "vouchd: %s\n", r.error().message.c_str());

@@ -26,6 +26,7 @@
 #include "lib/fd.h"
 #include "lib/ima_log.h"
 #include "lib/measurement_log.h"
+#include "lib/vouch_records.h"
 #include "kernel/selftests/lib/tap.h"
 #include "kernel/selftests/lib/util.h"
 #include "kernel/selftests/lib/vouchd.h"
@@ -112,7 +113,7 @@ int main() {
                     "(run-vm --only vouchd_initramfs)\n");
         return 0;
     }
-    Tap t("vouchd_initramfs", 12);
+    Tap t("vouchd_initramfs", 13);
 
     // Before vouchd runs: the stage's log is there, and the pins are the
     // ones the stage made (the same inodes: moved with /sys, not remade).
@@ -165,16 +166,29 @@ int main() {
     t.ok(starts_ba && same_start,
          "the log starts with the kernel's boot_aggregate and continues the stage's entries");
 
-    // The order things ran in: the stage (vouchd itself, first after
-    // boot_aggregate), the program before switch_root, the one after it, and
-    // this test, the last two exec'd while no vouchd ran.
+    // The order things ran in: the stage (its records first after
+    // boot_aggregate: measuring started in the initramfs, a vouchd started;
+    // then vouchd itself), the program before switch_root, the one after it,
+    // and this test, the last two exec'd while no vouchd ran.
     const std::string self = "/usr/lib/vouch/selftests/vouchd_initramfs";
+    auto is_record = [&](size_t i, const char *name, const std::string &content) {
+        return log.size() > i && log[i].template_name == ima::kImaBuf && log[i].path == name &&
+               std::string(log[i].buf.begin(), log[i].buf.end()) == content;
+    };
+    bool have_records = is_record(1, records::kMeasureStart, "stage=initramfs") &&
+                   is_record(2, records::kVouchdStart, "start");
+    size_t starts = 0;
+    for (const auto &e : log)
+        starts += e.template_name == ima::kImaBuf && e.path == records::kMeasureStart;
+    t.ok(have_records && starts == 1,
+         "first after boot_aggregate: the stage's records vouch-measure-start stage=initramfs "
+         "and vouchd-start; the reattach adds no second vouch-measure-start");
     long i_stage = index_of(log, "/usr/bin/vouchd"),
          i_before = index_of(log, "/before-switch-root"),
          i_after = index_of(log, "/after-switch-root"), i_self = index_of(log, self);
-    bool order = i_stage == 1 && i_before > i_stage && i_after > i_before && i_self > i_after;
-    if (!t.ok(order, "in the order they ran: boot_aggregate, the stage (vouchd first), the "
-                     "program before switch_root, the one after it, this test")) {
+    bool order = i_stage == 3 && i_before > i_stage && i_after > i_before && i_self > i_after;
+    if (!t.ok(order, "in the order they ran: boot_aggregate, the stage (its records, vouchd), "
+                     "the program before switch_root, the one after it, this test")) {
         t.diag("indexes: vouchd %ld, before %ld, after %ld, test %ld", i_stage, i_before, i_after,
                i_self);
         for (size_t i = 0; i < log.size() && i < 12; ++i)
@@ -249,9 +263,13 @@ int main() {
                                        return index_of(log2, later) > i_gap;
                                    },
                                    10000);
-    t.ok(gap && later_logged && log2[0].template_sha1 == log[0].template_sha1,
-         "the same log goes on: a violation entry marks the replaced pins' lost events, and "
-         "what runs next is logged after it");
+    bool fresh =
+        log2.size() > static_cast<size_t>(i_gap) + 1 &&
+        log2[i_gap + 1].path == records::kMeasureStart &&
+        std::string(log2[i_gap + 1].buf.begin(), log2[i_gap + 1].buf.end()) == "stage=vouchd";
+    t.ok(gap && fresh && later_logged && log2[0].template_sha1 == log[0].template_sha1,
+         "the same log goes on: a violation entry marks the replaced pins' lost events, "
+         "vouch-measure-start stage=vouchd follows, and what runs next is logged after it");
     t.ok(wait_until(
              [] {
                  return exit_status(run({"/usr/bin/vouchctl", "log", "verify", "--file", kBinLog,
