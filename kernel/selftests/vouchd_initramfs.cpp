@@ -176,7 +176,7 @@ int main() {
                std::string(log[i].buf.begin(), log[i].buf.end()) == content;
     };
     bool have_records = is_record(1, records::kMeasureStart, "stage=initramfs") &&
-                   is_record(2, records::kVouchdStart, "start");
+                        is_record(2, records::kVouchdStart, "start");
     size_t starts = 0;
     for (const auto &e : log)
         starts += e.template_name == ima::kImaBuf && e.path == records::kMeasureStart;
