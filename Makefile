@@ -227,6 +227,8 @@ sysusersdir ?= $(or $(call SYSTEMD_PC,sysusersdir),$(prefix)/lib/sysusers.d)
 dbussystemdir ?= $(prefix)/share/dbus-1/system.d
 pkglibdir ?= $(prefix)/lib/vouch
 grubdefaultdir ?= $(sysconfdir)/default/grub.d
+initramfstoolsdir ?= $(prefix)/share/initramfs-tools
+dracutdir ?= $(prefix)/lib/dracut
 # journalctl -x explanations of vouchd's records (MESSAGE_IDs of lib/journal_fields.h).
 catalogdir ?= $(or $(call SYSTEMD_PC,catalogdir),$(prefix)/lib/systemd/catalog)
 DBUS_POLICY := packaging/dbus/org.vouch.Vouch1.conf
@@ -244,6 +246,15 @@ install: programs
 	$(Q)install -D -m 0755 packaging/grub/lsm-cmdline $(DESTDIR)$(pkglibdir)/lsm-cmdline
 	$(Q)install -D -m 0644 packaging/grub/vouch.cfg $(DESTDIR)$(grubdefaultdir)/vouch.cfg
 	$(Q)install -D -m 0755 packaging/apt/apt-hook $(DESTDIR)$(pkglibdir)/apt-hook
+	$(Q)install -D -m 0755 packaging/initramfs-tools/initramfs-stage $(DESTDIR)$(pkglibdir)/initramfs-stage
+	$(Q)install -D -m 0755 packaging/initramfs-tools/hooks/vouch $(DESTDIR)$(initramfstoolsdir)/hooks/vouch
+	$(Q)install -D -m 0755 packaging/initramfs-tools/scripts/init-top/00vouch \
+		$(DESTDIR)$(initramfstoolsdir)/scripts/init-top/00vouch
+	$(Q)install -D -m 0755 packaging/dracut/90vouch/module-setup.sh $(DESTDIR)$(dracutdir)/modules.d/90vouch/module-setup.sh
+	$(Q)install -D -m 0755 packaging/dracut/90vouch/vouch-pre-udev.sh $(DESTDIR)$(dracutdir)/modules.d/90vouch/vouch-pre-udev.sh
+	$(Q)install -D -m 0644 packaging/dracut/90vouch/vouch-initramfs.service \
+		$(DESTDIR)$(dracutdir)/modules.d/90vouch/vouch-initramfs.service
+	$(Q)install -D -m 0644 packaging/dracut/90-vouch.conf $(DESTDIR)$(dracutdir)/dracut.conf.d/90-vouch.conf
 	$(Q)install -D -m 0644 packaging/apt/apt.conf $(DESTDIR)$(pkglibdir)/apt.conf
 	$(Q)if [ -f $(DBUS_POLICY) ]; then install -D -m 0644 $(DBUS_POLICY) $(DESTDIR)$(dbussystemdir)/org.vouch.Vouch1.conf; \
 		else echo "install: $(DBUS_POLICY) is not there yet: no D-Bus policy installed" >&2; fi

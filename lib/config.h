@@ -34,6 +34,9 @@ struct DaemonConfig {
     // (vouchctl policy check --local-key); vouchd itself never reads it.
     std::string local_signing_key;
     enum class Bus { System, User, None } bus = Bus::System;
+    // Which stage started measuring, for the vouch-measure-start record
+    // (lib/vouch_records.h) of a fresh kernel side: "vouchd" or "initramfs".
+    std::string stage = "vouchd";
 };
 
 inline constexpr const char *kDefaultConfigPath = "/etc/vouch/vouch.conf";

@@ -21,9 +21,11 @@ constexpr uint32_t kMaxDataLen = 1u << 20;
 constexpr uint32_t kMaxDigestLen = 64;
 
 void put_u32(std::vector<uint8_t> &out, uint32_t v) {
-    uint8_t b[4];
-    std::memcpy(b, &v, 4); // native endian, like the kernel's log
-    out.insert(out.end(), b, b + 4);
+    // native endian, like the kernel's log; resize + memcpy rather than
+    // insert, which g++ 12 -O2 misreads as an overflow (-Wstringop-overflow)
+    size_t at = out.size();
+    out.resize(at + 4);
+    std::memcpy(out.data() + at, &v, 4);
 }
 
 void put_field(std::vector<uint8_t> &out, std::span<const uint8_t> data) {
@@ -67,15 +69,16 @@ bool is_zero(std::span<const uint8_t> b) {
     return true;
 }
 
-// Splits d-ng (or d-ngv2) / n-ng / sig out of the template data of ima-ng,
-// ima-sig and their v2 forms.
+// Splits d-ng (or d-ngv2) / n-ng / sig (ima-buf: buf) out of the template
+// data of ima-ng, ima-sig, their v2 forms and ima-buf.
 bool parse_fields(Entry &e) {
     Reader r(e.template_data);
     std::span<const uint8_t> d, n, s;
     uint32_t len;
     if (!r.u32(len) || !r.take(len, d) || !r.u32(len) || !r.take(len, n))
         return false;
-    if (has_sig(e.template_name) && (!r.u32(len) || !r.take(len, s)))
+    const bool buf = e.template_name == kImaBuf;
+    if ((buf || has_sig(e.template_name)) && (!r.u32(len) || !r.take(len, s)))
         return false;
     if (!r.done())
         return false;
@@ -93,7 +96,7 @@ bool parse_fields(Entry &e) {
     if (n.empty() || n.back() != 0)
         return false;
     e.path.assign(reinterpret_cast<const char *>(n.data()), n.size() - 1);
-    e.sig.assign(s.begin(), s.end());
+    (buf ? e.buf : e.sig).assign(s.begin(), s.end());
     return true;
 }
 
@@ -149,7 +152,8 @@ std::vector<uint8_t> template_data(const std::string &template_name, const std::
     std::vector<uint8_t> out;
     put_field(out, d);
     put_field(out, bytes_of(path, true));
-    if (has_sig(template_name))
+    // ima-buf's third field is the buffer, passed where ima-sig's goes.
+    if (has_sig(template_name) || template_name == kImaBuf)
         put_field(out, sig);
     return out;
 }
@@ -182,6 +186,22 @@ Entry make_violation(uint32_t pcr, const std::string &template_name, const std::
     Entry e = make_entry(pcr, template_name, "sha256", zeros, path);
     e.violation = true;
     e.template_sha1.fill(0);
+    return e;
+}
+
+Entry make_buf_entry(uint32_t pcr, const std::string &name, std::span<const uint8_t> buf) {
+    Entry e;
+    e.pcr = pcr;
+    e.template_name = kImaBuf;
+    e.algo = "sha256";
+    Sha256 d = sha256_bytes(buf);
+    e.file_digest.assign(d.begin(), d.end());
+    e.path = name;
+    e.buf.assign(buf.begin(), buf.end());
+    e.template_data = template_data(kImaBuf, e.algo, e.file_digest, e.path, e.buf);
+    unsigned int len = 0;
+    EVP_Digest(e.template_data.data(), e.template_data.size(), e.template_sha1.data(), &len,
+               EVP_sha1(), nullptr);
     return e;
 }
 
@@ -225,6 +245,9 @@ std::string encode_ascii(const Entry &e) {
     if (has_sig(e.template_name)) {
         s += ' ';
         s += to_hex(e.sig);
+    } else if (e.template_name == kImaBuf) {
+        s += ' ';
+        s += to_hex(e.buf); // the kernel prints the buf field in hex
     }
     s += '\n';
     return s;
@@ -253,7 +276,7 @@ Result<std::vector<Entry>> parse_binary(std::span<const uint8_t> bytes) {
         e.template_data.assign(data.begin(), data.end());
         e.violation = is_zero(e.template_sha1);
         if ((e.template_name == kImaNg || e.template_name == kImaNgV2 ||
-             has_sig(e.template_name)) &&
+             e.template_name == kImaBuf || has_sig(e.template_name)) &&
             !parse_fields(e))
             return bad(("malformed " + e.template_name + " template data").c_str());
         out.push_back(std::move(e));
@@ -271,13 +294,15 @@ std::optional<std::string> digest_path_sig(std::string_view rest, bool ng, Entry
     std::string_view digest = word(rest);
     std::string_view path = rest;
     e.sig.clear();
-    if (has_sig(e.template_name)) {
+    e.buf.clear();
+    const bool buf = e.template_name == kImaBuf;
+    if (has_sig(e.template_name) || buf) {
         size_t sp = rest.rfind(' ');
         if (sp == std::string_view::npos)
-            return "no signature field";
+            return buf ? "no buf field" : "no signature field";
         path = rest.substr(0, sp);
-        if (!from_hex(rest.substr(sp + 1), e.sig))
-            return "signature is not hex";
+        if (!from_hex(rest.substr(sp + 1), buf ? e.buf : e.sig))
+            return buf ? "buf is not hex" : "signature is not hex";
     }
     std::string_view hex = digest;
     if (ng) {
@@ -293,7 +318,8 @@ std::optional<std::string> digest_path_sig(std::string_view rest, bool ng, Entry
         return "bad file digest";
     e.path = path;
     if (ng)
-        e.template_data = template_data(e.template_name, e.algo, e.file_digest, e.path, e.sig);
+        e.template_data =
+            template_data(e.template_name, e.algo, e.file_digest, e.path, buf ? e.buf : e.sig);
     return std::nullopt;
 }
 
@@ -365,7 +391,7 @@ Result<std::vector<Entry>> parse_ascii(std::string_view text) {
         if (name.empty() || name.size() > kMaxNameLen)
             return bad("bad template name");
         e.template_name = name;
-        bool ng = name == kImaNg || name == kImaNgV2 || has_sig(e.template_name);
+        bool ng = name == kImaNg || name == kImaNgV2 || name == kImaBuf || has_sig(e.template_name);
         if (ng || name == "ima") {
             auto err = digest_path_sig(rest, ng, e);
             if (err && !ng)

@@ -11,6 +11,9 @@
 //   ima-ngv2, ima-sigv2: the same with d-ngv2 ("type" ':' "algo" ':' NUL
 //   digest) for d-ng; vouch writes them, as the kernel's IMA does, for a file
 //   identified by its fs-verity digest ("verity:sha256").
+//   ima-buf: d-ng (SHA-256 of buf), n-ng (name NUL), buf (raw bytes): what
+//   the kernel's IMA writes for measured buffers (keys, policy, critical
+//   data), and vouch for records of its own state (lib/vouch_records.h).
 // A violation (a measurement that was lost) has an all-zero file digest and
 // an all-zero template hash; the TPM is extended with all-ones instead.
 #pragma once
@@ -30,6 +33,7 @@ inline constexpr const char *kImaNg = "ima-ng";
 inline constexpr const char *kImaSig = "ima-sig";
 inline constexpr const char *kImaNgV2 = "ima-ngv2";
 inline constexpr const char *kImaSigV2 = "ima-sigv2";
+inline constexpr const char *kImaBuf = "ima-buf";
 // The d-ngv2 "type:algo" of an fs-verity digest.
 inline constexpr const char *kVeritySha256 = "verity:sha256";
 
@@ -46,6 +50,7 @@ struct Entry {
     std::vector<uint8_t> file_digest; // empty: parsed from an unknown template
     std::string path;
     std::vector<uint8_t> sig; // ima-sig only
+    std::vector<uint8_t> buf; // ima-buf only: the measured buffer
     bool violation = false;
     std::array<uint8_t, 20> template_sha1{}; // as recorded in the log
     std::vector<uint8_t> template_data;      // the fields, as hashed
@@ -59,6 +64,9 @@ Entry make_entry(uint32_t pcr, const std::string &template_name, const std::stri
                  std::span<const uint8_t> file_digest, const std::string &path,
                  std::span<const uint8_t> sig = {});
 Entry make_violation(uint32_t pcr, const std::string &template_name, const std::string &path);
+// An ima-buf entry, as the kernel's IMA writes one for a measured buffer:
+// d-ng "sha256:" NUL SHA-256(buf), n-ng name NUL (kept as it is), buf.
+Entry make_buf_entry(uint32_t pcr, const std::string &name, std::span<const uint8_t> buf);
 
 std::vector<uint8_t> template_data(const std::string &template_name, const std::string &algo,
                                    std::span<const uint8_t> file_digest, const std::string &path,
@@ -79,7 +87,9 @@ Result<std::vector<Entry>> parse_binary(std::span<const uint8_t> bytes);
 // one entry per line, "PCR TEMPLATE_HASH TEMPLATE DIGEST PATH [SIG]". For
 // ima-ng, ima-sig and their v2 forms DIGEST is "algo:hex" ("type:algo:hex"
 // in v2), the template data is rebuilt from the fields, and a path may hold
-// spaces (ima-sig's signature is the last field, empty or not). A path may
+// spaces (ima-sig's signature is the last field, empty or not). ima-buf:
+// "PCR HASH ima-buf algo:hex NAME HEXBUF", the buffer in hex as the kernel
+// prints it, its template data rebuilt. A path may
 // hold newlines too (the kernel prints a name as it is): such an entry
 // continues on the following lines, as many as make its template hash match
 // (for a violation, whose hash covers nothing: the following lines that do

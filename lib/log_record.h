@@ -20,7 +20,9 @@ struct LogRecord {
     std::vector<uint8_t> template_hash; // SHA-1, as in the log (zeros for a violation)
     std::string file_digest;            // "sha256:<hex>"
     std::string path;
-    std::vector<uint8_t> signature; // ima-sig only
+    // ima-sig: the signature; ima-buf: the measured buffer (its third field,
+    // where ima-sig's signature goes), e.g. a vouch record's text.
+    std::vector<uint8_t> signature;
     bool violation = false;
 };
 
@@ -32,7 +34,7 @@ inline LogRecord log_record(const ima::Entry &e, uint64_t index) {
     r.template_hash.assign(e.template_sha1.begin(), e.template_sha1.end());
     r.file_digest = e.algo + ":" + to_hex(e.file_digest);
     r.path = e.path;
-    r.signature = e.sig;
+    r.signature = e.template_name == ima::kImaBuf ? e.buf : e.sig;
     r.violation = e.violation;
     return r;
 }

@@ -27,8 +27,9 @@ class MeasurementLog {
 
     // Appends unless an entry with the same template hash on the same PCR is
     // already logged (IMA's rule; violations are always appended). Returns
-    // whether it was appended.
-    Result<bool> append(const ima::Entry &e);
+    // whether it was appended. `dedupe` false: appended whatever is logged
+    // (vouch's own records: the order of restarts is the information).
+    Result<bool> append(const ima::Entry &e, bool dedupe = true);
 
     const std::vector<ima::Entry> &entries() const { return entries_; }
     bool ascii_rebuilt() const { return ascii_rebuilt_; }

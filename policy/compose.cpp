@@ -147,6 +147,8 @@ Result<Document> read_document(std::string_view bytes, const TrustStore *keys) {
         d.agents = read_map(*a);
     if (auto a = v.find("verity"); a != v.end())
         d.verity = read_map(*a);
+    if (auto b = doc.find("ima-buf"); b != doc.end())
+        d.ima_buf = read_map(*b);
     d.payload = std::move(*payload);
     return d;
 }
@@ -178,6 +180,13 @@ std::string write_document(const Document &d, const std::string &timestamp) {
     if (!d.trust_keys.empty())
         v["keys"] = d.trust_keys;
     doc["digests"] = as_json(d.digests);
+    // vouch's own records (lib/vouch_records.h), so Keylime accepts a log
+    // holding them; what the document listed stays.
+    PathDigests buf = d.ima_buf;
+    for (const auto &[name, list] : vouch_record_digests())
+        for (const auto &hex : list)
+            add_digest(buf, name, hex);
+    doc["ima-buf"] = buf;
     if (!timestamp.empty())
         meta["timestamp"] = timestamp;
     return doc.dump() + "\n";
@@ -192,7 +201,7 @@ void add_digest(PathDigests &m, const std::string &path, const std::string &hex)
 void add_entries(Document &into, const Document &from) {
     for (auto [dst, src] :
          {std::pair{&into.digests, &from.digests}, std::pair{&into.agents, &from.agents},
-          std::pair{&into.verity, &from.verity}})
+          std::pair{&into.verity, &from.verity}, std::pair{&into.ima_buf, &from.ima_buf}})
         for (const auto &[path, list] : *src)
             for (const auto &hex : list)
                 add_digest(*dst, path, hex);
@@ -261,6 +270,10 @@ FromLog from_log(const std::vector<ima::Entry> &entries) {
                 out.boot_aggregates.push_back(hex);
         } else if (e.path.starts_with("vouch:")) {
             ++out.vouch_records;
+        } else if (e.template_name == ima::kImaBuf) {
+            // A measured buffer (vouch's own records, the kernel's keys or
+            // critical data), not a file: never a digest that allows one.
+            ++out.buffers;
         } else if (e.file_digest.empty()) {
             ++out.unknown;
         } else if ((e.algo == "sha256" || e.algo == "ima:sha256") && e.file_digest.size() == 32) {

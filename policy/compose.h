@@ -30,6 +30,9 @@ struct Document {
     // PEM public keys to write as meta.vouch.keys (a key rotation); empty
     // keeps whatever the payload below has.
     std::vector<std::string> trust_keys;
+    // Keylime's "ima-buf": record name -> digests of the buffers accepted
+    // under it. write_document() adds vouch_record_digests() to it.
+    PathDigests ima_buf;
     // The JSON payload it was read from; empty for a new document. Fields
     // vouch does not interpret (release, excludes, Keylime's) come from it
     // when the document is written again.
@@ -53,7 +56,7 @@ std::string write_document(const Document &d, const std::string &timestamp);
 
 // Adds `hex` to the digests of `path` unless it is listed there already.
 void add_digest(PathDigests &m, const std::string &path, const std::string &hex);
-// Adds every entry of `from` (digests, agents, fs-verity digests) to `into`:
+// Adds every entry of `from` (digests, agents, fs-verity digests, ima-buf) to `into`:
 // a path keeps its digests and gains the new ones after them, so a path may
 // list an old and a new digest while a fleet moves from one to the other.
 void add_entries(Document &into, const Document &from);
@@ -105,6 +108,7 @@ struct FromLog {
     std::vector<std::string> boot_aggregates;
     size_t boot_aggregate = 0;                 // boot_aggregate entries (taken)
     size_t vouch_records = 0;                  // vouch's own "vouch:..." entries: skipped
+    size_t buffers = 0; // ima-buf entries (vouch's records, keys, ...): not files, skipped
     size_t unknown = 0;                        // a template without a file digest field: skipped
     std::map<std::string, size_t> other_algos; // not SHA-256 ("sha1", ...): skipped, counted
     size_t unique_digests = 0;                 // distinct digests taken (both kinds)

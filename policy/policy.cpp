@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lib/digest.h"
+#include "lib/vouch_records.h"
 
 namespace vouch::policy {
 
@@ -341,6 +342,13 @@ Result<Policy> from_json(PayloadSax &sax) {
     for (const char *f : {"keyrings", "ima-buf", "ima"})
         if (auto it = doc.find(f); it != doc.end() && !it->is_object())
             return bad(std::string("'") + f + "' is not an object");
+    // ima-buf: name -> digests of the buffers Keylime accepts under that name
+    // (vouch's own records among them); kept as it is by the tools.
+    if (auto it = doc.find("ima-buf"); it != doc.end())
+        for (const auto &[name, list] : it->items())
+            if (!list.is_array() ||
+                !std::all_of(list.begin(), list.end(), [](const json &x) { return x.is_string(); }))
+                return bad("'ima-buf' entry '" + name + "' is not an array of strings");
     if (auto k = doc.find("verification-keys"); k != doc.end()) {
         if (!k->is_string())
             return bad("'verification-keys' is not a string");
@@ -430,6 +438,17 @@ Result<Policy> verify_and_parse(std::string_view envelope, const TrustStore &key
     return p;
 }
 
+std::map<std::string, std::vector<std::string>> vouch_record_digests() {
+    std::map<std::string, std::vector<std::string>> out;
+    for (const auto &[name, content] : records::fixed()) {
+        auto &list = out[name];
+        std::string hex = records::digest_hex(content);
+        if (std::find(list.begin(), list.end(), hex) == list.end())
+            list.push_back(hex);
+    }
+    return out;
+}
+
 std::string serialize(const PolicyInput &in) {
     json vouch = {{"serial", in.serial}, {"mode", mode_string(in.mode)}};
     if (!in.agents.empty())
@@ -450,7 +469,7 @@ std::string serialize(const PolicyInput &in) {
         {"keyrings", json::object()},
         {"ima",
          {{"ignored_keyrings", json::array()}, {"log_hash_alg", "sha1"}, {"dm_policy", nullptr}}},
-        {"ima-buf", json::object()},
+        {"ima-buf", vouch_record_digests()},
         {"verification-keys", ""},
     };
     return doc.dump() + "\n";

@@ -92,7 +92,13 @@ struct PolicyInput {
     std::string timestamp;                                   // ISO 8601, may be empty
 };
 // Keylime-complete document (every field Keylime's schema requires), one line.
+// Its "ima-buf" holds vouch_record_digests().
 std::string serialize(const PolicyInput &in);
+// name -> hex SHA-256 of vouch's records whose content does not depend on the
+// policy (lib/vouch_records.h: vouch-measure-start of both stages,
+// vouchd-start, vouchd-stop): what a Keylime runtime policy's "ima-buf" must
+// list for Keylime to accept a log holding them.
+std::map<std::string, std::vector<std::string>> vouch_record_digests();
 
 bool parse_hex_digest(std::string_view hex, vouch_digest &out);
 std::string digest_hex(const vouch_digest &d);

@@ -175,6 +175,20 @@ constexpr Command kCommands[] = {
      "                    (default: signatures are not checked)\n"
      "  -o, --output OUT  write OUT, atomically (default, or -: stdout)\n",
      cmd_policy_merge},
+    {"policy", "keylime", "[--keys DIR] [-o OUT] ENVELOPE...",
+     "the Keylime runtime policy for a fleet running these policies",
+     "The payload of the newest ENVELOPE (highest serial), with Keylime's \"ima-buf\"\n"
+     "listing the digests of vouch's own log records: the vouch-policy record of\n"
+     "every ENVELOPE (so machines still on an older serial pass during a rollout)\n"
+     "and the fixed ones (vouch-measure-start, vouchd-start, vouchd-stop). Give it to\n"
+     "keylime_tenant as the runtime policy. Inputs must be signed envelopes: the\n"
+     "record names the SHA-256 of the envelope vouchd activated.\n"
+     "\n"
+     "Options:\n"
+     "  --keys DIR        the envelopes must verify against DIR's keys\n"
+     "                    (default: signatures are not checked)\n"
+     "  -o, --output OUT  write OUT, atomically (default, or -: stdout)\n",
+     cmd_policy_keylime},
     {"policy", "update", "FILE [--json] [BUS OPTIONS]",
      "hand a signed policy envelope to vouchd; print the new serial",
      "vouchd verifies the envelope (signature, content, a serial not below the one\n"

@@ -35,6 +35,7 @@ Exit cmd_policy_verify(const Command &, int argc, char **argv);
 Exit cmd_policy_show(const Command &, int argc, char **argv);
 Exit cmd_policy_diff(const Command &, int argc, char **argv);
 Exit cmd_policy_merge(const Command &, int argc, char **argv);
+Exit cmd_policy_keylime(const Command &, int argc, char **argv);
 Exit cmd_policy_check(const Command &, int argc, char **argv);
 Exit cmd_policy_get(const Command &, int argc, char **argv);
 Exit cmd_denials(const Command &, int argc, char **argv); // vouchctl/denials.cpp

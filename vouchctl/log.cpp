@@ -14,6 +14,7 @@
 #include "lib/log_record.h"
 #include "lib/tpm.h"
 #include "lib/utf8.h"
+#include "lib/vouch_records.h"
 #include "vouchctl/bus.h"
 #include "vouchctl/commands.h"
 #include "vouchctl/log_output.h"
@@ -48,6 +49,40 @@ Exit print_log_file(const std::string &path, uint64_t first, uint64_t count, boo
             std::fputs(log_ascii(r, ::isatty(STDOUT_FILENO)).c_str(), stdout);
     }
     return Exit::Ok;
+}
+
+// What vouch's own records (lib/vouch_records.h) in a log that replays
+// prove, one line each, entries numbered as `vouchctl log` numbers them.
+void print_records(const std::vector<ima::Entry> &entries, uint32_t pcr) {
+    for (size_t i = 0; i < entries.size(); ++i) {
+        const auto &e = entries[i];
+        if (e.template_name != ima::kImaBuf || e.pcr != pcr)
+            continue;
+        std::string text(e.buf.begin(), e.buf.end());
+        if (e.path == records::kPolicy) {
+            // "serial=N mode=M envelope=sha256:HEX"
+            std::string serial, mode, envelope;
+            size_t pos = 0;
+            while (pos < text.size()) {
+                size_t sp = text.find(' ', pos);
+                std::string kv = text.substr(pos, sp == std::string::npos ? sp : sp - pos);
+                pos = sp == std::string::npos ? text.size() : sp + 1;
+                size_t eq = kv.find('=');
+                std::string k = kv.substr(0, eq),
+                            v = eq == std::string::npos ? "" : kv.substr(eq + 1);
+                (k == "serial" ? serial : k == "mode" ? mode : k == "envelope" ? envelope : k) = v;
+            }
+            std::printf("policy serial %s (%s) active from entry %zu (envelope %s)\n",
+                        printable(serial).c_str(), printable(mode).c_str(), i,
+                        printable(envelope).c_str());
+        } else if (e.path == records::kMeasureStart) {
+            std::printf("entry %zu: measuring started (%s)\n", i, printable(text).c_str());
+        } else if (e.path == records::kVouchdStart) {
+            std::printf("entry %zu: vouchd started\n", i);
+        } else if (e.path == records::kVouchdStop) {
+            std::printf("entry %zu: vouchd stopped\n", i);
+        }
+    }
 }
 
 Exit verify(const std::string &path, const std::string &tcti, std::optional<uint32_t> pcr_opt) {
@@ -113,6 +148,7 @@ Exit verify(const std::string &path, const std::string &tcti, std::optional<uint
     std::printf("log verified: %zu entries on PCR %u replay to the TPM's %s bank%s\n",
                 on_pcr.size(), pcr, ok_banks.c_str(),
                 ok_banks.find(',') == std::string::npos ? "" : "s");
+    print_records(*entries, pcr);
     return Exit::Ok;
 }
 

@@ -15,10 +15,19 @@ std::string log_ascii(const LogRecord &r, bool for_terminal) {
     std::string s = pcr;
     s += to_hex(r.template_hash) + " " + r.template_name + " " + r.file_digest + " " +
          (for_terminal ? printable(r.path) : r.path);
-    if (ima::has_sig(r.template_name))
+    if (ima::has_sig(r.template_name)) {
         s += " " + to_hex(r.signature);
+    } else if (r.template_name == ima::kImaBuf) {
+        // The kernel prints the buffer in hex; people read vouch's records
+        // (text) better as text.
+        s += " " + (for_terminal ? "\"" + printable(buffer_text(r)) + "\"" : to_hex(r.signature));
+    }
     s += '\n';
     return s;
+}
+
+std::string buffer_text(const LogRecord &r) {
+    return std::string(r.signature.begin(), r.signature.end());
 }
 
 std::string log_json(const LogRecord &r) {
@@ -29,7 +38,13 @@ std::string log_json(const LogRecord &r) {
     j["template"] = utf8_safe(r.template_name);
     j["digest"] = utf8_safe(r.file_digest);
     j["path"] = utf8_safe(r.path);
-    j["signature"] = to_hex(r.signature);
+    if (r.template_name == ima::kImaBuf) {
+        j["signature"] = "";
+        j["buffer"] = utf8_safe(buffer_text(r));
+        j["buffer_hex"] = to_hex(r.signature);
+    } else {
+        j["signature"] = to_hex(r.signature);
+    }
     j["violation"] = r.violation;
     // utf8_safe() leaves nothing for the handler to replace; it is there so
     // that a mistake cannot make dump() throw.

@@ -16,11 +16,17 @@ namespace vouch::ctl {
 // Strings are written as they are (a file's path byte for byte, a newline
 // too, as the kernel prints it), unless `for_terminal`: then the path goes
 // through printable(), so that one entry is one line and a name sends no
-// escape sequence to the terminal.
+// escape sequence to the terminal. An ima-buf entry (vouch's own records)
+// ends with its buffer in hex, as the kernel prints it, or on a terminal with
+// the buffer as quoted text through printable().
 std::string log_ascii(const LogRecord &r, bool for_terminal = false);
+// An ima-buf entry's buffer as text (vouch's records are ASCII).
+std::string buffer_text(const LogRecord &r);
 
 // The entry as one line of compact JSON, keys in this order: index, pcr,
-// template_hash, template, digest, path, signature, violation. Strings go
+// template_hash, template, digest, path, signature, [buffer, buffer_hex,]
+// violation; buffer and buffer_hex only for an ima-buf entry (its buffer as
+// text and in hex; path is then the record's name). Strings go
 // through utf8_safe(), as vouchd's D-Bus strings do: a byte that is not UTF-8
 // is written as the text \xNN.
 std::string log_json(const LogRecord &r);

@@ -17,7 +17,9 @@
 #include <nlohmann/json.hpp>
 
 #include "lib/file_io.h"
+#include "lib/digest.h"
 #include "lib/ima_log.h"
+#include "lib/vouch_records.h"
 #include "policy/compose.h"
 #include "policy/dsse.h"
 #include "policy/make.h"
@@ -126,6 +128,7 @@ std::string from_log_summary(const std::string &path, const FromLog &f) {
     if (f.boot_aggregate)
         s += ", " + std::to_string(f.boot_aggregate) + " boot_aggregate taken";
     skipped(f.vouch_records, "vouch records skipped");
+    skipped(f.buffers, "ima-buf entries (measured buffers, not files) skipped");
     skipped(f.unknown, "entries of unknown templates skipped");
     for (const auto &[algo, n] : f.other_algos)
         skipped(n, algo + " digests skipped (vouch enforces SHA-256 only)");
@@ -864,6 +867,75 @@ Exit cmd_policy_merge(const Command &self, int argc, char **argv) {
                  p->args.size(), n, merged.digests.size(),
                  static_cast<unsigned long long>(merged.serial), mode_string(merged.mode),
                  out.empty() ? "" : " -> ", out.c_str());
+    return Exit::Ok;
+}
+
+} // namespace vouch::ctl
+
+namespace vouch::ctl {
+
+Exit cmd_policy_keylime(const Command &self, int argc, char **argv) {
+    std::string out, keys_dir;
+    auto p = parse_options(argc, argv, {{"keys", required_argument, kOptKeys}, kOutput},
+                           [&](int id, const char *v) -> Result<void> {
+                               (id == kOptKeys ? keys_dir : out) = v;
+                               return {};
+                           });
+    if (auto e = settle_options(self, p, 1, SIZE_MAX, "needs at least one ENVELOPE"))
+        return *e;
+    std::optional<TrustStore> keys;
+    if (!keys_dir.empty()) {
+        auto k = load_keys(keys_dir);
+        if (!k)
+            return bad_input(k.error().message);
+        keys = std::move(*k);
+    }
+    // The newest envelope's payload is the policy; every envelope's
+    // vouch-policy record is accepted, so machines still on an older serial
+    // pass while a rollout moves them on.
+    std::optional<Document> newest;
+    std::string newest_path;
+    std::vector<std::string> policy_records;
+    for (const auto &path : p->args) {
+        auto bytes = read_file(path, kMaxEnvelopeBytes);
+        if (!bytes)
+            return bad_input(bytes.error().message);
+        // vouchd records the SHA-256 of the envelope it activated: a bare
+        // payload has no such digest.
+        nlohmann::json j = nlohmann::json::parse(*bytes, nullptr, false);
+        if (!j.is_object() || !j.contains("payloadType") || !j.contains("signatures") ||
+            j.contains("meta"))
+            return bad_input(path + ": not a DSSE envelope (a payload? sign it with `vouchctl "
+                                    "policy sign` first): vouchd's vouch-policy record names "
+                                    "the SHA-256 of the envelope it activated");
+        auto d = read_document(*bytes, keys ? &*keys : nullptr);
+        if (!d)
+            return bad_input(path + ": " + d.error().message);
+        Sha256 env =
+            sha256_bytes({reinterpret_cast<const uint8_t *>(bytes->data()), bytes->size()});
+        std::string hex =
+            records::digest_hex(records::policy(d->serial, mode_string(d->mode), env));
+        if (std::find(policy_records.begin(), policy_records.end(), hex) == policy_records.end())
+            policy_records.push_back(hex);
+        if (!newest || d->serial > newest->serial) {
+            newest = std::move(*d);
+            newest_path = path;
+        }
+    }
+    for (const auto &hex : policy_records)
+        add_digest(newest->ima_buf, records::kPolicy, hex);
+    // The payload as signed (its timestamp kept), with ima-buf added.
+    std::string text = write_document(*newest, "");
+    if (auto ok = check_written(text, newest_path); !ok)
+        return fail(ok.error().message);
+    if (Exit rc = write_output(out, text); rc != Exit::Ok)
+        return rc;
+    std::fprintf(stderr,
+                 "vouchctl policy: Keylime runtime policy from %s (serial %llu, %s), accepting "
+                 "the vouch-policy records of %zu envelope%s%s%s\n",
+                 newest_path.c_str(), static_cast<unsigned long long>(newest->serial),
+                 mode_string(newest->mode), policy_records.size(),
+                 policy_records.size() == 1 ? "" : "s", out.empty() ? "" : " -> ", out.c_str());
     return Exit::Ok;
 }
 

@@ -21,6 +21,7 @@
 #include "lib/digest.h"
 #include "lib/file_io.h"
 #include "lib/owned.h"
+#include "lib/vouch_records.h"
 #include "policy/policy.h"
 #include "policy/serial_store.h"
 #include "lib/tpm.h"
@@ -58,6 +59,8 @@ constexpr uint8_t kImaXattrDigsig = 3;
 // The path vouch logs for an event the kernel side could not deliver: there
 // is no file to name, and this cannot be mistaken for one.
 constexpr const char *kLostEventPrefix = "vouch:lost-events:";
+// ... and for what the incompatible pins it replaced held but never delivered.
+constexpr const char *kReplacedPinsPath = "vouch:replaced-incompatible-pins";
 
 // The file's security.ima when it is a signature, read from the file the
 // kernel side measured and from no other: the path is looked up without
@@ -139,6 +142,21 @@ Result<std::unique_ptr<Daemon>> Daemon::create(const DaemonConfig &cfg) {
     kopts.pin_dir = cfg.pin_dir;
     kopts.ringbuf_bytes = cfg.ringbuf_bytes;
     auto ks = KernelSide::load(kopts);
+    if (!ks && ks.error().code == EPROTO && !cfg.pin_dir.empty()) {
+        // Pins of an incompatible vouch: most likely the stage of an
+        // initramfs built before this vouch was installed (update-initramfs
+        // rebuilds only the newest kernel's). That stage runs in audit mode,
+        // so the pins may go: replacing them beats leaving the boot
+        // unmeasured. Their queued events are unreadable; a violation entry
+        // marks the gap. Enforcing pins refuse the unpin (only their agent
+        // may), and the error says both.
+        std::string why = ks.error().message;
+        if (auto u = unpin(cfg.pin_dir); !u)
+            return make_error(EPROTO, why + "; removing them failed: " + u.error().message);
+        ks = KernelSide::load(kopts);
+        if (ks)
+            d->replaced_pins_ = why;
+    }
     if (!ks)
         return ks.error();
     d->ks_ = std::move(*ks);
@@ -164,6 +182,11 @@ Result<std::unique_ptr<Daemon>> Daemon::create(const DaemonConfig &cfg) {
                                       "from another boot; move it away to start a new log");
     }
 
+    if (!d->replaced_pins_.empty())
+        if (auto r =
+                d->log_->append(ima::make_violation(cfg.pcr, cfg.template_name, kReplacedPinsPath));
+            !r)
+            return r.error();
     // Events lost before this start: the count survives in the log directory,
     // which lives exactly as long as the pinned maps (until reboot).
     {
@@ -194,6 +217,21 @@ Result<std::unique_ptr<Daemon>> Daemon::create(const DaemonConfig &cfg) {
         // answer quickly is not waited for (the exec path never waits).
         (void)d->extender_->wait_checked(2000);
     }
+    // vouch's own records (lib/vouch_records.h), after the boot_aggregate
+    // seed or the continued log: measuring started (only when the kernel
+    // side was loaded now, not when this vouchd reattached to what an
+    // earlier one left running), then this start. Never deduplicated: the
+    // order of starts is the information.
+    if (!d->ks_->reattached())
+        d->record(records::kMeasureStart, records::measure_start(cfg.stage));
+    d->record(records::kVouchdStart, records::vouchd_start());
+    if (d->failed_)
+        return d->fatal_;
+    // The allow-list needs vouchd's own digest (activate_policy adds it).
+    if (auto self = sha256_file("/proc/self/exe"))
+        std::memcpy(d->self_digest_.bytes, self->data(), sizeof(d->self_digest_.bytes));
+    else
+        return self.error();
     // The ring buffer's descriptor exists once events are started.
     if (auto r =
             d->ks_->start_events([p = d.get()](const vouch_event &ev) { p->handle_event(ev); });
@@ -202,15 +240,22 @@ Result<std::unique_ptr<Daemon>> Daemon::create(const DaemonConfig &cfg) {
     if (auto r = d->setup_loop(); !r)
         return r.error();
     d->log_lost_events();
+    // What the kernel side queued was decided under the policy it held
+    // before this start: logged before the stored policy's record.
+    (void)d->ks_->consume();
+    // The stored policy, so its vouch-policy record precedes what runs. A
+    // bad policy does not stop vouchd: measuring goes on, what the kernel
+    // side enforces stays as it was, and the outcome is journaled.
+    // Never in the initramfs stage: it runs without a policy (README,
+    // "Measuring from the initramfs").
+    if (cfg.stage != "initramfs")
+        (void)d->load_policy_at_start();
+    if (d->failed_)
+        return d->fatal_;
     // What ran before the hooks were attached (or while none were): after
     // what the kernel side queued, so the log holds each running file once.
-    (void)d->ks_->consume();
     if (auto r = d->measure_running(); !r)
         return r.error();
-    if (auto self = sha256_file("/proc/self/exe"))
-        std::memcpy(d->self_digest_.bytes, self->data(), sizeof(d->self_digest_.bytes));
-    else
-        return self.error();
     return d;
 }
 
@@ -302,14 +347,19 @@ int Daemon::on_timer(sd_event_source *s, uint64_t, void *ud) {
     return 0;
 }
 
-void Daemon::append(ima::Entry e) {
-    auto added = log_->append(e);
+void Daemon::record(const char *name, std::string_view content) {
+    append(records::entry(cfg_.pcr, name, content), false);
+}
+
+void Daemon::append(ima::Entry e, bool dedupe) {
+    auto added = log_->append(e, dedupe);
     if (!added) {
         // The log cannot be written: stop rather than extend what no log
         // holds; enforcement stays (pinned), and a restart continues.
         fatal_ = added.error();
         failed_ = true;
-        sd_event_exit(loop_.get(), 1);
+        if (loop_) // none yet while create() writes the start records
+            sd_event_exit(loop_.get(), 1);
         return;
     }
     if (*added && extender_)
@@ -433,6 +483,33 @@ Result<void> Daemon::run() {
         return fatal_;
     if (r < 0)
         return make_error(-r, "event loop: " + errno_message(-r));
+    // A clean stop (SIGTERM, SIGINT): the last record, in the log and, if
+    // the TPM answers in time, in the PCR. One that did not make it into
+    // the TPM is extended by the next vouchd, which replays the log.
+    record(records::kVouchdStop, records::vouchd_stop());
+    if (failed_)
+        return fatal_;
+    if (extender_) {
+        constexpr int kStopWaitMs = 5000;
+        ExtenderStatus es = extender_->status();
+        if (es.state != TpmState::Ok)
+            stop_note_ = std::string("the TPM is ") + tpm_state_name(es.state) +
+                         ": the vouchd-stop record is logged but not extended";
+        else if (!extender_->wait_idle(kStopWaitMs))
+            stop_note_ =
+                "the TPM did not take the last " + std::to_string(extender_->status().pending()) +
+                " extends (vouchd-stop included) within " + std::to_string(kStopWaitMs / 1000) +
+                " s; they are logged, and the next vouchd extends them";
+    }
+    return {};
+}
+
+Result<void> Daemon::drain() {
+    if (auto r = ks_->consume(); !r)
+        return r.error();
+    log_lost_events();
+    if (failed_)
+        return fatal_;
     return {};
 }
 
@@ -608,8 +685,18 @@ Result<uint64_t> Daemon::activate_policy(const policy::Policy &pol, std::string_
     // same envelope can be applied again, but an older one never can.
     if (auto r = serials->commit(pol.serial); !r)
         return r.error();
+    // Events already queued were decided under the old policy: logged
+    // before the record. The kernel side does not stamp events with the
+    // policy generation, so an exec whose hook ran during the swap may be
+    // logged on either side of it.
+    (void)ks_->consume();
+    if (failed_)
+        return fatal_;
     if (auto r = ks_->set_policy(allowed, pol.mode, agents, pol.verity); !r)
         return r.error();
+    // Right after the swap, before any further event is taken from the ring
+    // buffer (this is the loop's thread): "policy N from entry K".
+    record(records::kPolicy, records::policy(pol.serial, mode_name(pol.mode), envelope_digest));
     // A rotation: the keys directory gets the policy's key set, and the
     // kernel side records that set, so from now on only it signs policies.
     Sha256 trusted = keyring;

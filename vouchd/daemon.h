@@ -33,8 +33,16 @@ class Daemon : public ServiceBackend {
     static Result<std::unique_ptr<Daemon>> create(const DaemonConfig &cfg);
     ~Daemon() override;
 
-    // Runs until SIGTERM or SIGINT. Returns what stopped it abnormally.
+    // Runs until SIGTERM or SIGINT, then logs the vouchd-stop record and
+    // waits (bounded) for the TPM to take it. Returns what stopped it
+    // abnormally.
     Result<void> run();
+    // Logs what the kernel side queued and the events it lost, without the
+    // loop (the initramfs stage, which exits right after).
+    Result<void> drain();
+    // After run(): why the stop record is not in the TPM (empty: it is, or
+    // there is no TPM).
+    const std::string &stop_note() const { return stop_note_; }
 
     sd_event *event_loop() const { return loop_.get(); }
     // Called after anything a status reader sees may have changed, with
@@ -80,6 +88,8 @@ class Daemon : public ServiceBackend {
     std::string accepted_policy_path() const { return cfg_.state_dir + "/accepted-policy.dsse"; }
 
     KernelSide &kernel() { return *ks_; }
+    // Why the pins found at start were replaced (empty: they were not).
+    const std::string &replaced_pins() const { return replaced_pins_; }
     const DaemonConfig &config() const { return cfg_; }
     // Policy facts shown in status() (the policy code sets them).
     struct PolicyInfo {
@@ -104,7 +114,9 @@ class Daemon : public ServiceBackend {
     void handle_event(const vouch_event &ev);
     // Journals a change of the extender's state (log-mismatch included).
     void check_tpm_state();
-    void append(ima::Entry e);
+    void append(ima::Entry e, bool dedupe = true);
+    // Logs one of vouch's own records (lib/vouch_records.h), never deduplicated.
+    void record(const char *name, std::string_view content);
     // Logs one violation for each event the kernel side lost since the last
     // call, and remembers the count in the log directory across restarts.
     void log_lost_events();
@@ -145,6 +157,8 @@ class Daemon : public ServiceBackend {
     Journal journal_;
     TpmState tpm_seen_ = TpmState::Connecting;
     std::string status_sent_;
+    std::string replaced_pins_;
+    std::string stop_note_;
 };
 
 } // namespace vouch

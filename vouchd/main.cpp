@@ -119,10 +119,48 @@ void usage(FILE *out) {
                "                      default 4 MiB; applies when vouchd loads the hooks)\n"
                "      --user-bus      serve on the session bus instead of the system bus (tests)\n"
                "      --no-bus        do not serve on D-Bus\n"
+               "      --initramfs     the initramfs stage: load and pin the hooks (audit mode,\n"
+               "                      no policy, no TPM, no D-Bus), log boot_aggregate, what\n"
+               "                      runs and what queued, then exit; the vouchd of the real\n"
+               "                      root reattaches and continues the same log\n"
                "\n"
                "Signals: SIGHUP reloads the policy; SIGTERM stops vouchd (enforcement stays,\n"
                "pinned, until the next vouchd reattaches).\n",
                out);
+}
+
+// The initramfs stage (README, "Measuring from the initramfs"): audit mode
+// without a policy by design, whatever the configuration says: a policy,
+// keys and serial copied into the image would go stale with the next policy
+// update, and a ring buffer that fills before vouchd runs must not deny
+// boot-critical programs. No TPM (the real vouchd extends the log it finds)
+// and no D-Bus. The pins stay when this exits: what runs next queues in
+// the ring buffer until the real root's vouchd drains it into the same log.
+int run_initramfs_stage(vouch::DaemonConfig cfg) {
+    if (cfg.pin_dir.empty()) {
+        std::fprintf(stderr, "vouchd: --initramfs needs a pin directory: without pins the "
+                             "hooks would detach when it exits\n");
+        return 2;
+    }
+    cfg.tpm = false;
+    cfg.bus = vouch::DaemonConfig::Bus::None;
+    cfg.stage = "initramfs";
+    auto d = vouch::Daemon::create(cfg);
+    if (!d) {
+        std::fprintf(stderr, "vouchd: initramfs stage: %s\n", d.error().message.c_str());
+        return 1;
+    }
+    if (auto r = (*d)->drain(); !r) {
+        std::fprintf(stderr, "vouchd: initramfs stage: %s\n", r.error().message.c_str());
+        return 1;
+    }
+    auto st = (*d)->status();
+    std::fprintf(stderr,
+                 "vouchd: initramfs stage: %s %s, %s mode, no policy, log %s "
+                 "(%llu entries); vouchd in the real root continues it\n",
+                 (*d)->kernel().reattached() ? "reattached to" : "pinned", cfg.pin_dir.c_str(),
+                 st.mode.c_str(), cfg.log_dir.c_str(), (unsigned long long)st.measurements);
+    return 0;
 }
 
 } // namespace
@@ -144,6 +182,7 @@ int main(int argc, char **argv) {
         OPT_USER_BUS,
         OPT_NO_BUS,
         OPT_RINGBUF,
+        OPT_INITRAMFS,
     };
     static const option opts[] = {
         {"help", no_argument, nullptr, 'h'},
@@ -163,6 +202,7 @@ int main(int argc, char **argv) {
         {"user-bus", no_argument, nullptr, OPT_USER_BUS},
         {"no-bus", no_argument, nullptr, OPT_NO_BUS},
         {"ringbuf-size", required_argument, nullptr, OPT_RINGBUF},
+        {"initramfs", no_argument, nullptr, OPT_INITRAMFS},
         {nullptr, 0, nullptr, 0},
     };
     // First pass: only the config file's name, so that options override it.
@@ -183,6 +223,7 @@ int main(int argc, char **argv) {
     }
     optind = 1;
     opterr = 1;
+    bool initramfs = false;
     while ((c = getopt_long(argc, argv, "hc:", opts, nullptr)) != -1) {
         vouch::Result<void> r;
         auto set = [&](const char *key) { r = vouch::apply_setting(cfg, key, optarg, "option"); };
@@ -237,6 +278,9 @@ int main(int argc, char **argv) {
         case OPT_NO_BUS:
             cfg.bus = vouch::DaemonConfig::Bus::None;
             break;
+        case OPT_INITRAMFS:
+            initramfs = true;
+            break;
         default:
             usage(stderr);
             return 2;
@@ -261,6 +305,8 @@ int main(int argc, char **argv) {
     sigprocmask(SIG_BLOCK, &ss, nullptr);
     // tpm2-tss logs to stderr by itself; vouchd reports TPM errors once, decoded.
     setenv("TSS2_LOG", "all+none", 0);
+    if (initramfs)
+        return run_initramfs_stage(cfg);
 
     auto d = vouch::Daemon::create(cfg);
     if (!d) {
@@ -268,10 +314,14 @@ int main(int argc, char **argv) {
         sd_notifyf(0, "STATUS=failed: %s", d.error().message.c_str());
         return 1;
     }
-    // A bad policy does not stop vouchd: measuring goes on, and what the
-    // kernel side enforces stays as it was. The daemon journals the outcome
-    // (and SIGHUP's and D-Bus updates' outcomes), so nothing is printed here.
-    (void)(*d)->load_policy_at_start();
+    if (!(*d)->replaced_pins().empty())
+        std::fprintf(stderr,
+                     "vouchd: replaced the pins at %s, whose events are lost (logged as "
+                     "vouch:replaced-incompatible-pins): %s; rebuild the initramfs of every "
+                     "kernel (update-initramfs -u -k all, dracut --regenerate-all)\n",
+                     cfg.pin_dir.c_str(), (*d)->replaced_pins().c_str());
+    // create() loaded the stored policy (before logging what runs, so its
+    // record comes first); a bad one does not stop vouchd and is journaled.
     std::unique_ptr<BusFrontEnd> bus;
     if (cfg.bus != vouch::DaemonConfig::Bus::None) {
         bus = std::make_unique<BusFrontEnd>(**d, cfg.bus == vouch::DaemonConfig::Bus::User
@@ -305,6 +355,8 @@ int main(int argc, char **argv) {
     (*d)->publish_status();
     auto r = (*d)->run();
     sd_notify(0, "STOPPING=1");
+    if (!(*d)->stop_note().empty())
+        std::fprintf(stderr, "vouchd: %s\n", (*d)->stop_note().c_str());
     bus.reset();
     if (!r) {
         std::fprintf(stderr, "vouchd: %s\n", r.error().message.c_str());

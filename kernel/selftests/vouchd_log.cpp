@@ -31,6 +31,7 @@
 #include "kernel/selftests/lib/vouchd.h"
 #include "lib/tpm.h"
 #include "lib/utf8.h"
+#include "lib/vouch_records.h"
 
 using namespace vouch;
 using namespace vouch::selftest;
@@ -147,7 +148,7 @@ bool log_verifies() {
 } // namespace
 
 int main() {
-    Tap t("vouchd_log", 23);
+    Tap t("vouchd_log", 24);
     (void)vouch::unpin(kPins);
     TempDir dir;
 
@@ -199,6 +200,15 @@ int main() {
     if (t.broken())
         starts_ba = !starts_ba;
     t.ok(starts_ba, "vouch's log starts with the kernel's boot_aggregate entry");
+    auto is_record = [](const ima::Entry &e, const char *name, const std::string &content) {
+        return e.template_name == ima::kImaBuf && e.path == name &&
+               std::string(e.buf.begin(), e.buf.end()) == content;
+    };
+    t.ok(log.size() > 3 &&
+             is_record(log[1], records::kMeasureStart, records::measure_start("vouchd")) &&
+             is_record(log[2], records::kVouchdStart, records::vouchd_start()) &&
+             log[3].template_name != ima::kImaBuf,
+         "then vouch-measure-start (stage=vouchd) and vouchd-start, before what runs");
 
     auto logged_as_file = [&](const std::vector<ima::Entry> &l, const std::string &f) {
         auto want = sha256_file(f);
