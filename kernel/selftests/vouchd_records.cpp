@@ -192,10 +192,9 @@ void compare_with_kernel(Tap &t) {
         return;
     }
     std::string der = make_certificate();
-    long ring = syscall(SYS_add_key, "keyring", kImaBufKeyring, nullptr, 0,
-                        KEY_SPEC_PROCESS_KEYRING);
-    long key = ring < 0 ? -1
-                        : syscall(SYS_add_key, "asymmetric", "", der.data(), der.size(), ring);
+    long ring =
+        syscall(SYS_add_key, "keyring", kImaBufKeyring, nullptr, 0, KEY_SPEC_PROCESS_KEYRING);
+    long key = ring < 0 ? -1 : syscall(SYS_add_key, "asymmetric", "", der.data(), der.size(), ring);
     if (der.empty() || key < 0) {
         t.skip(what, der.empty() ? "no certificate" : "the kernel refused the key");
         return;
@@ -215,9 +214,9 @@ void compare_with_kernel(Tap &t) {
         t.skip(what, "the kernel logged no ima-buf entry for the key");
         return;
     }
-    auto mine = ima::make_buf_entry(
-        found->pcr, kImaBufKeyring,
-        std::span(reinterpret_cast<const uint8_t *>(der.data()), der.size()));
+    auto mine =
+        ima::make_buf_entry(found->pcr, kImaBufKeyring,
+                            std::span(reinterpret_cast<const uint8_t *>(der.data()), der.size()));
     std::string kascii;
     {
         std::ifstream in("/sys/kernel/security/ima/ascii_runtime_measurements");
