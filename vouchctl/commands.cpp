@@ -51,17 +51,21 @@ constexpr Command kCommands[] = {
      "  --count N         print at most N entries\n" BUS_OPTIONS "\n"
      "`vouchctl log verify` replays the log against the TPM.\n",
      cmd_log},
-    {"log", "verify", "[--file PATH] [--tcti SPEC] [--pcr N]",
+    {"log", "verify", "[--file PATH] [--tcti SPEC] [--pcr N]\n       [--envelope FILE]",
      "replay the log against the TPM's PCRs",
      "Replays the log's entries on one PCR and compares the result with that PCR in\n"
      "every bank the TPM has, then names the first entry that disagrees (exit\n"
-     "status 1). Reads the file, so vouchd need not run.\n"
+     "status 1). Reads the file, so vouchd need not run. When the log replays, says\n"
+     "what vouch's own records in it prove: \"policy serial N (mode) active from\n"
+     "entry K\" for each policy activation, and where vouchd started and stopped.\n"
      "\n"
      "Options:\n"
      "  --file PATH       the binary log (default\n"
      "                    " DEFAULT_LOG ")\n"
      "  --tcti SPEC       the TPM (default device:/dev/tpmrm0)\n"
-     "  --pcr N           the PCR, 0 to 23 (default: the first entry's, or 10)\n",
+     "  --pcr N           the PCR, 0 to 23 (default: the first entry's, or 10)\n"
+     "  --envelope FILE   also require the last policy activated in the log to be\n"
+     "                    this signed envelope (exit status 1 if it is not)\n",
      cmd_log_verify},
     {"watch", "", "[--json] [--count N] [BUS OPTIONS]",
      "print denials and state changes as they happen",

@@ -9,12 +9,14 @@
 #include <vector>
 
 #include "lib/digest.h"
+#include "lib/file_io.h"
 #include "lib/ima_log.h"
 #include "lib/measurement_log.h"
 #include "lib/log_record.h"
 #include "lib/tpm.h"
 #include "lib/utf8.h"
 #include "lib/vouch_records.h"
+#include "policy/policy.h"
 #include "vouchctl/bus.h"
 #include "vouchctl/commands.h"
 #include "vouchctl/log_output.h"
@@ -53,7 +55,10 @@ Exit print_log_file(const std::string &path, uint64_t first, uint64_t count, boo
 
 // What vouch's own records (lib/vouch_records.h) in a log that replays
 // prove, one line each, entries numbered as `vouchctl log` numbers them.
-void print_records(const std::vector<ima::Entry> &entries, uint32_t pcr) {
+// Prints them; returns the index of the last vouch-policy record and its
+// envelope field ("sha256:HEX"), or -1.
+long print_records(const std::vector<ima::Entry> &entries, uint32_t pcr, std::string *last_env) {
+    long last = -1;
     for (size_t i = 0; i < entries.size(); ++i) {
         const auto &e = entries[i];
         if (e.template_name != ima::kImaBuf || e.pcr != pcr)
@@ -75,6 +80,8 @@ void print_records(const std::vector<ima::Entry> &entries, uint32_t pcr) {
             std::printf("policy serial %s (%s) active from entry %zu (envelope %s)\n",
                         printable(serial).c_str(), printable(mode).c_str(), i,
                         printable(envelope).c_str());
+            last = static_cast<long>(i);
+            *last_env = envelope;
         } else if (e.path == records::kMeasureStart) {
             std::printf("entry %zu: measuring started (%s)\n", i, printable(text).c_str());
         } else if (e.path == records::kVouchdStart) {
@@ -83,9 +90,22 @@ void print_records(const std::vector<ima::Entry> &entries, uint32_t pcr) {
             std::printf("entry %zu: vouchd stopped\n", i);
         }
     }
+    return last;
 }
 
-Exit verify(const std::string &path, const std::string &tcti, std::optional<uint32_t> pcr_opt) {
+Exit verify(const std::string &path, const std::string &tcti, std::optional<uint32_t> pcr_opt,
+            const std::string &envelope) {
+    std::string want_env;
+    if (!envelope.empty()) {
+        auto bytes = read_file(envelope, policy::kMaxEnvelopeBytes);
+        if (!bytes) {
+            std::fprintf(stderr, "vouchctl: %s\n", bytes.error().message.c_str());
+            return Exit::BadInput;
+        }
+        want_env =
+            "sha256:" +
+            to_hex(sha256_bytes({reinterpret_cast<const uint8_t *>(bytes->data()), bytes->size()}));
+    }
     auto entries = read_log(path);
     if (!entries) {
         std::fprintf(stderr, "vouchctl: %s\n", entries.error().message.c_str());
@@ -148,7 +168,21 @@ Exit verify(const std::string &path, const std::string &tcti, std::optional<uint
     std::printf("log verified: %zu entries on PCR %u replay to the TPM's %s bank%s\n",
                 on_pcr.size(), pcr, ok_banks.c_str(),
                 ok_banks.find(',') == std::string::npos ? "" : "s");
-    print_records(*entries, pcr);
+    std::string last_env;
+    long last = print_records(*entries, pcr, &last_env);
+    if (!envelope.empty()) {
+        if (last < 0) {
+            std::printf("%s: the log records no policy activation\n", envelope.c_str());
+            return Exit::Failure;
+        }
+        if (last_env != want_env) {
+            std::printf("%s (%s) is not the last policy activated: entry %ld names envelope "
+                        "%s\n",
+                        envelope.c_str(), want_env.c_str(), last, printable(last_env).c_str());
+            return Exit::Failure;
+        }
+        std::printf("%s is the last policy activated (entry %ld)\n", envelope.c_str(), last);
+    }
     return Exit::Ok;
 }
 
@@ -195,14 +229,16 @@ Exit cmd_log(const Command &self, int argc, char **argv) {
 }
 
 Exit cmd_log_verify(const Command &self, int argc, char **argv) {
-    enum : int { kFile = 300, kTcti, kPcr };
-    std::string file = kDefaultLog, tcti = Tpm::kDefaultTcti;
+    enum : int { kFile = 300, kTcti, kPcr, kEnvelope };
+    std::string file = kDefaultLog, tcti = Tpm::kDefaultTcti, envelope;
     std::optional<uint32_t> pcr;
     auto on_option = [&](int id, const char *v) -> Result<void> {
         if (id == kFile) {
             file = v;
         } else if (id == kTcti) {
             tcti = v;
+        } else if (id == kEnvelope) {
+            envelope = v;
         } else {
             auto n = parse_number("--pcr", v, 0, 23);
             if (!n)
@@ -214,11 +250,12 @@ Exit cmd_log_verify(const Command &self, int argc, char **argv) {
     auto p = parse_options(argc, argv,
                            {{"file", required_argument, kFile},
                             {"tcti", required_argument, kTcti},
-                            {"pcr", required_argument, kPcr}},
+                            {"pcr", required_argument, kPcr},
+                            {"envelope", required_argument, kEnvelope}},
                            on_option);
     if (auto e = settle_options(self, p, 0, 0, "takes no arguments"))
         return *e;
-    return verify(file, tcti, pcr);
+    return verify(file, tcti, pcr, envelope);
 }
 
 } // namespace vouch::ctl

@@ -27,7 +27,8 @@ namespace vouch {
 class Daemon : public ServiceBackend {
   public:
     // Loads or reattaches to the kernel side, opens (or continues) the log,
-    // starts the TPM extender and sets up the event loop. SIGTERM, SIGINT and
+    // logs vouch's start records (lib/vouch_records.h), starts the TPM
+    // extender, sets up the event loop and activates the stored policy. SIGTERM, SIGINT and
     // SIGHUP must already be blocked in every thread (the loop takes them as
     // events).
     static Result<std::unique_ptr<Daemon>> create(const DaemonConfig &cfg);
@@ -65,7 +66,9 @@ class Daemon : public ServiceBackend {
     Result<std::vector<uint32_t>> check_digests(const std::vector<Sha256> &digests) const override;
     Result<std::string> active_policy() const override;
 
-    // Loads the policy at start: the newer (by serial) of the configured
+    // Loads the policy at start (create() calls it, after the kernel side's
+    // queue is drained and before what already runs is logged, so that its
+    // vouch-policy record comes first): the newer (by serial) of the configured
     // file and the copy of the last envelope accepted over D-Bus. No policy
     // anywhere: whatever the pinned kernel side holds stays (measure only on
     // a fresh start). Errors leave the active policy as it was.

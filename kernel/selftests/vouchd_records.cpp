@@ -6,10 +6,14 @@
 // refused one writes nothing; a restart adds vouchd-start and vouch-policy
 // but no vouch-measure-start; SIGTERM ends the log with vouchd-stop; and the
 // log, records included, replays to the TPM (vouchctl log verify, evmctl).
+// First, the kernel's own ima-buf entry (for an X.509 key added to a keyring
+// IMA measures) against vouch's encoding of the same buffer and name.
 // PCR 13, which nothing else in the VM extends, so the log replays from the
 // PCR's reset value whatever the selftests before this one extended.
+#include <linux/keyctl.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -17,6 +21,9 @@
 #include <fstream>
 #include <functional>
 #include <thread>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 
 #include "kernel/selftests/lib/policy_env.h"
 #include "kernel/selftests/lib/tap.h"
@@ -145,10 +152,91 @@ bool evmctl_validates(Tap &t) {
     return rc == 0;
 }
 
+// A self-signed X.509 certificate (DER), for a key the kernel's IMA measures.
+std::string make_certificate() {
+    EVP_PKEY *key = EVP_RSA_gen(2048);
+    X509 *x = X509_new();
+    std::string der;
+    if (key && x) {
+        X509_set_version(x, 2);
+        ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+        X509_gmtime_adj(X509_getm_notBefore(x), 0);
+        X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+        X509_NAME *n = X509_get_subject_name(x);
+        X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC,
+                                   reinterpret_cast<const unsigned char *>("vouch selftest"), -1,
+                                   -1, 0);
+        X509_set_issuer_name(x, n);
+        X509_set_pubkey(x, key);
+        if (X509_sign(x, key, EVP_sha256()) > 0) {
+            unsigned char *buf = nullptr;
+            int len = i2d_X509(x, &buf);
+            if (len > 0)
+                der.assign(reinterpret_cast<char *>(buf), static_cast<size_t>(len));
+            OPENSSL_free(buf);
+        }
+    }
+    X509_free(x);
+    EVP_PKEY_free(key);
+    return der;
+}
+
+// The kernel's IMA measures an asymmetric key added to a keyring its policy
+// names as an ima-buf entry: n-ng the keyring's name, buf the certificate.
+// vouch's encoder must produce the same entry from the same name and bytes.
+void compare_with_kernel(Tap &t) {
+    const char *what = "the kernel's IMA's ima-buf entry for a key equals vouch's encoding of the "
+                       "same name and buffer (template data, template hash, ASCII line)";
+    if (std::string why = ima_measure_execs(); !why.empty()) {
+        t.skip(what, why.c_str());
+        return;
+    }
+    std::string der = make_certificate();
+    long ring =
+        syscall(SYS_add_key, "keyring", kImaBufKeyring, nullptr, 0, KEY_SPEC_PROCESS_KEYRING);
+    long key = ring < 0 ? -1 : syscall(SYS_add_key, "asymmetric", "", der.data(), der.size(), ring);
+    if (der.empty() || key < 0) {
+        t.skip(what, der.empty() ? "no certificate" : "the kernel refused the key");
+        return;
+    }
+    const ima::Entry *found = nullptr;
+    std::vector<ima::Entry> klog;
+    for (int i = 0; i < 50 && !found; ++i) {
+        auto l = read_binary_log("/sys/kernel/security/ima/binary_runtime_measurements");
+        klog = l ? *l : std::vector<ima::Entry>{};
+        for (const auto &e : klog)
+            if (e.template_name == ima::kImaBuf && e.path == kImaBufKeyring)
+                found = &e;
+        if (!found)
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    if (!found) {
+        t.skip(what, "the kernel logged no ima-buf entry for the key");
+        return;
+    }
+    auto mine =
+        ima::make_buf_entry(found->pcr, kImaBufKeyring,
+                            std::span(reinterpret_cast<const uint8_t *>(der.data()), der.size()));
+    std::string kascii;
+    {
+        std::ifstream in("/sys/kernel/security/ima/ascii_runtime_measurements");
+        kascii.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
+    std::string line = ima::encode_ascii(mine);
+    bool same = found->template_data == mine.template_data &&
+                found->template_sha1 == mine.template_sha1 && found->buf == mine.buf &&
+                kascii.find(line) != std::string::npos;
+    if (!same)
+        t.diag("kernel %s, vouch %s", to_hex(found->template_sha1).c_str(),
+               to_hex(mine.template_sha1).c_str());
+    t.ok(same, "%s", what);
+}
+
 } // namespace
 
 int main() {
-    Tap t("vouchd_records", 10);
+    Tap t("vouchd_records", 11);
+    compare_with_kernel(t);
     (void)vouch::unpin(kPins);
     (void)std::system(("rm -rf " + kWork).c_str());
     mkdir(kWork.c_str(), 0700);

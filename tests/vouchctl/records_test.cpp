@@ -268,6 +268,22 @@ TEST_F(Records, LogVerifyStatesFromWhichEntryEachPolicyWasActive) {
         << r.out;
     EXPECT_TRUE(contains(r.out, "entry 6: vouchd stopped\n")) << r.out;
 
+    // --envelope: the last policy activated must be that envelope.
+    r = vouchctl({"log", "verify", "--file", log->binary_path(), "--tcti", swtpm.tcti(),
+                  "--envelope", dir / "p8.dsse"});
+    EXPECT_EQ(r.rc, Exit::Ok) << r.out << r.err;
+    EXPECT_TRUE(contains(r.out, "p8.dsse is the last policy activated (entry 5)\n")) << r.out;
+    r = vouchctl({"log", "verify", "--file", log->binary_path(), "--tcti", swtpm.tcti(),
+                  "--envelope", dir / "p7.dsse"});
+    EXPECT_EQ(r.rc, Exit::Failure) << r.out << r.err;
+    EXPECT_TRUE(contains(r.out, "is not the last policy activated: entry 5 names envelope "
+                                "sha256:" +
+                                    to_hex(e8)))
+        << r.out;
+    r = vouchctl({"log", "verify", "--file", log->binary_path(), "--tcti", swtpm.tcti(),
+                  "--envelope", dir / "missing.dsse"});
+    EXPECT_EQ(r.rc, Exit::BadInput) << r.out << r.err;
+
     // `log` prints the records' buffers: hex as the kernel does (not a
     // terminal here), text in --json.
     r = vouchctl({"log", "--file", log->binary_path()});

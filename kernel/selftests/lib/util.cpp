@@ -215,13 +215,19 @@ std::string ima_measure_execs() {
     const char *marker = "/run/vouch-selftest-ima-policy";
     if (access(marker, F_OK) == 0)
         return "";
+    // Both rules in the one write the kernel allows: execs (vouchd_log) and
+    // keys added to the keyring kImaBufKeyring (vouchd_records compares the
+    // kernel's ima-buf entry for one with vouch's encoding).
+    const std::string rules = "measure func=BPRM_CHECK pcr=11 template=ima-ng\n"
+                              "measure func=KEY_CHECK keyrings=" +
+                              std::string(kImaBufKeyring) + " pcr=12 template=ima-buf\n";
     std::ofstream pol("/sys/kernel/security/ima/policy");
-    pol << "measure func=BPRM_CHECK pcr=11 template=ima-ng\n";
+    pol << rules;
     pol.flush();
     if (!pol)
         return "cannot write the kernel's IMA policy";
     pol.close();
-    std::ofstream(marker) << "measure func=BPRM_CHECK pcr=11 template=ima-ng\n";
+    std::ofstream(marker) << rules;
     return "";
 }
 

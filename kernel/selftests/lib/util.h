@@ -72,7 +72,9 @@ bool same_inode(const vouch_event &ev, const struct stat &st);
 // that PCR 10 holds only boot_aggregate and vouch's log), for selftests that
 // compare vouch's log with IMA's. The policy can be written once a boot, so a
 // marker under /run tells later selftests that an earlier one wrote it. Empty
-// on success, else why not.
+// on success, else why not. It also has IMA measure every asymmetric key
+// added to a keyring named kImaBufKeyring (template ima-buf, PCR 12).
+inline constexpr const char *kImaBufKeyring = "vouch_selftest_ima";
 std::string ima_measure_execs();
 
 // A file system the kernel may have as a module (fuse, overlay): empty when it
