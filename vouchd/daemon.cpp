@@ -222,9 +222,13 @@ Result<std::unique_ptr<Daemon>> Daemon::create(const DaemonConfig &cfg) {
     // side was loaded now, not when this vouchd reattached to what an
     // earlier one left running), then this start. Never deduplicated: the
     // order of starts is the information.
-    if (!d->ks_->reattached())
+    // A reattaching vouchd writes its start after the drain below: what
+    // queued ran before it started (a whole early boot, after the initramfs
+    // stage).
+    if (!d->ks_->reattached()) {
         d->record(records::kMeasureStart, records::measure_start(cfg.stage));
-    d->record(records::kVouchdStart, records::vouchd_start());
+        d->record(records::kVouchdStart, records::vouchd_start());
+    }
     if (d->failed_)
         return d->fatal_;
     // The allow-list needs vouchd's own digest (activate_policy adds it).
@@ -243,6 +247,8 @@ Result<std::unique_ptr<Daemon>> Daemon::create(const DaemonConfig &cfg) {
     // What the kernel side queued was decided under the policy it held
     // before this start: logged before the stored policy's record.
     (void)d->ks_->consume();
+    if (d->ks_->reattached())
+        d->record(records::kVouchdStart, records::vouchd_start());
     // The stored policy, so its vouch-policy record precedes what runs. A
     // bad policy does not stop vouchd: measuring goes on, what the kernel
     // side enforces stays as it was, and the outcome is journaled.
