@@ -58,14 +58,21 @@ Result<KeyType> classify(EVP_PKEY *key, const std::string &source) {
 // Keylime's keyid hashes the PEM text of the SubjectPublicKeyInfo as its
 // crypto library writes it (64-column base64, LF line ends), not the file's
 // bytes; re-serializing makes the id independent of how the file is wrapped.
-Result<std::string> keyid_of(EVP_PKEY *key) {
+// The SubjectPublicKeyInfo PEM text; empty if it cannot be written.
+std::string public_key_pem(EVP_PKEY *key) {
     BioPtr bio(BIO_new(BIO_s_mem()));
     if (!bio || PEM_write_bio_PUBKEY(bio.get(), key) != 1)
-        return make_error(ENOMEM, "serializing public key: " + openssl_error());
+        return {};
     char *data = nullptr;
     long n = BIO_get_mem_data(bio.get(), &data);
-    auto d = sha256_bytes({reinterpret_cast<const uint8_t *>(data), static_cast<size_t>(n)});
-    return to_hex(d);
+    return std::string(data, static_cast<size_t>(n));
+}
+
+Result<std::string> keyid_of(EVP_PKEY *key) {
+    std::string pem = public_key_pem(key);
+    if (pem.empty())
+        return make_error(ENOMEM, "serializing public key: " + openssl_error());
+    return to_hex(sha256_bytes({reinterpret_cast<const uint8_t *>(pem.data()), pem.size()}));
 }
 
 int b64_value(char c) {
@@ -160,12 +167,7 @@ std::string pae(std::string_view payload_type, std::string_view payload) {
 }
 
 std::string PublicKey::pem() const {
-    BioPtr bio(BIO_new(BIO_s_mem()));
-    if (!bio || PEM_write_bio_PUBKEY(bio.get(), key.get()) != 1)
-        return {};
-    char *data = nullptr;
-    long n = BIO_get_mem_data(bio.get(), &data);
-    return std::string(data, static_cast<size_t>(n));
+    return public_key_pem(key.get());
 }
 
 bool PublicKey::verify(std::string_view message, std::string_view signature) const {
@@ -273,12 +275,7 @@ Result<std::string> SigningKey::sign(std::string_view message) const {
 }
 
 std::string SigningKey::public_pem() const {
-    BioPtr bio(BIO_new(BIO_s_mem()));
-    if (!bio || PEM_write_bio_PUBKEY(bio.get(), key_.get()) != 1)
-        return {};
-    char *data = nullptr;
-    long n = BIO_get_mem_data(bio.get(), &data);
-    return std::string(data, static_cast<size_t>(n));
+    return public_key_pem(key_.get());
 }
 
 Result<std::string> sign_envelope(std::string_view payload, const SigningKey &key) {
