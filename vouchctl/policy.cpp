@@ -210,11 +210,14 @@ struct SerialAndMode {
     }
 };
 
-Result<TrustStore> load_keys(const std::string &dir) {
+// --keys DIR: the store; no DIR (empty): none, signatures are not checked.
+Result<std::optional<TrustStore>> load_keys(const std::string &dir) {
+    if (dir.empty())
+        return std::optional<TrustStore>{};
     auto k = TrustStore::load(dir);
     if (!k)
         return make_error(k.error().code, "--keys: " + k.error().message);
-    return k;
+    return std::optional<TrustStore>(std::move(*k));
 }
 
 } // namespace
@@ -343,13 +346,10 @@ Exit cmd_policy_make(const Command &self, int argc, char **argv) {
     // The base first: a wrong --serial is reported before anything is hashed.
     Document doc;
     if (!base_path.empty()) {
-        std::optional<TrustStore> keys;
-        if (!keys_dir.empty()) {
-            auto k = load_keys(keys_dir);
-            if (!k)
-                return fail(k.error().message);
-            keys = std::move(*k);
-        }
+        auto loaded = load_keys(keys_dir);
+        if (!loaded)
+            return fail(loaded.error().message);
+        std::optional<TrustStore> keys = std::move(*loaded);
         auto b = load_document(base_path, keys ? &*keys : nullptr);
         if (!b)
             return bad_input("--base " + b.error().message);
@@ -775,13 +775,10 @@ Exit cmd_policy_diff(const Command &self, int argc, char **argv) {
                            });
     if (auto e = settle_options(self, p, 2, 2, "needs two policies, A and B"))
         return *e;
-    std::optional<TrustStore> keys;
-    if (!keys_dir.empty()) {
-        auto k = load_keys(keys_dir);
-        if (!k)
-            return bad_input(k.error().message);
-        keys = std::move(*k);
-    }
+    auto loaded = load_keys(keys_dir);
+    if (!loaded)
+        return bad_input(loaded.error().message);
+    std::optional<TrustStore> keys = std::move(*loaded);
     auto a = load_document(p->args[0], keys ? &*keys : nullptr);
     if (!a)
         return bad_input(a.error().message);
@@ -826,13 +823,10 @@ Exit cmd_policy_merge(const Command &self, int argc, char **argv) {
                            });
     if (auto e = settle_options(self, p, 2, SIZE_MAX, "needs BASE and at least one OTHER"))
         return *e;
-    std::optional<TrustStore> keys;
-    if (!keys_dir.empty()) {
-        auto k = load_keys(keys_dir);
-        if (!k)
-            return bad_input(k.error().message);
-        keys = std::move(*k);
-    }
+    auto loaded = load_keys(keys_dir);
+    if (!loaded)
+        return bad_input(loaded.error().message);
+    std::optional<TrustStore> keys = std::move(*loaded);
     Document merged;
     uint64_t highest = 0;
     for (size_t i = 0; i < p->args.size(); ++i) {
@@ -883,13 +877,10 @@ Exit cmd_policy_keylime(const Command &self, int argc, char **argv) {
                            });
     if (auto e = settle_options(self, p, 1, SIZE_MAX, "needs at least one ENVELOPE"))
         return *e;
-    std::optional<TrustStore> keys;
-    if (!keys_dir.empty()) {
-        auto k = load_keys(keys_dir);
-        if (!k)
-            return bad_input(k.error().message);
-        keys = std::move(*k);
-    }
+    auto loaded = load_keys(keys_dir);
+    if (!loaded)
+        return bad_input(loaded.error().message);
+    std::optional<TrustStore> keys = std::move(*loaded);
     // The newest envelope's payload is the policy; every envelope's
     // vouch-policy record is accepted, so machines still on an older serial
     // pass while a rollout moves them on.
