@@ -27,8 +27,9 @@ class MeasurementLog {
 
     // Appends unless an entry with the same template hash on the same PCR is
     // already logged (IMA's rule; violations are always appended). Returns
-    // whether it was appended.
-    Result<bool> append(const ima::Entry &e);
+    // whether it was appended. `always`: appended even so (an entry of the
+    // kernel's IMA that the PCR holds, whatever vouch logged).
+    Result<bool> append(const ima::Entry &e, bool always = false);
 
     const std::vector<ima::Entry> &entries() const { return entries_; }
     bool ascii_rebuilt() const { return ascii_rebuilt_; }
@@ -52,8 +53,14 @@ std::vector<uint8_t> replay(const std::vector<ima::Entry> &entries, uint32_t pcr
 // How many leading entries of `entries` (on `pcr`) reproduce `pcr_value`:
 // the log may be ahead of the TPM by extends that were queued but not done.
 // Returns -1 when no prefix matches: the log does not belong to this PCR.
+// With a `tail`, the prefix followed by the tail's entries (on any PCR) must
+// reproduce the value: extends of others that came after the prefix.
 long matching_prefix(const std::vector<ima::Entry> &entries, uint32_t pcr, const char *md,
-                     const std::vector<uint8_t> &pcr_value);
+                     const std::vector<uint8_t> &pcr_value,
+                     const std::vector<ima::Entry> &tail = {});
+
+// value = md(value || digest): one PCR extend. False when `md` is unknown.
+bool pcr_extend(std::vector<uint8_t> &value, const std::vector<uint8_t> &digest, const char *md);
 
 } // namespace vouch
 
@@ -68,7 +75,11 @@ Result<std::vector<ima::Entry>> read_binary_log(const std::string &path);
 // the kernel measured into `pcr` (so vouch's log replays from the PCR's reset
 // value), nothing when the kernel measured nothing there or has no IMA log.
 // An error (EEXIST) when the kernel's IMA measures more into `pcr`: two
-// writers of one PCR make neither log replayable.
-Result<std::vector<ima::Entry>> kernel_ima_seed(const std::string &kernel_log, uint32_t pcr);
+// writers of one PCR make neither log replayable; unless `continued` (a
+// restarted vouchd continues a log whose kernel entries it accounted for:
+// the extender places or records the rest). `count`: set to how many
+// entries the kernel's log held.
+Result<std::vector<ima::Entry>> kernel_ima_seed(const std::string &kernel_log, uint32_t pcr,
+                                                bool continued = false, uint64_t *count = nullptr);
 
 } // namespace vouch

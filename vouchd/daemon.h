@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -17,6 +18,7 @@
 #include "vouchd/extender.h"
 #include "vouchd/journal.h"
 #include "vouchd/kernel_side.h"
+#include "lib/kernel_log.h"
 #include "lib/measurement_log.h"
 #include "policy/policy.h"
 #include "lib/sd_bus_ptr.h"
@@ -104,6 +106,8 @@ class Daemon : public ServiceBackend {
     // Journals a change of the extender's state (log-mismatch included).
     void check_tpm_state();
     void append(ima::Entry e);
+    // Without a TPM: appends the kernel IMA's new entries on the PCR.
+    void follow_kernel();
     // Logs one violation for each event the kernel side lost since the last
     // call, and remembers the count in the log directory across restarts.
     void log_lost_events();
@@ -124,6 +128,12 @@ class Daemon : public ServiceBackend {
     DaemonConfig cfg_;
     std::unique_ptr<KernelSide> ks_;
     std::optional<MeasurementLog> log_;
+    // Guards log_ where the extender's thread appends the kernel's entries
+    // (ExtenderOptions::place); the loop's thread takes it to append and to
+    // read.
+    mutable std::mutex log_mu_;
+    std::optional<KernelLogFollower> kernel_; // without a TPM only
+    uint64_t kernel_seen_ = 0;
     std::unique_ptr<Extender> extender_;
     SdEvent loop_;
     std::vector<SdEventSource> sources_;
