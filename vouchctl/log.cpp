@@ -10,6 +10,7 @@
 
 #include "lib/digest.h"
 #include "lib/ima_log.h"
+#include "lib/kernel_log.h"
 #include "lib/measurement_log.h"
 #include "lib/log_record.h"
 #include "lib/tpm.h"
@@ -50,10 +51,25 @@ Exit print_log_file(const std::string &path, uint64_t first, uint64_t count, boo
     return Exit::Ok;
 }
 
-Exit verify(const std::string &path, const std::string &tcti, std::optional<uint32_t> pcr_opt) {
+// The foreign_extends file beside a log file.
+std::string foreign_beside(const std::string &log) {
+    size_t slash = log.rfind('/');
+    return (slash == std::string::npos ? std::string() : log.substr(0, slash + 1)) +
+           "foreign_extends";
+}
+
+Exit verify(const std::string &path, const std::string &tcti, std::optional<uint32_t> pcr_opt,
+            const std::string &foreign_path) {
     auto entries = read_log(path);
     if (!entries) {
         std::fprintf(stderr, "vouchctl: %s\n", entries.error().message.c_str());
+        return Exit::Failure;
+    }
+    // Extends of the kernel's IMA that vouchd could not put into the log in
+    // place: replayed where they fell.
+    auto foreign = read_foreign(foreign_path);
+    if (!foreign) {
+        std::fprintf(stderr, "vouchctl: %s\n", foreign.error().message.c_str());
         return Exit::Failure;
     }
     uint32_t pcr = pcr_opt ? *pcr_opt : (entries->empty() ? 10 : (*entries)[0].pcr);
@@ -61,6 +77,8 @@ Exit verify(const std::string &path, const std::string &tcti, std::optional<uint
     for (const auto &e : *entries)
         if (e.pcr == pcr)
             on_pcr.push_back(e);
+    if (!foreign->empty())
+        on_pcr = with_foreign(on_pcr, *foreign);
     auto tpm = Tpm::open(tcti);
     if (!tpm) {
         std::fprintf(stderr, "vouchctl: %s\n", tpm.error().message.c_str());
@@ -110,9 +128,19 @@ Exit verify(const std::string &path, const std::string &tcti, std::optional<uint
         std::printf("PCR %u is allocated in no bank vouchctl can compute\n", pcr);
         return Exit::Failure;
     }
-    std::printf("log verified: %zu entries on PCR %u replay to the TPM's %s bank%s\n",
-                on_pcr.size(), pcr, ok_banks.c_str(),
+    if (foreign->empty()) {
+        std::printf("log verified: %zu entries on PCR %u replay to the TPM's %s bank%s\n",
+                    on_pcr.size(), pcr, ok_banks.c_str(),
+                    ok_banks.find(',') == std::string::npos ? "" : "s");
+        return Exit::Ok;
+    }
+    std::printf("log verified with %zu foreign extend%s: %zu entries on PCR %u and the extends "
+                "recorded in %s replay to the TPM's %s bank%s; the log alone does not:\n",
+                foreign->size(), foreign->size() == 1 ? "" : "s", on_pcr.size() - foreign->size(),
+                pcr, foreign_path.c_str(), ok_banks.c_str(),
                 ok_banks.find(',') == std::string::npos ? "" : "s");
+    for (const auto &f : *foreign)
+        std::printf("  %s\n", describe_foreign(f).c_str());
     return Exit::Ok;
 }
 
@@ -159,12 +187,15 @@ Exit cmd_log(const Command &self, int argc, char **argv) {
 }
 
 Exit cmd_log_verify(const Command &self, int argc, char **argv) {
-    enum : int { kFile = 300, kTcti, kPcr };
+    enum : int { kFile = 300, kTcti, kPcr, kForeign };
     std::string file = kDefaultLog, tcti = Tpm::kDefaultTcti;
+    std::optional<std::string> foreign;
     std::optional<uint32_t> pcr;
     auto on_option = [&](int id, const char *v) -> Result<void> {
         if (id == kFile) {
             file = v;
+        } else if (id == kForeign) {
+            foreign = v;
         } else if (id == kTcti) {
             tcti = v;
         } else {
@@ -178,11 +209,12 @@ Exit cmd_log_verify(const Command &self, int argc, char **argv) {
     auto p = parse_options(argc, argv,
                            {{"file", required_argument, kFile},
                             {"tcti", required_argument, kTcti},
-                            {"pcr", required_argument, kPcr}},
+                            {"pcr", required_argument, kPcr},
+                            {"foreign", required_argument, kForeign}},
                            on_option);
     if (auto e = settle_options(self, p, 0, 0, "takes no arguments"))
         return *e;
-    return verify(file, tcti, pcr);
+    return verify(file, tcti, pcr, foreign ? *foreign : foreign_beside(file));
 }
 
 } // namespace vouch::ctl
