@@ -213,14 +213,22 @@ Result<std::vector<ima::Entry>> kernel_ima_seed(const std::string &kernel_log, u
     if (on_pcr.empty())
         return on_pcr;
     bool first_is_ba = on_pcr[0].path == "boot_aggregate";
-    size_t others = on_pcr.size() - (first_is_ba ? 1 : 0);
+    // Violations (open_writers, ToMToU) go to PCR 10 whatever the kernel
+    // policy's pcr=: they start the log too, in the kernel's order. Only
+    // measurements mean the kernel's IMA measures into the PCR.
+    size_t others = 0;
+    for (size_t i = first_is_ba ? 1 : 0; i < on_pcr.size(); ++i)
+        others += !on_pcr[i].violation;
     if (others == 0)
         return on_pcr;
     if (continued) {
         on_pcr.resize(first_is_ba ? 1 : 0);
         return on_pcr;
     }
-    const ima::Entry &other = on_pcr[first_is_ba ? 1 : 0];
+    size_t first_other = first_is_ba ? 1 : 0;
+    while (on_pcr[first_other].violation)
+        ++first_other;
+    const ima::Entry &other = on_pcr[first_other];
     return make_error(EEXIST, "the kernel's IMA measures into PCR " + std::to_string(pcr) + " (" +
                                   std::to_string(others) + " entr" + (others == 1 ? "y" : "ies") +
                                   (first_is_ba ? " besides boot_aggregate" : "") +

@@ -71,9 +71,10 @@ namespace vouch {
 Result<std::vector<ima::Entry>> read_binary_log(const std::string &path);
 
 // What vouch's log on `pcr` must start with, given the kernel IMA's binary
-// log at `kernel_log`: its boot_aggregate entry when that is the only thing
-// the kernel measured into `pcr` (so vouch's log replays from the PCR's reset
-// value), nothing when the kernel measured nothing there or has no IMA log.
+// log at `kernel_log`: its entries on `pcr` (boot_aggregate and violations)
+// when it measured nothing else there (so vouch's log replays from the PCR's
+// reset value), nothing when the kernel measured nothing there or has no IMA
+// log.
 // An error (EEXIST) when the kernel's IMA measures more into `pcr`: two
 // writers of one PCR make neither log replayable; unless `continued` (a
 // restarted vouchd continues a log whose kernel entries it accounted for:

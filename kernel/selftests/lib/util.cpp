@@ -215,13 +215,19 @@ std::string ima_measure_execs() {
     const char *marker = "/run/vouch-selftest-ima-policy";
     if (access(marker, F_OK) == 0)
         return "";
+    // The second rule measures reads of files owned by kKernelImaOwner only
+    // (no other selftest has such files): their open_writers and ToMToU
+    // violations go to PCR 10 whatever pcr= says (vouchd_log).
+    const std::string rules = "measure func=BPRM_CHECK pcr=11 template=ima-ng\n"
+                              "measure func=FILE_CHECK mask=MAY_READ fowner=" +
+                              std::to_string(kKernelImaOwner) + " pcr=11 template=ima-ng\n";
     std::ofstream pol("/sys/kernel/security/ima/policy");
-    pol << "measure func=BPRM_CHECK pcr=11 template=ima-ng\n";
+    pol << rules;
     pol.flush();
     if (!pol)
         return "cannot write the kernel's IMA policy";
     pol.close();
-    std::ofstream(marker) << "measure func=BPRM_CHECK pcr=11 template=ima-ng\n";
+    std::ofstream(marker) << rules;
     return "";
 }
 
