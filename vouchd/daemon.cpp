@@ -330,9 +330,11 @@ void Daemon::check_tpm_state() {
     if (!extender_)
         return;
     ExtenderStatus es = extender_->status();
-    if (es.state == tpm_seen_)
+    // Each foreign extend recorded is journaled, not only the first.
+    if (es.state == tpm_seen_ && es.foreign.size() == foreign_seen_)
         return;
     tpm_seen_ = es.state;
+    foreign_seen_ = es.foreign.size();
     journal_.write(journal_record::tpm_state(tpm_state_name(es.state), es.message));
     publish_status();
 }

@@ -153,6 +153,7 @@ class Daemon : public ServiceBackend {
     std::function<void(const Denial &)> would_deny_;
     Journal journal_;
     TpmState tpm_seen_ = TpmState::Connecting;
+    size_t foreign_seen_ = 0;
     std::string status_sent_;
 };
 
