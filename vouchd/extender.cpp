@@ -93,10 +93,10 @@ bool Extender::wait_idle(int timeout_ms) const {
     cv_.wait_for(lk, std::chrono::milliseconds(timeout_ms), [&] {
         return st_.state == TpmState::Mismatch ||
                ((st_.state == TpmState::Ok || st_.state == TpmState::Foreign) &&
-                st_.extended == entries_.size());
+                st_.extended == entries_.size() && !settling_);
     });
     return (st_.state == TpmState::Ok || st_.state == TpmState::Foreign) &&
-           st_.extended == entries_.size();
+           st_.extended == entries_.size() && !settling_;
 }
 
 bool Extender::wait_checked(int timeout_ms) const {
@@ -201,6 +201,9 @@ Result<BankValues> read_banks(Tpm &tpm, uint32_t pcr, const std::vector<uint16_t
 bool Extender::settle(Tpm &tpm, std::unique_lock<std::mutex> &lk, std::vector<ForeignExtend> fresh,
                       const ima::Entry *just, const BankValues &before) {
     std::vector<uint16_t> banks = st_.banks;
+    // Not idle until the kernel's entries are placed or recorded, though
+    // every logged entry is extended.
+    settling_ = true;
     lk.unlock();
     long split = -1;
     BankValues now;
@@ -238,6 +241,7 @@ bool Extender::settle(Tpm &tpm, std::unique_lock<std::mutex> &lk, std::vector<Fo
         }
     }
     lk.lock();
+    settling_ = false;
     if (split < 0) {
         if (!why.empty()) {
             // Reconnect and replay, and look at these entries again then.
@@ -261,9 +265,11 @@ bool Extender::settle(Tpm &tpm, std::unique_lock<std::mutex> &lk, std::vector<Fo
     // Before the entry just extended: that one is in the log already.
     std::vector<ForeignExtend> early(fresh.begin(), fresh.begin() + static_cast<long>(at));
     std::vector<ForeignExtend> late(fresh.begin() + static_cast<long>(at), fresh.end());
+    settling_ = true;
     if (!early.empty())
         accept(lk, early, st_.extended - 1);
     accept(lk, late, st_.extended);
+    settling_ = false;
     set_ok();
     return true;
 }
@@ -363,7 +369,9 @@ bool Extender::resync(Tpm &tpm, std::unique_lock<std::mutex> &lk) {
     model_ = values;
     set_ok();
     if (!fresh.empty()) {
+        settling_ = true;
         accept(lk, fresh, ours);
+        settling_ = false;
         set_ok();
     }
     return true;

@@ -140,7 +140,8 @@ class Extender {
     std::vector<ForeignExtend> pending_;
     int retry_ms_ = 2000;
     bool stop_ = false;
-    bool idle_ = false; // the thread waits for entries (push must wake it)
+    bool idle_ = false;     // the thread waits for entries (push must wake it)
+    bool settling_ = false; // placing kernel entries (wait_idle waits for it)
     std::thread thread_;
 };
 

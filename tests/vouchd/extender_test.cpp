@@ -331,7 +331,7 @@ TEST_F(ExtenderTest, KernelExtendBeforeAnExtendVouchHadLoggedIsRecordedAndReplay
     ASSERT_TRUE(x.wait_idle(10000));
     auto st = x.status();
     EXPECT_EQ(st.state, TpmState::Foreign) << st.message;
-    ASSERT_EQ(st.foreign.size(), 1u);
+    ASSERT_EQ(st.foreign.size(), 1u) << "extended " << st.extended << ", logged " << log_size();
     EXPECT_EQ(st.foreign[0].after, 3u) << "the PCR saw it before vouch's entry 3";
     EXPECT_EQ(st.foreign[0].kernel_index, 0u);
     EXPECT_NE(st.message.find("kernel IMA entry 0 (ima-ng violation /tmp/tomtou) after vouch's "
