@@ -161,7 +161,8 @@ void Extender::accept(std::unique_lock<std::mutex> &lk, const std::vector<Foreig
             bool placed = opts_.place(*this, f.entry, after);
             lk.lock();
             if (placed) {
-                after = entries_.size();
+                // The next one follows it, whatever the log holds since.
+                ++after;
                 continue;
             }
         }
