@@ -61,7 +61,8 @@ Result<MeasurementLog> MeasurementLog::open(const std::string &dir, mode_t mode)
     if (!have)
         return have.error();
     if (have->size() <= text.size() && text.compare(0, have->size(), *have) == 0) {
-        if (auto r = write_all(log.ascii_.get(), std::string_view(text).substr(have->size()), ascii);
+        if (auto r =
+                write_all(log.ascii_.get(), std::string_view(text).substr(have->size()), ascii);
             !r)
             return r.error();
     } else {
@@ -118,11 +119,30 @@ std::vector<uint8_t> replay(const std::vector<ima::Entry> &entries, uint32_t pcr
     return value;
 }
 
+bool pcr_extend(std::vector<uint8_t> &value, const std::vector<uint8_t> &digest, const char *md) {
+    const EVP_MD *m = EVP_get_digestbyname(md);
+    if (!m)
+        return false;
+    extend(value, digest, m);
+    return true;
+}
+
 long matching_prefix(const std::vector<ima::Entry> &entries, uint32_t pcr, const char *md,
-                     const std::vector<uint8_t> &pcr_value) {
+                     const std::vector<uint8_t> &pcr_value, const std::vector<ima::Entry> &tail) {
     const EVP_MD *m = EVP_get_digestbyname(md);
     if (!m)
         return -1;
+    std::vector<std::vector<uint8_t>> tail_hashes;
+    for (const auto &t : tail)
+        tail_hashes.push_back(ima::bank_template_hash(t, md));
+    auto matches = [&](const std::vector<uint8_t> &value) {
+        if (tail_hashes.empty())
+            return value == pcr_value;
+        std::vector<uint8_t> v = value;
+        for (const auto &h : tail_hashes)
+            extend(v, h, m);
+        return v == pcr_value;
+    };
     size_t size = static_cast<size_t>(EVP_MD_get_size(m));
     // The kernel's IMA extends a bank whose hash it cannot compute at boot
     // (often SHA-384/512) with the SHA-1 template hash, zero-padded. Only the
@@ -132,7 +152,7 @@ long matching_prefix(const std::vector<ima::Entry> &entries, uint32_t pcr, const
         std::vector<uint8_t> value(size, 0);
         // The longest prefix wins: with repeated values the later state is
         // the one the TPM can be in after all of them were extended.
-        long match = value == pcr_value ? 0 : -1;
+        long match = matches(value) ? 0 : -1;
         bool first = true;
         for (size_t i = 0; i < entries.size(); ++i) {
             if (entries[i].pcr != pcr)
@@ -146,7 +166,7 @@ long matching_prefix(const std::vector<ima::Entry> &entries, uint32_t pcr, const
             }
             first = false;
             extend(value, h, m);
-            if (value == pcr_value)
+            if (matches(value))
                 match = static_cast<long>(i + 1);
         }
         return match;
@@ -174,13 +194,18 @@ Result<std::vector<ima::Entry>> read_binary_log(const std::string &path) {
     return all;
 }
 
-Result<std::vector<ima::Entry>> kernel_ima_seed(const std::string &kernel_log, uint32_t pcr) {
+Result<std::vector<ima::Entry>> kernel_ima_seed(const std::string &kernel_log, uint32_t pcr,
+                                                bool continued, uint64_t *count) {
+    if (count)
+        *count = 0;
     auto all = read_binary_log(kernel_log);
     if (!all) {
         if (all.error().code == ENOENT)
             return std::vector<ima::Entry>{};
         return all.error();
     }
+    if (count)
+        *count = all->size();
     std::vector<ima::Entry> on_pcr;
     for (auto &e : *all)
         if (e.pcr == pcr)
@@ -188,10 +213,22 @@ Result<std::vector<ima::Entry>> kernel_ima_seed(const std::string &kernel_log, u
     if (on_pcr.empty())
         return on_pcr;
     bool first_is_ba = on_pcr[0].path == "boot_aggregate";
-    size_t others = on_pcr.size() - (first_is_ba ? 1 : 0);
+    // Violations (open_writers, ToMToU) go to PCR 10 whatever the kernel
+    // policy's pcr=: they start the log too, in the kernel's order. Only
+    // measurements mean the kernel's IMA measures into the PCR.
+    size_t others = 0;
+    for (size_t i = first_is_ba ? 1 : 0; i < on_pcr.size(); ++i)
+        others += !on_pcr[i].violation;
     if (others == 0)
         return on_pcr;
-    const ima::Entry &other = on_pcr[first_is_ba ? 1 : 0];
+    if (continued) {
+        on_pcr.resize(first_is_ba ? 1 : 0);
+        return on_pcr;
+    }
+    size_t first_other = first_is_ba ? 1 : 0;
+    while (on_pcr[first_other].violation)
+        ++first_other;
+    const ima::Entry &other = on_pcr[first_other];
     return make_error(EEXIST, "the kernel's IMA measures into PCR " + std::to_string(pcr) + " (" +
                                   std::to_string(others) + " entr" + (others == 1 ? "y" : "ies") +
                                   (first_is_ba ? " besides boot_aggregate" : "") +

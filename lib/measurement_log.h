@@ -53,8 +53,14 @@ std::vector<uint8_t> replay(const std::vector<ima::Entry> &entries, uint32_t pcr
 // How many leading entries of `entries` (on `pcr`) reproduce `pcr_value`:
 // the log may be ahead of the TPM by extends that were queued but not done.
 // Returns -1 when no prefix matches: the log does not belong to this PCR.
+// With a `tail`, the prefix followed by the tail's entries (on any PCR) must
+// reproduce the value: extends of others that came after the prefix.
 long matching_prefix(const std::vector<ima::Entry> &entries, uint32_t pcr, const char *md,
-                     const std::vector<uint8_t> &pcr_value);
+                     const std::vector<uint8_t> &pcr_value,
+                     const std::vector<ima::Entry> &tail = {});
+
+// value = md(value || digest): one PCR extend. False when `md` is unknown.
+bool pcr_extend(std::vector<uint8_t> &value, const std::vector<uint8_t> &digest, const char *md);
 
 } // namespace vouch
 
@@ -65,11 +71,16 @@ namespace vouch {
 Result<std::vector<ima::Entry>> read_binary_log(const std::string &path);
 
 // What vouch's log on `pcr` must start with, given the kernel IMA's binary
-// log at `kernel_log`: its boot_aggregate entry when that is the only thing
-// the kernel measured into `pcr` (so vouch's log replays from the PCR's reset
-// value), nothing when the kernel measured nothing there or has no IMA log.
+// log at `kernel_log`: its entries on `pcr` (boot_aggregate and violations)
+// when it measured nothing else there (so vouch's log replays from the PCR's
+// reset value), nothing when the kernel measured nothing there or has no IMA
+// log.
 // An error (EEXIST) when the kernel's IMA measures more into `pcr`: two
-// writers of one PCR make neither log replayable.
-Result<std::vector<ima::Entry>> kernel_ima_seed(const std::string &kernel_log, uint32_t pcr);
+// writers of one PCR make neither log replayable; unless `continued` (a
+// restarted vouchd continues a log whose kernel entries it accounted for:
+// the extender places or records the rest). `count`: set to how many
+// entries the kernel's log held.
+Result<std::vector<ima::Entry>> kernel_ima_seed(const std::string &kernel_log, uint32_t pcr,
+                                                bool continued = false, uint64_t *count = nullptr);
 
 } // namespace vouch

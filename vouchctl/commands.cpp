@@ -51,17 +51,23 @@ constexpr Command kCommands[] = {
      "  --count N         print at most N entries\n" BUS_OPTIONS "\n"
      "`vouchctl log verify` replays the log against the TPM.\n",
      cmd_log},
-    {"log", "verify", "[--file PATH] [--tcti SPEC] [--pcr N]\n       [--envelope FILE]",
+    {"log", "verify",
+     "[--file LOG] [--foreign PATH] [--tcti SPEC] [--pcr N]\n       [--envelope FILE]",
      "replay the log against the TPM's PCRs",
      "Replays the log's entries on one PCR and compares the result with that PCR in\n"
      "every bank the TPM has, then names the first entry that disagrees (exit\n"
-     "status 1). Reads the file, so vouchd need not run. When the log replays, says\n"
-     "what vouch's own records in it prove: \"policy serial N (mode) active from\n"
-     "entry K\" for each policy activation, and where vouchd started and stopped.\n"
+     "status 1). Reads the file, so vouchd need not run. Extends of the kernel's\n"
+     "IMA that vouchd recorded as foreign (it could not put them into the log in\n"
+     "their place) are replayed where they fell and listed (exit status 0). When\n"
+     "the log replays, says what vouch's own records in it prove: \"policy serial N\n"
+     "(mode) active from entry K\" for each policy activation, and where vouchd\n"
+     "started and stopped.\n"
      "\n"
      "Options:\n"
-     "  --file PATH       the binary log (default\n"
+     "  --file LOG        the binary log (default\n"
      "                    " DEFAULT_LOG ")\n"
+     "  --foreign PATH    the foreign extends (default: foreign_extends beside\n"
+     "                    the log; none when it does not exist)\n"
      "  --tcti SPEC       the TPM (default device:/dev/tpmrm0)\n"
      "  --pcr N           the PCR, 0 to 23 (default: the first entry's, or 10)\n"
      "  --envelope FILE   also require the last policy activated in the log to be\n"

@@ -11,15 +11,16 @@
 #include "lib/digest.h"
 #include "lib/file_io.h"
 #include "lib/ima_log.h"
+#include "lib/kernel_log.h"
 #include "lib/measurement_log.h"
 #include "lib/log_record.h"
 #include "lib/tpm.h"
 #include "lib/utf8.h"
-#include "lib/vouch_records.h"
-#include "policy/policy.h"
 #include "vouchctl/bus.h"
 #include "vouchctl/commands.h"
 #include "vouchctl/log_output.h"
+#include "lib/vouch_records.h"
+#include "policy/policy.h"
 
 namespace vouch::ctl {
 
@@ -93,8 +94,15 @@ long print_records(const std::vector<ima::Entry> &entries, uint32_t pcr, std::st
     return last;
 }
 
+// The foreign_extends file beside a log file.
+std::string foreign_beside(const std::string &log) {
+    size_t slash = log.rfind('/');
+    return (slash == std::string::npos ? std::string() : log.substr(0, slash + 1)) +
+           "foreign_extends";
+}
+
 Exit verify(const std::string &path, const std::string &tcti, std::optional<uint32_t> pcr_opt,
-            const std::string &envelope) {
+            const std::string &foreign_path, const std::string &envelope) {
     std::string want_env;
     if (!envelope.empty()) {
         auto bytes = read_file(envelope, policy::kMaxEnvelopeBytes);
@@ -111,11 +119,20 @@ Exit verify(const std::string &path, const std::string &tcti, std::optional<uint
         std::fprintf(stderr, "vouchctl: %s\n", entries.error().message.c_str());
         return Exit::Failure;
     }
+    // Extends of the kernel's IMA that vouchd could not put into the log in
+    // place: replayed where they fell.
+    auto foreign = read_foreign(foreign_path);
+    if (!foreign) {
+        std::fprintf(stderr, "vouchctl: %s\n", foreign.error().message.c_str());
+        return Exit::Failure;
+    }
     uint32_t pcr = pcr_opt ? *pcr_opt : (entries->empty() ? 10 : (*entries)[0].pcr);
     std::vector<ima::Entry> on_pcr;
     for (const auto &e : *entries)
         if (e.pcr == pcr)
             on_pcr.push_back(e);
+    if (!foreign->empty())
+        on_pcr = with_foreign(on_pcr, *foreign);
     auto tpm = Tpm::open(tcti);
     if (!tpm) {
         std::fprintf(stderr, "vouchctl: %s\n", tpm.error().message.c_str());
@@ -165,9 +182,20 @@ Exit verify(const std::string &path, const std::string &tcti, std::optional<uint
         std::printf("PCR %u is allocated in no bank vouchctl can compute\n", pcr);
         return Exit::Failure;
     }
-    std::printf("log verified: %zu entries on PCR %u replay to the TPM's %s bank%s\n",
-                on_pcr.size(), pcr, ok_banks.c_str(),
-                ok_banks.find(',') == std::string::npos ? "" : "s");
+    if (foreign->empty()) {
+        std::printf("log verified: %zu entries on PCR %u replay to the TPM's %s bank%s\n",
+                    on_pcr.size(), pcr, ok_banks.c_str(),
+                    ok_banks.find(',') == std::string::npos ? "" : "s");
+    } else {
+        std::printf("log verified with %zu foreign extend%s: %zu entries on PCR %u and the "
+                    "extends recorded in %s replay to the TPM's %s bank%s; the log alone does "
+                    "not:\n",
+                    foreign->size(), foreign->size() == 1 ? "" : "s",
+                    on_pcr.size() - foreign->size(), pcr, foreign_path.c_str(), ok_banks.c_str(),
+                    ok_banks.find(',') == std::string::npos ? "" : "s");
+        for (const auto &f : *foreign)
+            std::printf("  %s\n", describe_foreign(f).c_str());
+    }
     std::string last_env;
     long last = print_records(*entries, pcr, &last_env);
     if (!envelope.empty()) {
@@ -229,33 +257,41 @@ Exit cmd_log(const Command &self, int argc, char **argv) {
 }
 
 Exit cmd_log_verify(const Command &self, int argc, char **argv) {
-    enum : int { kFile = 300, kTcti, kPcr, kEnvelope };
+    enum : int { kFile = 300, kTcti, kPcr, kForeign, kEnvelope };
     std::string file = kDefaultLog, tcti = Tpm::kDefaultTcti, envelope;
+    std::optional<std::string> foreign;
     std::optional<uint32_t> pcr;
     auto on_option = [&](int id, const char *v) -> Result<void> {
-        if (id == kFile) {
+        switch (id) {
+        case kFile:
             file = v;
-        } else if (id == kTcti) {
+            return {};
+        case kForeign:
+            foreign = v;
+            return {};
+        case kTcti:
             tcti = v;
-        } else if (id == kEnvelope) {
+            return {};
+        case kEnvelope:
             envelope = v;
-        } else {
-            auto n = parse_number("--pcr", v, 0, 23);
-            if (!n)
-                return n.error();
-            pcr = uint32_t(*n);
+            return {};
         }
+        auto n = parse_number("--pcr", v, 0, 23);
+        if (!n)
+            return n.error();
+        pcr = uint32_t(*n);
         return {};
     };
     auto p = parse_options(argc, argv,
                            {{"file", required_argument, kFile},
                             {"tcti", required_argument, kTcti},
                             {"pcr", required_argument, kPcr},
+                            {"foreign", required_argument, kForeign},
                             {"envelope", required_argument, kEnvelope}},
                            on_option);
     if (auto e = settle_options(self, p, 0, 0, "takes no arguments"))
         return *e;
-    return verify(file, tcti, pcr, envelope);
+    return verify(file, tcti, pcr, foreign ? *foreign : foreign_beside(file), envelope);
 }
 
 } // namespace vouch::ctl

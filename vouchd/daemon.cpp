@@ -132,7 +132,22 @@ Result<std::unique_ptr<Daemon>> Daemon::create(const DaemonConfig &cfg) {
 
     // Check the PCR before touching the kernel: refusing it must not leave
     // hooks attached by a daemon that then exits.
-    auto seed = kernel_ima_seed(cfg.kernel_ima_log, cfg.pcr);
+    // A restarted vouchd knows how much of the kernel's log it accounted for
+    // (kernel_log_seen, written beside the log): kernel entries on the PCR
+    // are then its placed or recorded foreign extends, or were added while
+    // it was down (the extender places or records those).
+    bool seen = false;
+    uint64_t seen_count = 0;
+    struct stat logst {};
+    if (auto t = read_file(cfg.log_dir + "/kernel_log_seen", 64);
+        t && !t->empty() &&
+        ::stat((cfg.log_dir + "/binary_runtime_measurements").c_str(), &logst) == 0 &&
+        logst.st_size > 0) {
+        seen = true;
+        seen_count = std::strtoull(t->c_str(), nullptr, 10);
+    }
+    uint64_t kernel_count = 0;
+    auto seed = kernel_ima_seed(cfg.kernel_ima_log, cfg.pcr, seen, &kernel_count);
     if (!seed)
         return seed.error();
 
@@ -203,7 +218,33 @@ Result<std::unique_ptr<Daemon>> Daemon::create(const DaemonConfig &cfg) {
     d->wake_.reset(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     if (!d->wake_)
         return make_error(errno, "eventfd: " + errno_message(errno));
+    std::string seen_file = cfg.log_dir + "/kernel_log_seen";
+    uint64_t kernel_seen = seen ? seen_count : kernel_count;
+    if (!seen) {
+        if (auto r = write_file_atomic(seen_file, std::to_string(kernel_count) + "\n", 0600); !r)
+            return r.error();
+    }
     if (cfg.tpm) {
+        ExtenderOptions xo;
+        xo.kernel_log = cfg.kernel_ima_log;
+        xo.kernel_count = kernel_count_path(cfg.kernel_ima_log);
+        xo.kernel_seen = kernel_seen;
+        xo.seen_file = seen_file;
+        xo.foreign_file = cfg.log_dir + "/foreign_extends";
+        auto foreign = read_foreign(xo.foreign_file);
+        if (!foreign)
+            return foreign.error();
+        xo.foreign = std::move(*foreign);
+        xo.place = [p = d.get()](Extender &x, const ima::Entry &e, size_t logged) {
+            std::lock_guard lk(p->log_mu_);
+            if (x.logged() != logged)
+                return false;
+            auto r = p->log_->append(e, false);
+            if (!r || !*r)
+                return false;
+            x.push_extended(e);
+            return true;
+        };
         int wfd = d->wake_.get();
         d->extender_ = std::make_unique<Extender>(
             cfg.tcti, cfg.pcr,
@@ -211,11 +252,18 @@ Result<std::unique_ptr<Daemon>> Daemon::create(const DaemonConfig &cfg) {
                 uint64_t one = 1;
                 (void)!::write(wfd, &one, sizeof(one));
             },
-            d->log_->entries());
+            d->log_->entries(), std::move(xo));
         // A continued log is checked against the PCR before anything new is
         // appended: the extender replays it on connect. A TPM that does not
         // answer quickly is not waited for (the exec path never waits).
         (void)d->extender_->wait_checked(2000);
+    } else if (auto k = KernelLogFollower::open(cfg.kernel_ima_log,
+                                                kernel_count_path(cfg.kernel_ima_log))) {
+        // No TPM to say where the kernel's extends fell: they are appended
+        // in the kernel's order when vouchd sees them (on_timer).
+        d->kernel_.emplace(std::move(*k));
+        d->kernel_seen_ = kernel_seen;
+        d->follow_kernel();
     }
     // vouch's own records (lib/vouch_records.h), after the boot_aggregate
     // seed or the continued log: measuring started (only when the kernel
@@ -333,9 +381,11 @@ void Daemon::check_tpm_state() {
     if (!extender_)
         return;
     ExtenderStatus es = extender_->status();
-    if (es.state == tpm_seen_)
+    // Each foreign extend recorded is journaled, not only the first.
+    if (es.state == tpm_seen_ && es.foreign.size() == foreign_seen_)
         return;
     tpm_seen_ = es.state;
+    foreign_seen_ = es.foreign.size();
     journal_.write(journal_record::tpm_state(tpm_state_name(es.state), es.message));
     publish_status();
 }
@@ -347,10 +397,37 @@ int Daemon::on_timer(sd_event_source *s, uint64_t, void *ud) {
     (void)d->ks_->consume();
     d->log_lost_events();
     d->check_tpm_state();
+    d->follow_kernel();
     d->journal_.tick();
     d->changed();
     sd_event_source_set_time_relative(s, kTickUsec);
     return 0;
+}
+
+void Daemon::follow_kernel() {
+    if (!kernel_)
+        return;
+    auto fresh = kernel_->poll();
+    if (!fresh || fresh->empty())
+        return;
+    uint64_t index = kernel_->seen() - fresh->size();
+    bool any = false;
+    for (const auto &e : *fresh) {
+        if (index++ < kernel_seen_ || e.pcr != cfg_.pcr)
+            continue;
+        std::lock_guard lk(log_mu_);
+        if (auto r = log_->append(e, false); !r) {
+            fatal_ = r.error();
+            failed_ = true;
+            if (loop_)
+                sd_event_exit(loop_.get(), 1);
+            return;
+        }
+        any = true;
+    }
+    if (any)
+        (void)write_file_atomic(cfg_.log_dir + "/kernel_log_seen",
+                                std::to_string(kernel_->seen()) + "\n", 0600);
 }
 
 void Daemon::record(const char *name, std::string_view content) {
@@ -358,6 +435,7 @@ void Daemon::record(const char *name, std::string_view content) {
 }
 
 void Daemon::append(ima::Entry e, bool dedupe) {
+    std::lock_guard lk(log_mu_);
     auto added = log_->append(e, dedupe);
     if (!added) {
         // The log cannot be written: stop rather than extend what no log
@@ -528,7 +606,10 @@ ServiceStatus Daemon::status() const {
     s.policy_digest = policy_.digest;
     s.policy_keyid = policy_.keyid;
     s.policy_entries = policy_.entries;
-    s.measurements = log_->entries().size();
+    {
+        std::lock_guard lk(log_mu_);
+        s.measurements = log_->entries().size();
+    }
     if (auto st = ks_->stats()) {
         s.denials = st->denied;
         s.would_denials = st->audit_denied;
@@ -885,6 +966,7 @@ Result<std::string> Daemon::active_policy() const {
 
 std::vector<LogRecord> Daemon::log(uint64_t first, uint32_t count) const {
     std::vector<LogRecord> out;
+    std::lock_guard lk(log_mu_);
     const auto &all = log_->entries();
     for (uint64_t i = first; i < all.size() && out.size() < count; ++i)
         out.push_back(log_record(all[i], i));

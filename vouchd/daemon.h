@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -17,6 +18,7 @@
 #include "vouchd/extender.h"
 #include "vouchd/journal.h"
 #include "vouchd/kernel_side.h"
+#include "lib/kernel_log.h"
 #include "lib/measurement_log.h"
 #include "policy/policy.h"
 #include "lib/sd_bus_ptr.h"
@@ -120,6 +122,8 @@ class Daemon : public ServiceBackend {
     void append(ima::Entry e, bool dedupe = true);
     // Logs one of vouch's own records (lib/vouch_records.h), never deduplicated.
     void record(const char *name, std::string_view content);
+    // Without a TPM: appends the kernel IMA's new entries on the PCR.
+    void follow_kernel();
     // Logs one violation for each event the kernel side lost since the last
     // call, and remembers the count in the log directory across restarts.
     void log_lost_events();
@@ -140,6 +144,12 @@ class Daemon : public ServiceBackend {
     DaemonConfig cfg_;
     std::unique_ptr<KernelSide> ks_;
     std::optional<MeasurementLog> log_;
+    // Guards log_ where the extender's thread appends the kernel's entries
+    // (ExtenderOptions::place); the loop's thread takes it to append and to
+    // read.
+    mutable std::mutex log_mu_;
+    std::optional<KernelLogFollower> kernel_; // without a TPM only
+    uint64_t kernel_seen_ = 0;
     std::unique_ptr<Extender> extender_;
     SdEvent loop_;
     std::vector<SdEventSource> sources_;
@@ -159,6 +169,7 @@ class Daemon : public ServiceBackend {
     std::function<void(const Denial &)> would_deny_;
     Journal journal_;
     TpmState tpm_seen_ = TpmState::Connecting;
+    size_t foreign_seen_ = 0;
     std::string status_sent_;
     std::string replaced_pins_;
     std::string stop_note_;

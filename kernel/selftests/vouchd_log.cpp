@@ -2,8 +2,9 @@
 // vouchd end to end on a real kernel and TPM (swtpm): its log starts with the
 // kernel's boot_aggregate, records every new executable as the kernel's IMA
 // would (same digest, same template hash), replays to the TPM's PCR 10 as
-// evmctl checks it, survives vouchd being killed mid-run, and turns events
-// lost to a full ring buffer into violation entries.
+// evmctl checks it, survives vouchd being killed mid-run, turns events
+// lost to a full ring buffer into violation entries, and takes the kernel
+// IMA's own violations on PCR 10 into its log where the PCR saw them.
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <linux/fs.h>
@@ -148,7 +149,7 @@ bool log_verifies() {
 } // namespace
 
 int main() {
-    Tap t("vouchd_log", 24);
+    Tap t("vouchd_log", 28);
     (void)vouch::unpin(kPins);
     TempDir dir;
 
@@ -514,6 +515,86 @@ int main() {
     t.ok(wait_until(log_verifies, 30000) && evmctl_validates(t, kBinLog),
          "with violations (extended as all-ones) the log still replays to the TPM");
     t.ok(d.pid > 0, "vouchd is still running");
+
+    // The kernel's IMA measures reads of kKernelImaOwner's files into PCR
+    // 11, but its violations go to PCR 10, vouch's: open_writers (a read
+    // open while a writer has the file open) and ToMToU (a write open while
+    // a measured reader has it open).
+    auto owned_file = [&](const std::string &name) {
+        std::string f = dir.file(name);
+        int fd = open(f.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        bool ok = fd >= 0 && write(fd, name.data(), name.size()) > 0;
+        if (fd >= 0)
+            close(fd);
+        if (!ok || chown(f.c_str(), kKernelImaOwner, kKernelImaOwner) != 0)
+            t.bail("cannot create " + f);
+        return f;
+    };
+    auto open_writers = [](const std::string &f) {
+        int w = open(f.c_str(), O_WRONLY | O_CLOEXEC);
+        int r = open(f.c_str(), O_RDONLY | O_CLOEXEC);
+        close(r);
+        close(w);
+    };
+    auto tomtou = [](const std::string &f) {
+        int r = open(f.c_str(), O_RDONLY | O_CLOEXEC);
+        int w = open(f.c_str(), O_WRONLY | O_CLOEXEC);
+        close(w);
+        close(r);
+    };
+    auto kernel_violations = [&](const std::vector<std::string> &files) {
+        std::vector<ima::Entry> out;
+        for (const auto &e : read_log(kKernelLog))
+            for (const auto &f : files)
+                if (e.pcr == kPcr && e.violation && e.path == f)
+                    out.push_back(e);
+        return out;
+    };
+    auto in_vouch_log = [&](const std::vector<ima::Entry> &kernel) {
+        log = read_log(kBinLog);
+        // vouch's entries in the same order, byte for byte.
+        size_t j = 0;
+        for (const auto &e : log)
+            if (j < kernel.size() && e.violation && e.template_name == kernel[j].template_name &&
+                e.template_data == kernel[j].template_data && e.path == kernel[j].path)
+                ++j;
+        return !kernel.empty() && j == kernel.size();
+    };
+    const std::string ow = owned_file("open-writers"), tt = owned_file("tomtou-read");
+    open_writers(ow);
+    tomtou(tt);
+    auto kv = kernel_violations({ow, tt});
+    t.ok(kv.size() == 2 && kv[0].path == ow && kv[1].path == tt,
+         "the kernel's IMA logs an open_writers and a ToMToU violation on PCR 10 (its rule says "
+         "pcr=11)");
+    if (kv.size() != 2)
+        t.diag("kernel violations found: %zu", kv.size());
+    bool placed = wait_until([&] { return in_vouch_log(kv); }, 10000);
+    if (t.broken())
+        placed = !placed;
+    t.ok(placed, "vouch's log holds the kernel's violation entries as the kernel logged them, in "
+                 "the kernel's order");
+    bool verified = wait_until(log_verifies, 30000) && evmctl_validates(t, kBinLog);
+    bool no_foreign = access((kLogDir + "/foreign_extends").c_str(), F_OK) != 0 &&
+                      d.output().find("foreign-extends") == std::string::npos &&
+                      d.output().find("log-mismatch") == std::string::npos;
+    t.ok(verified && no_foreign,
+         "the log with the kernel's entries in place replays to the TPM (vouchctl log verify, "
+         "evmctl), with no foreign extends recorded and the TPM state still ok");
+    // A violation while vouchd is stopped: the restarted vouchd must not
+    // refuse the PCR, and puts the kernel's entry at the end of its log.
+    d.kill_it(SIGTERM);
+    const std::string down = owned_file("while-down");
+    open_writers(down);
+    auto kd = kernel_violations({down});
+    bool restarted_ok = d.start({"--ringbuf-size", "16384"});
+    bool down_placed = restarted_ok && wait_until([&] { return in_vouch_log(kd); }, 10000);
+    t.ok(restarted_ok && down_placed && wait_until(log_verifies, 30000) &&
+             evmctl_validates(t, kBinLog),
+         "a violation while vouchd is stopped: the restarted vouchd is not refused, logs the "
+         "kernel's entry, and the log replays to the TPM");
+    if (!restarted_ok)
+        t.diag("%s", d.output().c_str());
     d.kill_it(SIGTERM);
     (void)vouch::unpin(kPins);
     for (pid_t p : {early_sleep, early_map}) {

@@ -170,7 +170,8 @@ TEST_F(LogDir, AMismatchedAsciiLogIsReplacedNotRewrittenInPlace) {
     char buf[64];
     ssize_t n = ::pread(reader, buf, sizeof(buf), 0);
     ::close(reader);
-    EXPECT_EQ(std::string(buf, static_cast<size_t>(std::max<ssize_t>(n, 0))), "10 edited by hand\n");
+    EXPECT_EQ(std::string(buf, static_cast<size_t>(std::max<ssize_t>(n, 0))),
+              "10 edited by hand\n");
 }
 
 TEST_F(LogDir, RefusesToContinueACorruptLog) {
@@ -237,6 +238,25 @@ TEST_F(LogDir, KernelBootAggregateSeedsTheLog) {
               std::string::npos)
         << refused.error().message;
     EXPECT_NE(refused.error().message.find((*all)[1].path), std::string::npos);
+
+    // Violations go to PCR 10 whatever the kernel policy's pcr=: with
+    // boot_aggregate they start the log, in the kernel's order; a restarted
+    // vouchd (continued) is not refused for the kernel's entries.
+    std::string viol = dir + "/viol";
+    auto v1 = vouch::ima::make_violation(10, "ima-ng", "/tmp/ow");
+    auto v2 = vouch::ima::make_violation(10, "ima-ng", "/tmp/tomtou");
+    write_bin(viol, {(*all)[0], v1, v2});
+    uint64_t count = 0;
+    auto with_v = vouch::kernel_ima_seed(viol, 10, false, &count);
+    ASSERT_TRUE(with_v.ok()) << with_v.error().message;
+    ASSERT_EQ(with_v->size(), 3u);
+    EXPECT_EQ((*with_v)[2].path, "/tmp/tomtou");
+    EXPECT_EQ(count, 3u);
+    auto continued = vouch::kernel_ima_seed(more, 10, true, &count);
+    ASSERT_TRUE(continued.ok()) << continued.error().message;
+    ASSERT_EQ(continued->size(), 1u);
+    EXPECT_EQ((*continued)[0].path, "boot_aggregate");
+    EXPECT_EQ(count, all->size());
 
     // Another PCR is free, and a kernel without an IMA log seeds nothing.
     auto other = vouch::kernel_ima_seed(more, 11);

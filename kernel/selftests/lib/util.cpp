@@ -215,12 +215,18 @@ std::string ima_measure_execs() {
     const char *marker = "/run/vouch-selftest-ima-policy";
     if (access(marker, F_OK) == 0)
         return "";
-    // Both rules in the one write the kernel allows: execs (vouchd_log) and
-    // keys added to the keyring kImaBufKeyring (vouchd_records compares the
-    // kernel's ima-buf entry for one with vouch's encoding).
+    // All rules in the one write the kernel allows: execs (vouchd_log); keys
+    // added to the keyring kImaBufKeyring (vouchd_records compares the
+    // kernel's ima-buf entry for one with vouch's encoding); reads of files
+    // owned by kKernelImaOwner only (no other selftest has such files), whose
+    // open_writers and ToMToU violations go to PCR 10 whatever pcr= says
+    // (vouchd_log).
     const std::string rules = "measure func=BPRM_CHECK pcr=11 template=ima-ng\n"
                               "measure func=KEY_CHECK keyrings=" +
-                              std::string(kImaBufKeyring) + " pcr=12 template=ima-buf\n";
+                              std::string(kImaBufKeyring) +
+                              " pcr=12 template=ima-buf\n"
+                              "measure func=FILE_CHECK mask=MAY_READ fowner=" +
+                              std::to_string(kKernelImaOwner) + " pcr=11 template=ima-ng\n";
     std::ofstream pol("/sys/kernel/security/ima/policy");
     pol << rules;
     pol.flush();

@@ -70,11 +70,14 @@ bool same_inode(const vouch_event &ev, const struct stat &st);
 
 // Has the kernel's IMA measure every exec from now on (ima-ng, into PCR 11 so
 // that PCR 10 holds only boot_aggregate and vouch's log), for selftests that
-// compare vouch's log with IMA's. The policy can be written once a boot, so a
-// marker under /run tells later selftests that an earlier one wrote it. Empty
-// on success, else why not. It also has IMA measure every asymmetric key
-// added to a keyring named kImaBufKeyring (template ima-buf, PCR 12).
+// compare vouch's log with IMA's, and reads of files owned by
+// kKernelImaOwner (also PCR 11: but their violations go to PCR 10). The
+// policy can be written once a boot, so a marker under /run tells later
+// selftests that an earlier one wrote it. Empty on success, else why not. It
+// also has IMA measure every asymmetric key added to a keyring named
+// kImaBufKeyring (template ima-buf, PCR 12).
 inline constexpr const char *kImaBufKeyring = "vouch_selftest_ima";
+inline constexpr unsigned kKernelImaOwner = 4242;
 std::string ima_measure_execs();
 
 // A file system the kernel may have as a module (fuse, overlay): empty when it
