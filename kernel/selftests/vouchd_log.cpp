@@ -27,6 +27,7 @@
 #include "lib/digest.h"
 #include "lib/ima_log.h"
 #include "lib/measurement_log.h"
+#include "kernel/selftests/lib/evmctl.h"
 #include "kernel/selftests/lib/tap.h"
 #include "kernel/selftests/lib/util.h"
 #include "kernel/selftests/lib/vouchd.h"
@@ -101,44 +102,6 @@ bool wait_until(const std::function<bool()> &pred, int timeout_ms) {
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     return pred();
-}
-
-// evmctl ima_measurement against the TPM's current PCR values (it reads all
-// 24 "PCR-NN: hex" lines per bank; only PCR 10 is in vouch's log).
-bool evmctl_validates(Tap &t, const std::string &log, bool corrupt = false) {
-    auto tpm = Tpm::open(kTcti);
-    if (!tpm) {
-        t.diag("%s", tpm.error().message.c_str());
-        return false;
-    }
-    std::string args;
-    for (auto [bank, name] : {std::pair{kTpmAlgSha1, "sha1"}, std::pair{kTpmAlgSha256, "sha256"}}) {
-        auto v = (*tpm)->read_pcr(kPcr, bank);
-        if (!v)
-            return false;
-        if (corrupt)
-            (*v)[0] ^= 1;
-        std::string f = std::string("/tmp/pcrs-") + name;
-        std::ofstream out(f);
-        for (int i = 0; i < 24; ++i) {
-            char label[16];
-            std::snprintf(label, sizeof(label), "PCR-%02d: ", i);
-            out << label
-                << (i == static_cast<int>(kPcr) ? to_hex(*v) : std::string(v->size() * 2, '0'))
-                << "\n";
-        }
-        args += std::string(" --pcrs ") + name + "," + f;
-    }
-    std::string cmd =
-        "evmctl ima_measurement --ignore-violations" + args + " " + log + " >/tmp/evmctl.out 2>&1";
-    int rc = std::system(cmd.c_str());
-    if (rc != 0 && !corrupt) {
-        std::ifstream in("/tmp/evmctl.out");
-        std::string line;
-        while (std::getline(in, line))
-            t.diag("evmctl: %s", line.c_str());
-    }
-    return rc == 0;
 }
 
 bool log_verifies() {
@@ -352,7 +315,8 @@ int main() {
     // VM) vouchd echoes the record's message to its stderr.
     t.ok(wait_for_output(d, "vouchd: TPM ok", 0),
          "the TPM state change to ok is journaled (echoed to stderr without journald)");
-    t.ok(evmctl_validates(t, kBinLog) && !evmctl_validates(t, kBinLog, true),
+    t.ok(evmctl_validates(t, kTcti, kPcr, kBinLog) &&
+             !evmctl_validates(t, kTcti, kPcr, kBinLog, true),
          "evmctl ima_measurement validates the log against the TPM (and rejects a wrong PCR)");
 
     // A ToMToU: a program mapped executable, then its file opened for write.
@@ -451,7 +415,7 @@ int main() {
     set_append_only(ascii, false);
     if (reader >= 0)
         close(reader);
-    t.ok(wait_until(log_verifies, 30000) && evmctl_validates(t, kBinLog),
+    t.ok(wait_until(log_verifies, 30000) && evmctl_validates(t, kTcti, kPcr, kBinLog),
          "after the restart the log still replays to the TPM (vouchctl, evmctl)");
 
     // A full ring buffer: vouchd stopped, more new programs than fit.
@@ -512,7 +476,7 @@ int main() {
     t.ok(drops > 0 && journaled == drops,
          "the lost-events journal records count them too (%llu of %llu)",
          (unsigned long long)journaled, (unsigned long long)drops);
-    t.ok(wait_until(log_verifies, 30000) && evmctl_validates(t, kBinLog),
+    t.ok(wait_until(log_verifies, 30000) && evmctl_validates(t, kTcti, kPcr, kBinLog),
          "with violations (extended as all-ones) the log still replays to the TPM");
     t.ok(d.pid > 0, "vouchd is still running");
 
@@ -574,7 +538,7 @@ int main() {
         placed = !placed;
     t.ok(placed, "vouch's log holds the kernel's violation entries as the kernel logged them, in "
                  "the kernel's order");
-    bool verified = wait_until(log_verifies, 30000) && evmctl_validates(t, kBinLog);
+    bool verified = wait_until(log_verifies, 30000) && evmctl_validates(t, kTcti, kPcr, kBinLog);
     bool no_foreign = access((kLogDir + "/foreign_extends").c_str(), F_OK) != 0 &&
                       d.output().find("foreign-extends") == std::string::npos &&
                       d.output().find("log-mismatch") == std::string::npos;
@@ -590,7 +554,7 @@ int main() {
     bool restarted_ok = d.start({"--ringbuf-size", "16384"});
     bool down_placed = restarted_ok && wait_until([&] { return in_vouch_log(kd); }, 10000);
     t.ok(restarted_ok && down_placed && wait_until(log_verifies, 30000) &&
-             evmctl_validates(t, kBinLog),
+             evmctl_validates(t, kTcti, kPcr, kBinLog),
          "a violation while vouchd is stopped: the restarted vouchd is not refused, logs the "
          "kernel's entry, and the log replays to the TPM");
     if (!restarted_ok)

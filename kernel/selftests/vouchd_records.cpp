@@ -26,6 +26,7 @@
 #include <openssl/x509.h>
 
 #include "kernel/selftests/lib/policy_env.h"
+#include "kernel/selftests/lib/evmctl.h"
 #include "kernel/selftests/lib/tap.h"
 #include "kernel/selftests/lib/util.h"
 #include "kernel/selftests/lib/vouchd.h"
@@ -115,41 +116,6 @@ std::string policy_record(uint64_t serial, const char *mode, const std::string &
 bool log_verifies() {
     return exit_status(run({"/usr/bin/vouchctl", "log", "verify", "--file", kLog, "--tcti", kTcti,
                             "--pcr", std::to_string(kPcr)})) == 0;
-}
-
-// evmctl ima_measurement against the TPM's PCR 13 (zeros for the others,
-// which the log does not touch).
-bool evmctl_validates(Tap &t) {
-    auto tpm = Tpm::open(kTcti);
-    if (!tpm) {
-        t.diag("%s", tpm.error().message.c_str());
-        return false;
-    }
-    std::string args;
-    for (auto [bank, name] : {std::pair{kTpmAlgSha1, "sha1"}, std::pair{kTpmAlgSha256, "sha256"}}) {
-        auto v = (*tpm)->read_pcr(kPcr, bank);
-        if (!v)
-            return false;
-        std::string f = std::string("/tmp/records-pcrs-") + name;
-        std::ofstream out(f);
-        for (int i = 0; i < 24; ++i) {
-            char label[16];
-            std::snprintf(label, sizeof(label), "PCR-%02d: ", i);
-            out << label
-                << (i == static_cast<int>(kPcr) ? to_hex(*v) : std::string(v->size() * 2, '0'))
-                << "\n";
-        }
-        args += std::string(" --pcrs ") + name + "," + f;
-    }
-    std::string cmd = "evmctl ima_measurement --ignore-violations" + args + " " + kLog +
-                      " >/tmp/records-evmctl.out 2>&1";
-    int rc = std::system(cmd.c_str());
-    if (rc != 0) {
-        std::ifstream in("/tmp/records-evmctl.out");
-        for (std::string line; std::getline(in, line);)
-            t.diag("evmctl: %s", line.c_str());
-    }
-    return rc == 0;
 }
 
 // A self-signed X.509 certificate (DER), for a key the kernel's IMA measures.
@@ -365,7 +331,7 @@ int main() {
     // vouchd is stopped: what the TPM holds is final, so the log must replay
     // in full, vouchd-stop included.
     t.ok(log_verifies(), "vouchctl log verify: the log with its records replays to PCR 13");
-    t.ok(evmctl_validates(t),
+    t.ok(evmctl_validates(t, kTcti, kPcr, kLog),
          "evmctl ima_measurement validates the log with its ima-buf records against the TPM");
 
     if (std::string why = switch_off(kPins); !why.empty())
