@@ -63,13 +63,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     case 0: {
         auto p = verify_and_parse(rest, f.keys);
         if (p)
-            check(p->entries == p->digests.size() && !p->keyid.empty());
+            check(p->entries == p->digests.size() + p->verity.size() && !p->keyid.empty());
         break;
     }
     case 1: {
         auto p = parse_payload(rest);
         if (p) {
-            check(p->entries == p->digests.size());
+            check(p->entries == p->digests.size() + p->verity.size());
             check(p->agents.size() <= p->digests.size());
         }
         // The offline reader differs from vouchd's only by Keylime's fields
@@ -94,7 +94,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             auto again = read_document(text);
             check(again.ok() && again->serial == d->serial && again->digests == d->digests &&
                   again->agents == d->agents && again->verity == d->verity);
-            check(diff(*d, *again).empty());
+            // Writing adds the digests of vouch's own records to ima-buf
+            // (they may be new); after that a round trip changes nothing.
+            auto third = read_document(write_document(*again, ""));
+            check(third.ok() && diff(*again, *third).empty());
         }
         break;
     }
