@@ -93,16 +93,6 @@ std::map<std::string, unsigned long> pins_before() {
     return out;
 }
 
-bool wait_until(const std::function<bool()> &pred, int timeout_ms) {
-    auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-    while (std::chrono::steady_clock::now() < end) {
-        if (pred())
-            return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    }
-    return pred();
-}
-
 } // namespace
 
 int main() {

@@ -94,16 +94,6 @@ size_t count_path(const std::vector<ima::Entry> &log, const std::string &path) {
     return n;
 }
 
-bool wait_until(const std::function<bool()> &pred, int timeout_ms) {
-    auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-    while (std::chrono::steady_clock::now() < end) {
-        if (pred())
-            return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return pred();
-}
-
 bool log_verifies() {
     return exit_status(run(
                {"/usr/bin/vouchctl", "log", "verify", "--file", kBinLog, "--tcti", kTcti})) == 0;

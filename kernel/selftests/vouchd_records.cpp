@@ -96,16 +96,6 @@ long index_of_path(const std::vector<ima::Entry> &log, const std::string &path) 
     return -1;
 }
 
-bool wait_until(const std::function<bool()> &pred, int timeout_ms) {
-    auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-    while (std::chrono::steady_clock::now() < end) {
-        if (pred())
-            return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return pred();
-}
-
 std::string policy_record(uint64_t serial, const char *mode, const std::string &envelope) {
     return records::policy(
         serial, mode,

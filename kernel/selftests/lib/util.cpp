@@ -16,6 +16,7 @@
 #include <fstream>
 #include <iterator>
 #include <sstream>
+#include <thread>
 
 #include "lib/digest.h"
 #include "lib/fd.h"
@@ -260,6 +261,16 @@ std::string load_filesystem(const std::string &name) {
     if (rc != 0 && err != EEXIST)
         return "load " + name + ".ko: " + strerror(err);
     return "";
+}
+
+bool wait_until(const std::function<bool()> &pred, int timeout_ms) {
+    auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (std::chrono::steady_clock::now() < end) {
+        if (pred())
+            return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return pred();
 }
 
 } // namespace vouch::selftest

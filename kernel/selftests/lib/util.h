@@ -68,6 +68,10 @@ class EventLog {
 
 bool same_inode(const vouch_event &ev, const struct stat &st);
 
+// Polls pred every 100 ms until it holds or timeout_ms passed; the last
+// answer of pred.
+bool wait_until(const std::function<bool()> &pred, int timeout_ms);
+
 // Has the kernel's IMA measure every exec from now on (ima-ng, into PCR 11 so
 // that PCR 10 holds only boot_aggregate and vouch's log), for selftests that
 // compare vouch's log with IMA's, and reads of files owned by
