@@ -52,7 +52,7 @@ constexpr Command kCommands[] = {
      "`vouchctl log verify` replays the log against the TPM.\n",
      cmd_log},
     {"log", "verify",
-     "[--file LOG] [--foreign PATH] [--tcti SPEC] [--pcr N]\n       [--envelope FILE]",
+     "[--file LOG] [--foreign PATH] [--tcti SPEC] [--pcr N]\n       [--envelope FILE] [--json]",
      "replay the log against the TPM's PCRs",
      "Replays the log's entries on one PCR and compares the result with that PCR in\n"
      "every bank the TPM has, then names the first entry that disagrees (exit\n"
@@ -71,7 +71,10 @@ constexpr Command kCommands[] = {
      "  --tcti SPEC       the TPM (default device:/dev/tpmrm0)\n"
      "  --pcr N           the PCR, 0 to 23 (default: the first entry's, or 10)\n"
      "  --envelope FILE   also require the last policy activated in the log to be\n"
-     "                    this signed envelope (exit status 1 if it is not)\n",
+     "                    this signed envelope (exit status 1 if it is not)\n"
+     "  --json            one JSON object: verified, pcr, entries, banks (each\n"
+     "                    with replays, and where it disagrees), foreign,\n"
+     "                    records, envelope; same exit status\n",
      cmd_log_verify},
     {"watch", "", "[--json] [--count N] [BUS OPTIONS]",
      "print denials and state changes as they happen",

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "lib/digest.h"
 #include "lib/file_io.h"
 #include "lib/ima_log.h"
@@ -25,6 +27,8 @@
 namespace vouch::ctl {
 
 namespace {
+
+using Json = nlohmann::ordered_json;
 
 Result<std::vector<ima::Entry>> read_log(const std::string &path) {
     auto entries = read_binary_log(path);
@@ -55,16 +59,18 @@ Exit print_log_file(const std::string &path, uint64_t first, uint64_t count, boo
 }
 
 // What vouch's own records (lib/vouch_records.h) in a log that replays
-// prove, one line each, entries numbered as `vouchctl log` numbers them.
-// Prints them; returns the index of the last vouch-policy record and its
-// envelope field ("sha256:HEX"), or -1.
-long print_records(const std::vector<ima::Entry> &entries, uint32_t pcr, std::string *last_env) {
+// prove, one line each (or one JSON object each into *out), entries numbered
+// as `vouchctl log` numbers them. Returns the index of the last vouch-policy
+// record and its envelope field ("sha256:HEX"), or -1.
+long print_records(const std::vector<ima::Entry> &entries, uint32_t pcr, std::string *last_env,
+                   Json *out) {
     long last = -1;
     for (size_t i = 0; i < entries.size(); ++i) {
         const auto &e = entries[i];
         if (e.template_name != ima::kImaBuf || e.pcr != pcr)
             continue;
         std::string text(e.buf.begin(), e.buf.end());
+        Json r = {{"entry", i}};
         if (e.path == records::kPolicy) {
             // "serial=N mode=M envelope=sha256:HEX"
             std::string serial, mode, envelope;
@@ -78,18 +84,34 @@ long print_records(const std::vector<ima::Entry> &entries, uint32_t pcr, std::st
                             v = eq == std::string::npos ? "" : kv.substr(eq + 1);
                 (k == "serial" ? serial : k == "mode" ? mode : k == "envelope" ? envelope : k) = v;
             }
-            std::printf("policy serial %s (%s) active from entry %zu (envelope %s)\n",
-                        printable(serial).c_str(), printable(mode).c_str(), i,
-                        printable(envelope).c_str());
+            r["record"] = "policy";
+            r["serial"] = printable(serial);
+            r["mode"] = printable(mode);
+            r["envelope"] = printable(envelope);
+            if (!out)
+                std::printf("policy serial %s (%s) active from entry %zu (envelope %s)\n",
+                            printable(serial).c_str(), printable(mode).c_str(), i,
+                            printable(envelope).c_str());
             last = static_cast<long>(i);
             *last_env = envelope;
         } else if (e.path == records::kMeasureStart) {
-            std::printf("entry %zu: measuring started (%s)\n", i, printable(text).c_str());
+            r["record"] = "measure-start";
+            r["detail"] = printable(text);
+            if (!out)
+                std::printf("entry %zu: measuring started (%s)\n", i, printable(text).c_str());
         } else if (e.path == records::kVouchdStart) {
-            std::printf("entry %zu: vouchd started\n", i);
+            r["record"] = "vouchd-start";
+            if (!out)
+                std::printf("entry %zu: vouchd started\n", i);
         } else if (e.path == records::kVouchdStop) {
-            std::printf("entry %zu: vouchd stopped\n", i);
+            r["record"] = "vouchd-stop";
+            if (!out)
+                std::printf("entry %zu: vouchd stopped\n", i);
+        } else {
+            continue;
         }
+        if (out)
+            out->push_back(std::move(r));
     }
     return last;
 }
@@ -101,8 +123,11 @@ std::string foreign_beside(const std::string &log) {
            "foreign_extends";
 }
 
+// With `json`, one JSON object on stdout instead of the text (errors that
+// stop the replay still go to stderr): what replayed, per bank, the foreign
+// extends, the records and the --envelope check.
 Exit verify(const std::string &path, const std::string &tcti, std::optional<uint32_t> pcr_opt,
-            const std::string &foreign_path, const std::string &envelope) {
+            const std::string &foreign_path, const std::string &envelope, bool json) {
     std::string want_env;
     if (!envelope.empty()) {
         auto bytes = read_file(envelope, policy::kMaxEnvelopeBytes);
@@ -143,6 +168,22 @@ Exit verify(const std::string &path, const std::string &tcti, std::optional<uint
         std::fprintf(stderr, "vouchctl: %s\n", banks.error().message.c_str());
         return Exit::Failure;
     }
+    Json report = {{"log", path},
+                   {"pcr", pcr},
+                   {"entries", on_pcr.size() - foreign->size()},
+                   {"verified", false},
+                   {"banks", Json::array()},
+                   {"foreign", Json::array()},
+                   {"records", Json::array()}};
+    auto finish = [&](Exit rc) {
+        if (json) {
+            report["verified"] = rc == Exit::Ok;
+            std::printf("%s\n", report.dump(2).c_str());
+        }
+        return rc;
+    };
+    for (const auto &f : *foreign)
+        report["foreign"].push_back(describe_foreign(f));
     int bad = 0;
     std::string ok_banks;
     for (uint16_t b : *banks) {
@@ -155,34 +196,48 @@ Exit verify(const std::string &path, const std::string &tcti, std::optional<uint
             return Exit::Failure;
         }
         long p = matching_prefix(on_pcr, pcr, md, *value);
+        Json bank = {{"bank", md}, {"pcr_value", to_hex(*value)}};
         if (p == static_cast<long>(on_pcr.size())) {
             ok_banks += ok_banks.empty() ? md : std::string(", ") + md;
+            bank["replays"] = true;
+            report["banks"].push_back(std::move(bank));
             continue;
         }
         ++bad;
+        bank["replays"] = false;
+        // Entries the TPM holds, as a prefix of the log: -1 when none.
+        bank["matching_prefix"] = p;
         if (p < 0) {
-            std::printf("PCR %u (%s bank) = %s: no prefix of the log replays to it, so the log "
-                        "already disagrees at its first entry (%s): the PCR holds extends the "
-                        "log does not show\n",
-                        pcr, md, to_hex(*value).c_str(),
-                        on_pcr.empty() ? "none" : printable(on_pcr[0].path).c_str());
+            if (!json)
+                std::printf("PCR %u (%s bank) = %s: no prefix of the log replays to it, so the "
+                            "log already disagrees at its first entry (%s): the PCR holds "
+                            "extends the log does not show\n",
+                            pcr, md, to_hex(*value).c_str(),
+                            on_pcr.empty() ? "none" : printable(on_pcr[0].path).c_str());
         } else {
             const auto &e = on_pcr[static_cast<size_t>(p)];
-            std::printf("PCR %u (%s bank): the TPM holds the first %ld of %zu entries; entry %ld "
-                        "(%s %s) is the first that disagrees (entries still queued in vouchd "
-                        "look the same: retry once PendingExtends is 0)\n",
-                        pcr, md, p, on_pcr.size(), p + 1,
-                        e.violation ? "violation" : (e.algo + ":" + to_hex(e.file_digest)).c_str(),
-                        printable(e.path).c_str());
+            std::string what = e.violation ? "violation" : (e.algo + ":" + to_hex(e.file_digest));
+            bank["first_disagreeing"] = {
+                {"entry", p + 1}, {"digest", what}, {"path", printable(e.path)}};
+            if (!json)
+                std::printf("PCR %u (%s bank): the TPM holds the first %ld of %zu entries; entry "
+                            "%ld (%s %s) is the first that disagrees (entries still queued in "
+                            "vouchd look the same: retry once PendingExtends is 0)\n",
+                            pcr, md, p, on_pcr.size(), p + 1, what.c_str(),
+                            printable(e.path).c_str());
         }
+        report["banks"].push_back(std::move(bank));
     }
     if (bad)
-        return Exit::Failure;
+        return finish(Exit::Failure);
     if (ok_banks.empty()) {
-        std::printf("PCR %u is allocated in no bank vouchctl can compute\n", pcr);
-        return Exit::Failure;
+        if (!json)
+            std::printf("PCR %u is allocated in no bank vouchctl can compute\n", pcr);
+        return finish(Exit::Failure);
     }
-    if (foreign->empty()) {
+    if (json) {
+        // The text below, as fields.
+    } else if (foreign->empty()) {
         std::printf("log verified: %zu entries on PCR %u replay to the TPM's %s bank%s\n",
                     on_pcr.size(), pcr, ok_banks.c_str(),
                     ok_banks.find(',') == std::string::npos ? "" : "s");
@@ -197,21 +252,29 @@ Exit verify(const std::string &path, const std::string &tcti, std::optional<uint
             std::printf("  %s\n", describe_foreign(f).c_str());
     }
     std::string last_env;
-    long last = print_records(*entries, pcr, &last_env);
+    long last = print_records(*entries, pcr, &last_env, json ? &report["records"] : nullptr);
     if (!envelope.empty()) {
+        report["envelope"] = {{"file", envelope}, {"digest", want_env}};
         if (last < 0) {
-            std::printf("%s: the log records no policy activation\n", envelope.c_str());
-            return Exit::Failure;
+            report["envelope"]["last_activated"] = false;
+            if (!json)
+                std::printf("%s: the log records no policy activation\n", envelope.c_str());
+            return finish(Exit::Failure);
         }
+        report["envelope"]["last_policy_entry"] = last;
         if (last_env != want_env) {
-            std::printf("%s (%s) is not the last policy activated: entry %ld names envelope "
-                        "%s\n",
-                        envelope.c_str(), want_env.c_str(), last, printable(last_env).c_str());
-            return Exit::Failure;
+            report["envelope"]["last_activated"] = false;
+            if (!json)
+                std::printf("%s (%s) is not the last policy activated: entry %ld names "
+                            "envelope %s\n",
+                            envelope.c_str(), want_env.c_str(), last, printable(last_env).c_str());
+            return finish(Exit::Failure);
         }
-        std::printf("%s is the last policy activated (entry %ld)\n", envelope.c_str(), last);
+        report["envelope"]["last_activated"] = true;
+        if (!json)
+            std::printf("%s is the last policy activated (entry %ld)\n", envelope.c_str(), last);
     }
-    return Exit::Ok;
+    return finish(Exit::Ok);
 }
 
 } // namespace
@@ -257,8 +320,9 @@ Exit cmd_log(const Command &self, int argc, char **argv) {
 }
 
 Exit cmd_log_verify(const Command &self, int argc, char **argv) {
-    enum : int { kFile = 300, kTcti, kPcr, kForeign, kEnvelope };
+    enum : int { kFile = 300, kTcti, kPcr, kForeign, kEnvelope, kJson };
     std::string file = kDefaultLog, tcti = Tpm::kDefaultTcti, envelope;
+    bool json = false;
     std::optional<std::string> foreign;
     std::optional<uint32_t> pcr;
     auto on_option = [&](int id, const char *v) -> Result<void> {
@@ -275,6 +339,9 @@ Exit cmd_log_verify(const Command &self, int argc, char **argv) {
         case kEnvelope:
             envelope = v;
             return {};
+        case kJson:
+            json = true;
+            return {};
         }
         auto n = parse_number("--pcr", v, 0, 23);
         if (!n)
@@ -287,11 +354,12 @@ Exit cmd_log_verify(const Command &self, int argc, char **argv) {
                             {"tcti", required_argument, kTcti},
                             {"pcr", required_argument, kPcr},
                             {"foreign", required_argument, kForeign},
-                            {"envelope", required_argument, kEnvelope}},
+                            {"envelope", required_argument, kEnvelope},
+                            {"json", no_argument, kJson}},
                            on_option);
     if (auto e = settle_options(self, p, 0, 0, "takes no arguments"))
         return *e;
-    return verify(file, tcti, pcr, foreign ? *foreign : foreign_beside(file), envelope);
+    return verify(file, tcti, pcr, foreign ? *foreign : foreign_beside(file), envelope, json);
 }
 
 } // namespace vouch::ctl

@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <nlohmann/json.hpp>
+
 #include "lib/kernel_log.h"
 #include "lib/measurement_log.h"
 #include "lib/tpm.h"
@@ -68,12 +70,37 @@ TEST(LogVerify, ReplaysRecordedForeignExtendsInPlaceAndNamesThem) {
               std::string::npos)
         << with.out;
 
+    auto as_json = vouchctl({"log", "verify", "--json", "--file", bin, "--tcti", sw.tcti()});
+    EXPECT_EQ(as_json.rc, Exit::Ok) << as_json.out << as_json.err;
+    auto j = nlohmann::json::parse(as_json.out, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << as_json.out;
+    EXPECT_EQ(j["verified"], true);
+    EXPECT_EQ(j["pcr"], kPcr);
+    EXPECT_EQ(j["entries"], 3);
+    ASSERT_EQ(j["foreign"].size(), 1u) << as_json.out;
+    EXPECT_NE(j["foreign"][0].get<std::string>().find("kernel IMA entry 5"), std::string::npos);
+    ASSERT_FALSE(j["banks"].empty());
+    for (const auto &b : j["banks"])
+        EXPECT_EQ(b["replays"], true) << b.dump();
+
     // Recorded in the wrong place, it does not verify.
     f.after = 1;
     std::ofstream(dir + "/wrong") << vouch::encode_foreign(f);
     auto wrong = vouchctl(
         {"log", "verify", "--file", bin, "--foreign", dir + "/wrong", "--tcti", sw.tcti()});
     EXPECT_EQ(wrong.rc, Exit::Failure) << wrong.out;
+    auto wrong_json = vouchctl({"log", "verify", "--json", "--file", bin, "--foreign",
+                                dir + "/wrong", "--tcti", sw.tcti()});
+    EXPECT_EQ(wrong_json.rc, Exit::Failure) << wrong_json.out;
+    j = nlohmann::json::parse(wrong_json.out, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << wrong_json.out;
+    EXPECT_EQ(j["verified"], false);
+    ASSERT_FALSE(j["banks"].empty());
+    // The PCR holds all four extends in another order: no prefix of the
+    // replay reaches its value.
+    EXPECT_EQ(j["banks"][0]["replays"], false) << wrong_json.out;
+    EXPECT_EQ(j["banks"][0]["matching_prefix"], -1) << wrong_json.out;
+    EXPECT_EQ(j["foreign"].size(), 1u) << wrong_json.out;
     std::filesystem::remove_all(dir);
 }
 

@@ -284,6 +284,28 @@ TEST_F(Records, LogVerifyStatesFromWhichEntryEachPolicyWasActive) {
                   "--envelope", dir / "missing.dsse"});
     EXPECT_EQ(r.rc, Exit::BadInput) << r.out << r.err;
 
+    // The same statements as JSON.
+    r = vouchctl({"log", "verify", "--json", "--file", log->binary_path(), "--tcti", swtpm.tcti(),
+                  "--envelope", dir / "p7.dsse"});
+    EXPECT_EQ(r.rc, Exit::Failure) << r.out << r.err;
+    json v = json::parse(r.out, nullptr, false);
+    ASSERT_FALSE(v.is_discarded()) << r.out;
+    EXPECT_EQ(v["entries"], 7);
+    ASSERT_EQ(v["records"].size(), 5u) << r.out;
+    EXPECT_EQ(v["records"][0]["record"], "measure-start");
+    EXPECT_EQ(v["records"][0]["detail"], "stage=vouchd");
+    EXPECT_EQ(v["records"][2]["record"], "policy");
+    EXPECT_EQ(v["records"][2]["entry"], 3);
+    EXPECT_EQ(v["records"][2]["serial"], "7");
+    EXPECT_EQ(v["records"][3]["envelope"], "sha256:" + to_hex(e8));
+    EXPECT_EQ(v["records"][4]["record"], "vouchd-stop");
+    EXPECT_EQ(v["envelope"]["last_activated"], false);
+    EXPECT_EQ(v["envelope"]["last_policy_entry"], 5);
+    // The log replays; only the envelope check failed.
+    EXPECT_EQ(v["verified"], false);
+    for (const auto &b : v["banks"])
+        EXPECT_EQ(b["replays"], true) << b.dump();
+
     // `log` prints the records' buffers: hex as the kernel does (not a
     // terminal here), text in --json.
     r = vouchctl({"log", "--file", log->binary_path()});
