@@ -214,7 +214,8 @@ TEST(JournalCatalog, OneEntryPerMessageId) {
     std::multiset<std::string> ids;
     for (const char *id :
          {journal::kDenied, journal::kWouldDeny, journal::kPolicyActivated, journal::kPolicyRefused,
-          journal::kTpmState, journal::kLogMismatch, journal::kLostEvents, journal::kSuppressed})
+          journal::kTpmState, journal::kLogMismatch, journal::kLostEvents, journal::kSuppressed,
+          journal::kProtection})
         ids.insert(id);
     EXPECT_EQ(headers, ids);
 }
