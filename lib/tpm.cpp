@@ -424,8 +424,30 @@ Result<void> Tpm::nv_undefine(uint32_t index) {
     return {};
 }
 
+Result<bool> Tpm::nv_defined(uint32_t index) {
+    auto c = conn();
+    if (!c)
+        return c.error();
+    TPMI_YES_NO more = TPM2_NO;
+    TPMS_CAPABILITY_DATA *raw = nullptr;
+    TSS2_RC rc = Esys_GetCapability((*c)->esys.get(), ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+                                    TPM2_CAP_HANDLES, index, 1, &more, &raw);
+    EsysPtr<TPMS_CAPABILITY_DATA> cap(raw);
+    if (rc != TSS2_RC_SUCCESS)
+        return fail("GetCapability(HANDLES " + hex32(index) + ")", rc);
+    const TPML_HANDLE &h = cap->data.handles;
+    return h.count >= 1 && h.handle[0] == index;
+}
+
 Result<NvPublic> Tpm::nv_read_public(uint32_t index) {
     const std::string what = "NV_ReadPublic of " + hex32(index);
+    // Asked first so that an absent index is an answer, not an error that
+    // tpm2-tss logs on stderr.
+    auto defined = nv_defined(index);
+    if (!defined)
+        return defined.error();
+    if (!*defined)
+        return make_error(ENOENT, "TPM at TCTI \"" + tcti_ + "\": " + what + ": not defined");
     auto c = conn();
     if (!c)
         return c.error();

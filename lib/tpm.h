@@ -149,6 +149,9 @@ class Tpm {
     // (TPMA_NV_AUTHWRITE).
     Result<void> nv_write(uint32_t index, const std::vector<uint8_t> &data);
 
+    // Whether an NV index is defined at `index` (TPM2_CAP_HANDLES).
+    Result<bool> nv_defined(uint32_t index);
+
     // Whether retrying the same call later may succeed (EAGAIN, EIO above).
     static bool transient(const Error &e);
 

@@ -19,10 +19,13 @@ inline std::string nv_reset() {
     auto tpm = Tpm::open(kVmTcti);
     if (!tpm)
         return tpm.error().message;
+    auto defined = (*tpm)->nv_defined(kNvSerialIndex);
+    if (!defined)
+        return defined.error().message;
+    if (!*defined)
+        return "";
     auto r = (*tpm)->nv_undefine(kNvSerialIndex);
-    if (!r && r.error().code != ENOENT)
-        return r.error().message;
-    return "";
+    return r ? "" : r.error().message;
 }
 
 } // namespace vouch::selftest
