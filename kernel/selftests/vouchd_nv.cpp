@@ -5,7 +5,9 @@
 // older genuinely signed policy put in place) is refused after a "reboot"
 // (here: vouchd stopped and the kernel side unpinned, so the kernel's trust
 // state is gone as after a real reboot). Root on the running machine can
-// lower the index (its authValue is empty): the documented limit, shown.
+// lower the index (its authValue is empty): the documented limit, shown. A
+// TPM that appears after vouchd started joins the floor then, and an active
+// policy below it is reported.
 // The Protection property (vouchctl status) says which protection is active.
 #include <signal.h>
 #include <sys/stat.h>
@@ -64,7 +66,7 @@ long long nv_value() {
 } // namespace
 
 int main() {
-    Tap t("vouchd_nv", 8);
+    Tap t("vouchd_nv", 10);
     (void)unpin(kPins);
     std::error_code ec;
     fs::remove_all(kWork, ec);
@@ -252,7 +254,51 @@ int main() {
          "accepted, and Protection says root can reset the index"))
         t.diag_lines(out + "\n" + d.output().substr(mark));
 
+    // A TPM that appears only after vouchd started (its device node comes
+    // late): serial 3 is activated on the disk's floor alone; when the TPM
+    // answers, the index (8, raised by root meanwhile) joins the floor, the
+    // active policy below it is reported loudly and stays, and serial 3 is
+    // no longer accepted.
     reboot();
+    {
+        auto tpm = Tpm::open(kVmTcti);
+        if (!(tpm && (*tpm)->nv_write(kNvSerialIndex, {0, 0, 0, 0, 0, 0, 0, 8})))
+            t.bail("cannot write the NV index as root");
+    }
+    const std::string late_dev = kWork + "/tpm-late";
+    std::vector<std::string> late_opts = opts;
+    for (size_t i = 0; i + 1 < late_opts.size(); ++i)
+        if (late_opts[i] == "--tcti")
+            late_opts[i + 1] = "device:" + late_dev;
+    Vouchd late(late_opts);
+    mark = late.output().size();
+    started = late.start({});
+    (void)vouchctl({"status", "--user-bus", "--json"}, &out);
+    bool disk_only = out.find("\"serial\": \"disk only: no TPM: ") != std::string::npos &&
+                     out.find("\"PolicySerial\": 3") != std::string::npos;
+    if (symlink("/dev/tpmrm0", late_dev.c_str()) != 0)
+        t.bail("symlink " + late_dev);
+    bool reported = wait_for_output(late, "the active policy's serial 3 is below it", mark);
+    (void)vouchctl({"status", "--user-bus", "--json"}, &out);
+    if (!t.ok(started && disk_only && reported &&
+                  out.find("tpm-nv 0x013a5e12 serial 8, owner password not set: root can reset "
+                           "the index; the active policy's serial 3 is below it") !=
+                      std::string::npos &&
+                  out.find("\"PolicySerial\": 3") != std::string::npos,
+              "a TPM that appears after the start: Protection goes from disk only to the index "
+              "(serial 8), reports the active serial 3 below it, and serial 3 stays active"))
+        t.diag_lines(out + "\n" + late.output().substr(mark));
+    mark = late.output().size();
+    kill(late.pid, SIGHUP);
+    if (!t.ok(wait_for_output(late, "reload refused", mark) &&
+                  late.output().find("older than serial 8 recorded in TPM NV index", mark) !=
+                      std::string::npos,
+              "then serial 3 is no longer accepted: a reload is refused naming the index"))
+        t.diag_lines(late.output().substr(mark));
+    late.kill_it(SIGTERM);
+    if (std::string why = switch_off(kPins); !why.empty())
+        t.diag("switch off: %s", why.c_str());
+
     if (std::string why = nv_reset(); !why.empty())
         t.diag("cleanup: %s", why.c_str());
     kill(bus, SIGTERM);
