@@ -50,7 +50,8 @@ inline constexpr uint32_t kTpmaNvWritten = 0x20000000;
 inline constexpr uint32_t kTpmaNvPlatformCreate = 0x40000000;
 // Bits the TPM sets and clears itself (state, not the definition): a check
 // of an index's attributes against a definition ignores them.
-inline constexpr uint32_t kTpmaNvStateBits = kTpmaNvWriteLocked | kTpmaNvReadLocked | kTpmaNvWritten;
+inline constexpr uint32_t kTpmaNvStateBits =
+    kTpmaNvWriteLocked | kTpmaNvReadLocked | kTpmaNvWritten;
 
 // An NV index's public area (TPM2_NV_ReadPublic), as far as vouch checks it.
 struct NvPublic {

@@ -306,7 +306,8 @@ std::string human_status(const Json &s) {
     if (auto it = s.find("Protection"); it != s.end() && it->is_object()) {
         bool first = true;
         for (const auto &[k, v] : it->items()) {
-            l.field(first ? "Protection" : "", k + ": " + (v.is_string() ? v.get<std::string>() : ""));
+            l.field(first ? "Protection" : "",
+                    k + ": " + (v.is_string() ? v.get<std::string>() : ""));
             first = false;
         }
     }

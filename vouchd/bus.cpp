@@ -96,7 +96,8 @@ template <> struct BusType<std::vector<std::string>> {
 
 template <> struct BusType<std::vector<std::pair<std::string, std::string>>> {
     static constexpr std::string_view signature = "a{ss}";
-    static int append(sd_bus_message *m, const std::vector<std::pair<std::string, std::string>> &v) {
+    static int append(sd_bus_message *m,
+                      const std::vector<std::pair<std::string, std::string>> &v) {
         int r = sd_bus_message_open_container(m, 'a', "{ss}");
         if (r < 0)
             return r;

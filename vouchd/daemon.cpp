@@ -426,8 +426,8 @@ void Daemon::check_tpm_state() {
     // floor (and is checked against the active policy). Transient NV
     // failures are retried every 30 s while the TPM answers.
     // (A log that does not replay is a TPM that answered too.)
-    bool answering = es.state == TpmState::Ok || es.state == TpmState::Foreign ||
-                     es.state == TpmState::Mismatch;
+    bool answering =
+        es.state == TpmState::Ok || es.state == TpmState::Foreign || es.state == TpmState::Mismatch;
     if (answering && nv_.state() == NvSerial::State::Unavailable && nv_.retry() &&
         (es.state != tpm_seen_ || ++nv_ticks_ % 30 == 0)) {
         setup_nv(true);

@@ -14,9 +14,12 @@ std::string attributes_text(uint32_t a) {
         const char *name;
     };
     static constexpr Bit kBits[] = {
-        {kTpmaNvOwnerWrite, "ownerwrite"}, {kTpmaNvAuthWrite, "authwrite"},
-        {kTpmaNvOwnerRead, "ownerread"},   {kTpmaNvAuthRead, "authread"},
-        {kTpmaNvNoDa, "no_da"},            {kTpmaNvPlatformCreate, "platformcreate"},
+        {kTpmaNvOwnerWrite, "ownerwrite"},
+        {kTpmaNvAuthWrite, "authwrite"},
+        {kTpmaNvOwnerRead, "ownerread"},
+        {kTpmaNvAuthRead, "authread"},
+        {kTpmaNvNoDa, "no_da"},
+        {kTpmaNvPlatformCreate, "platformcreate"},
     };
     std::string out;
     uint32_t rest = a & ~kTpmaNvStateBits;
@@ -106,8 +109,8 @@ void NvSerial::connect(const std::string &tcti) {
         (pub->attributes & ~kTpmaNvStateBits) != kNvSerialAttributes) {
         char alg[8];
         std::snprintf(alg, sizeof(alg), "0x%04x", pub->name_alg);
-        unavailable(name + " is defined with size " + std::to_string(pub->size) +
-                        ", attributes " + attributes_text(pub->attributes) + ", nameAlg " +
+        unavailable(name + " is defined with size " + std::to_string(pub->size) + ", attributes " +
+                        attributes_text(pub->attributes) + ", nameAlg " +
                         (pub->name_alg == kTpmAlgSha256 ? std::string("sha256") : alg) +
                         ", not vouch's (size " + std::to_string(kNvSerialSize) + ", " +
                         attributes_text(kNvSerialAttributes) +

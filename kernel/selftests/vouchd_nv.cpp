@@ -105,10 +105,10 @@ int main() {
     auto policy = [&](uint64_t serial) {
         return signed_policy(t, serial, VOUCH_MODE_AUDIT, {listed}, exe, owner_key);
     };
-    std::vector<std::string> opts = {"--user-bus", "--tcti",      kVmTcti,  "--pin-dir",
-                                     kPins,        "--log-dir",   kWork + "/log", "--state-dir",
-                                     kState,       "--policy",    pol,      "--keys-dir",
-                                     keys + "/trusted"};
+    std::vector<std::string> opts = {
+        "--user-bus", "--tcti",       kVmTcti,          "--pin-dir", kPins,
+        "--log-dir",  kWork + "/log", "--state-dir",    kState,      "--policy",
+        pol,          "--keys-dir",   keys + "/trusted"};
     Vouchd d(opts);
     std::string out;
     // Stops vouchd and removes the kernel side: what a reboot does to the
@@ -128,17 +128,17 @@ int main() {
     install(t, pol, policy(5));
     bool started = d.start({});
     int rc = vouchctl({"status", "--user-bus", "--json"}, &out);
-    std::string nv5 = "tpm-nv 0x013a5e12 serial 5, owner password not set: root can reset the index";
+    std::string nv5 =
+        "tpm-nv 0x013a5e12 serial 5, owner password not set: root can reset the index";
     if (!t.ok(started && rc == 0 && out.find("\"PolicySerial\": 5") != std::string::npos &&
-                  out.find("\"serial\": \"" + nv5 + "\"") != std::string::npos &&
-                  nv_value() == 5,
+                  out.find("\"serial\": \"" + nv5 + "\"") != std::string::npos && nv_value() == 5,
               "serial 5 activated with a TPM: vouchd defined the NV index 0x013a5e12, which "
               "holds 5, and Protection says so"))
         t.diag_lines(out + "\n" + d.output());
     std::string human = status();
     if (!t.ok(human.find("Protection    trust-state: none: audit mode") != std::string::npos &&
-             human.find("serial: tpm-nv 0x013a5e12 serial 5,") != std::string::npos,
-         "vouchctl status prints the Protection entries"))
+                  human.find("serial: tpm-nv 0x013a5e12 serial 5,") != std::string::npos,
+              "vouchctl status prints the Protection entries"))
         t.diag_lines(human);
 
     // The offline attacker: the serial file lowered to 1, a genuine older
@@ -167,10 +167,10 @@ int main() {
     mark = d.output().size();
     started = d.start({});
     if (!t.ok(started &&
-             d.output().find("older than serial 5 recorded in TPM NV index", mark) !=
-                 std::string::npos &&
-             !fs::exists(kState + "/policy-serial"),
-         "serial file deleted: serial 3 refused the same way"))
+                  d.output().find("older than serial 5 recorded in TPM NV index", mark) !=
+                      std::string::npos &&
+                  !fs::exists(kState + "/policy-serial"),
+              "serial file deleted: serial 3 refused the same way"))
         t.diag_lines(d.output().substr(mark));
 
     // A newer policy is accepted and raises both.
@@ -180,7 +180,7 @@ int main() {
     bool active = wait_for_output(d, "policy serial 6 active", mark);
     auto disk = read_file(kState + "/policy-serial", 64);
     if (!t.ok(active && nv_value() == 6 && disk && *disk == "6\n",
-         "serial 6 (SIGHUP) is accepted: disk and NV index hold 6"))
+              "serial 6 (SIGHUP) is accepted: disk and NV index hold 6"))
         t.diag_lines(d.output().substr(mark));
 
     // After a reboot, with the disk's serial gone and no policy file: an
@@ -217,14 +217,16 @@ int main() {
 
     // Without a TPM the report says disk only.
     Vouchd nodev({"--user-bus", "--tcti", "device:/dev/vouch-no-such-tpm", "--pin-dir", kPins,
-                  "--log-dir", kWork + "/log", "--state-dir", kState, "--policy", pol,
-                  "--keys-dir", keys + "/trusted"});
+                  "--log-dir", kWork + "/log", "--state-dir", kState, "--policy", pol, "--keys-dir",
+                  keys + "/trusted"});
     started = nodev.start({});
     rc = vouchctl({"status", "--user-bus", "--json"}, &out);
-    if (!t.ok(started && rc == 0 && out.find("\"serial\": \"disk only: no TPM: ") != std::string::npos &&
-             out.find("\"PolicySerial\": 6") != std::string::npos,
-         "with no TPM at the TCTI: Protection says \"disk only: no TPM: ...\", the disk's floor "
-         "holds"))
+    if (!t.ok(
+            started && rc == 0 &&
+                out.find("\"serial\": \"disk only: no TPM: ") != std::string::npos &&
+                out.find("\"PolicySerial\": 6") != std::string::npos,
+            "with no TPM at the TCTI: Protection says \"disk only: no TPM: ...\", the disk's floor "
+            "holds"))
         t.diag_lines(out + "\n" + nodev.output());
     nodev.kill_it(SIGTERM);
     if (std::string why = switch_off(kPins); !why.empty())
@@ -247,11 +249,11 @@ int main() {
     started = d.start({});
     rc = vouchctl({"status", "--user-bus", "--json"}, &out);
     if (!t.ok(started && out.find("\"PolicySerial\": 3") != std::string::npos &&
-             out.find("tpm-nv 0x013a5e12 serial 3, owner password not set: root can reset the "
-                      "index") != std::string::npos &&
-             nv_value() == 3,
-         "documented limit: root lowers the index (empty authValue) and the disk: serial 3 is "
-         "accepted, and Protection says root can reset the index"))
+                  out.find("tpm-nv 0x013a5e12 serial 3, owner password not set: root can reset the "
+                           "index") != std::string::npos &&
+                  nv_value() == 3,
+              "documented limit: root lowers the index (empty authValue) and the disk: serial 3 is "
+              "accepted, and Protection says root can reset the index"))
         t.diag_lines(out + "\n" + d.output().substr(mark));
 
     // A TPM that appears only after vouchd started (its device node comes

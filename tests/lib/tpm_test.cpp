@@ -433,9 +433,9 @@ TEST_F(TpmNv, OwnerPasswordRefusesDefineClearly) {
         << d.error().message;
     // Without the password nothing was defined; with it, the owner can.
     EXPECT_EQ(tpm_->nv_read_public(kIndex).error().code, ENOENT);
-    std::tie(rc, out) = tpm2_tool(swtpm_.tcti(), {"tpm2_nvdefine", "0x01300001", "-C", "o", "-P",
-                                                  "s3cret", "-s", "8", "-a",
-                                                  "authread|authwrite|no_da"});
+    std::tie(rc, out) =
+        tpm2_tool(swtpm_.tcti(), {"tpm2_nvdefine", "0x01300001", "-C", "o", "-P", "s3cret", "-s",
+                                  "8", "-a", "authread|authwrite|no_da"});
     ASSERT_EQ(rc, 0) << out;
     auto pub = tpm_->nv_read_public(kIndex);
     ASSERT_TRUE(pub.ok()) << pub.error().message;

@@ -692,8 +692,8 @@ TEST_F(BusTest, ProtectionChangeIsSignalled) {
     ASSERT_EQ(c.changes.size(), 1u);
     std::map<std::string, Value> want = {{"Protection", p}};
     EXPECT_EQ(c.changes[0], want);
-    auto out = run_capture({"busctl", "--address=" + daemon->address(), "get-property",
-                            dbus::kName, dbus::kPath, dbus::kInterface, "Protection"});
+    auto out = run_capture({"busctl", "--address=" + daemon->address(), "get-property", dbus::kName,
+                            dbus::kPath, dbus::kInterface, "Protection"});
     EXPECT_EQ(out.out, busctl_format(p) + "\n") << out.err;
 }
 
@@ -852,8 +852,9 @@ TEST_F(BusVouchctlTest, StatusFitsAnEightyColumnTerminal) {
     EXPECT_NE(r.out.find("ptrace"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("\nProtection    trust-state: kernel: serial 12,"), std::string::npos)
         << r.out;
-    EXPECT_NE(r.out.find("\n              serial: tpm-nv 0x013a5e12 serial 12, owner password set\n"),
-              std::string::npos)
+    EXPECT_NE(
+        r.out.find("\n              serial: tpm-nv 0x013a5e12 serial 12, owner password set\n"),
+        std::string::npos)
         << r.out;
 }
 

@@ -212,10 +212,9 @@ TEST(JournalCatalog, OneEntryPerMessageId) {
         if (line.starts_with("-- "))
             headers.insert(line.substr(3));
     std::multiset<std::string> ids;
-    for (const char *id :
-         {journal::kDenied, journal::kWouldDeny, journal::kPolicyActivated, journal::kPolicyRefused,
-          journal::kTpmState, journal::kLogMismatch, journal::kLostEvents, journal::kSuppressed,
-          journal::kProtection})
+    for (const char *id : {journal::kDenied, journal::kWouldDeny, journal::kPolicyActivated,
+                           journal::kPolicyRefused, journal::kTpmState, journal::kLogMismatch,
+                           journal::kLostEvents, journal::kSuppressed, journal::kProtection})
         ids.insert(id);
     EXPECT_EQ(headers, ids);
 }

@@ -87,9 +87,10 @@ TEST_F(NvSerialTest, DefinedOnFirstUseRaisedNeverLowered) {
 }
 
 TEST_F(NvSerialTest, SomeoneElsesIndexIsReportedNotOverwritten) {
-    ASSERT_TRUE(tpm()->nv_define(vouch::kNvSerialIndex, 16,
-                                 vouch::kTpmaNvAuthRead | vouch::kTpmaNvAuthWrite)
-                    .ok());
+    ASSERT_TRUE(
+        tpm()
+            ->nv_define(vouch::kNvSerialIndex, 16, vouch::kTpmaNvAuthRead | vouch::kTpmaNvAuthWrite)
+            .ok());
     NvSerial nv;
     nv.connect(swtpm_.tcti());
     EXPECT_EQ(nv.state(), NvSerial::State::Unavailable);
