@@ -389,7 +389,10 @@ void Daemon::setup_nv(bool late) {
     }
     nv_.connect(cfg_.tcti);
     if (!nv_.active()) {
-        journal_.write(journal_record::protection("serial", nv_.report(), late));
+        // Retries that fail the same way are journaled once.
+        if (nv_.report() != nv_journaled_)
+            journal_.write(journal_record::protection("serial", nv_.report(), true));
+        nv_journaled_ = nv_.report();
         return;
     }
     // A first start with a TPM (or one whose earlier raise failed) brings

@@ -179,7 +179,8 @@ class Daemon : public ServiceBackend {
     Journal journal_;
     TpmState tpm_seen_ = TpmState::Connecting;
     NvSerial nv_;
-    std::string nv_ahead_; // why the active policy is below the NV serial
+    std::string nv_ahead_;     // why the active policy is below the NV serial
+    std::string nv_journaled_; // the last NV failure journaled
     unsigned nv_ticks_ = 0;
     size_t foreign_seen_ = 0;
     std::string status_sent_;
