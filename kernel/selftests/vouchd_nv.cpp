@@ -105,10 +105,12 @@ int main() {
     auto policy = [&](uint64_t serial) {
         return signed_policy(t, serial, VOUCH_MODE_AUDIT, {listed}, exe, owner_key);
     };
+    // PCR 14, one of its own: the VM's TPM is shared, and vouchd_log replays
+    // PCR 10 from its reset value.
     std::vector<std::string> opts = {
-        "--user-bus", "--tcti",       kVmTcti,          "--pin-dir", kPins,
-        "--log-dir",  kWork + "/log", "--state-dir",    kState,      "--policy",
-        pol,          "--keys-dir",   keys + "/trusted"};
+        "--user-bus", "--tcti",       kVmTcti,           "--pin-dir", kPins,
+        "--log-dir",  kWork + "/log", "--state-dir",     kState,      "--policy",
+        pol,          "--keys-dir",   keys + "/trusted", "--pcr",     "14"};
     Vouchd d(opts);
     std::string out;
     // Stops vouchd and removes the kernel side: what a reboot does to the
@@ -216,9 +218,9 @@ int main() {
         t.bail("cannot write the serial file");
 
     // Without a TPM the report says disk only.
-    Vouchd nodev({"--user-bus", "--tcti", "device:/dev/vouch-no-such-tpm", "--pin-dir", kPins,
-                  "--log-dir", kWork + "/log", "--state-dir", kState, "--policy", pol, "--keys-dir",
-                  keys + "/trusted"});
+    Vouchd nodev({"--user-bus", "--pcr", "14", "--tcti", "device:/dev/vouch-no-such-tpm",
+                  "--pin-dir", kPins, "--log-dir", kWork + "/log", "--state-dir", kState,
+                  "--policy", pol, "--keys-dir", keys + "/trusted"});
     started = nodev.start({});
     rc = vouchctl({"status", "--user-bus", "--json"}, &out);
     if (!t.ok(
