@@ -18,6 +18,11 @@ static_assert(kTpmAlgSha1 == TPM2_ALG_SHA1 && kTpmAlgSha256 == TPM2_ALG_SHA256 &
               kTpmAlgSha384 == TPM2_ALG_SHA384 && kTpmAlgSha512 == TPM2_ALG_SHA512 &&
               kTpmAlgSm3_256 == TPM2_ALG_SM3_256);
 static_assert(sizeof(TPM2_ALG_ID) == sizeof(uint16_t));
+static_assert(kTpmaNvOwnerWrite == TPMA_NV_OWNERWRITE && kTpmaNvAuthWrite == TPMA_NV_AUTHWRITE &&
+              kTpmaNvWriteLocked == TPMA_NV_WRITELOCKED && kTpmaNvOwnerRead == TPMA_NV_OWNERREAD &&
+              kTpmaNvAuthRead == TPMA_NV_AUTHREAD && kTpmaNvNoDa == TPMA_NV_NO_DA &&
+              kTpmaNvReadLocked == TPMA_NV_READLOCKED && kTpmaNvWritten == TPMA_NV_WRITTEN &&
+              kTpmaNvPlatformCreate == TPMA_NV_PLATFORMCREATE);
 
 namespace {
 
@@ -51,6 +56,24 @@ bool transport_failed(TSS2_RC rc) {
     TSS2_RC base = rc & ~TSS2_RC_LAYER_MASK;
     return base == TSS2_BASE_RC_IO_ERROR || base == TSS2_BASE_RC_NO_CONNECTION ||
            base == TSS2_BASE_RC_TRY_AGAIN;
+}
+
+// The TPM's response code without the layer and the handle, session or
+// parameter number a format-one code carries; 0 for a code not from the TPM.
+TSS2_RC tpm_base(TSS2_RC rc) {
+    TSS2_RC layer = rc & TSS2_RC_LAYER_MASK;
+    if (layer != TSS2_TPM_RC_LAYER && layer != TSS2_RESMGR_TPM_RC_LAYER)
+        return 0;
+    TSS2_RC base = rc & 0xFFF;
+    if (base & TPM2_RC_FMT1)
+        base &= TPM2_RC_FMT1 | 0x3F;
+    return base;
+}
+
+std::string hex32(uint32_t v) {
+    char s[16];
+    std::snprintf(s, sizeof(s), "0x%08x", v);
+    return s;
 }
 
 std::string rc_text(TSS2_RC rc) {
@@ -190,6 +213,28 @@ Error Tpm::fail(const std::string &what, uint32_t rc) {
         code = EAGAIN;
     } else if (transport_failed(rc)) {
         code = EIO;
+    } else {
+        switch (tpm_base(rc)) {
+        case TPM2_RC_HANDLE:
+            code = ENOENT;
+            break;
+        case TPM2_RC_NV_DEFINED:
+            code = EEXIST;
+            break;
+        case TPM2_RC_NV_UNINITIALIZED:
+            code = ENODATA;
+            break;
+        case TPM2_RC_NV_SPACE:
+            code = ENOSPC;
+            break;
+        case TPM2_RC_BAD_AUTH:
+        case TPM2_RC_AUTH_FAIL:
+        case TPM2_RC_LOCKOUT:
+            code = EACCES;
+            break;
+        default:
+            break;
+        }
     }
     // After any failure that is not the TPM's answer ESAPI puts its context
     // into an internal-error state and refuses every later command, so only
@@ -298,6 +343,180 @@ Result<std::vector<uint8_t>> Tpm::read_pcr(uint32_t pcr, uint16_t bank) {
         return make_error(EPROTO, "TPM at TCTI \"" + tcti_ + "\": " + what + ": " +
                                       std::to_string(d.size) + "-byte value");
     return std::vector<uint8_t>(d.buffer, d.buffer + d.size);
+}
+
+// An ESYS_TR handed out for an NV index, closed (ESAPI's record of it
+// freed) when it goes out of scope, if the connection it belongs to is
+// still the one open: fail() may have dropped it meanwhile.
+class Tpm::NvHandle {
+  public:
+    NvHandle(std::unique_ptr<Conn> &owner) : owner_(owner), conn_(owner.get()) {}
+    ~NvHandle() {
+        if (tr != ESYS_TR_NONE && owner_.get() == conn_)
+            (void)Esys_TR_Close(conn_->esys.get(), &tr);
+    }
+    NvHandle(const NvHandle &) = delete;
+    NvHandle &operator=(const NvHandle &) = delete;
+    ESYS_TR tr = ESYS_TR_NONE;
+
+  private:
+    std::unique_ptr<Conn> &owner_;
+    Conn *conn_;
+};
+
+Result<bool> Tpm::owner_auth_set() {
+    auto c = conn();
+    if (!c)
+        return c.error();
+    TPMI_YES_NO more = TPM2_NO;
+    TPMS_CAPABILITY_DATA *raw = nullptr;
+    TSS2_RC rc = Esys_GetCapability((*c)->esys.get(), ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+                                    TPM2_CAP_TPM_PROPERTIES, TPM2_PT_PERMANENT, 1, &more, &raw);
+    EsysPtr<TPMS_CAPABILITY_DATA> cap(raw);
+    if (rc != TSS2_RC_SUCCESS)
+        return fail("GetCapability(TPM_PT_PERMANENT)", rc);
+    const TPML_TAGGED_TPM_PROPERTY &p = cap->data.tpmProperties;
+    if (p.count < 1 || p.tpmProperty[0].property != TPM2_PT_PERMANENT)
+        return make_error(EPROTO, "TPM at TCTI \"" + tcti_ +
+                                      "\": GetCapability(TPM_PT_PERMANENT): no such property");
+    return (p.tpmProperty[0].value & TPMA_PERMANENT_OWNERAUTHSET) != 0;
+}
+
+Result<void> Tpm::nv_define(uint32_t index, uint16_t size, uint32_t attributes) {
+    const std::string what = "NV_DefineSpace of " + hex32(index);
+    if ((index >> 24) != TPM2_HT_NV_INDEX)
+        return make_error(EINVAL, what + ": not an NV index handle");
+    if (attributes & (kTpmaNvStateBits | kTpmaNvPlatformCreate))
+        return make_error(EINVAL, what + ": attributes the TPM sets itself");
+    auto c = conn();
+    if (!c)
+        return c.error();
+    TPM2B_AUTH auth{}; // empty: the index's own password
+    TPM2B_NV_PUBLIC pub{};
+    pub.nvPublic.nvIndex = index;
+    pub.nvPublic.nameAlg = TPM2_ALG_SHA256;
+    pub.nvPublic.attributes = attributes;
+    pub.nvPublic.dataSize = size;
+    NvHandle h(conn_);
+    TSS2_RC rc = Esys_NV_DefineSpace((*c)->esys.get(), ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD,
+                                     ESYS_TR_NONE, ESYS_TR_NONE, &auth, &pub, &h.tr);
+    if (rc != TSS2_RC_SUCCESS)
+        return fail(what, rc);
+    return {};
+}
+
+Result<void> Tpm::nv_undefine(uint32_t index) {
+    const std::string what = "NV_UndefineSpace of " + hex32(index);
+    auto c = conn();
+    if (!c)
+        return c.error();
+    NvHandle h(conn_);
+    TSS2_RC rc = Esys_TR_FromTPMPublic((*c)->esys.get(), index, ESYS_TR_NONE, ESYS_TR_NONE,
+                                       ESYS_TR_NONE, &h.tr);
+    if (rc != TSS2_RC_SUCCESS)
+        return fail(what, rc);
+    rc = Esys_NV_UndefineSpace((*c)->esys.get(), ESYS_TR_RH_OWNER, h.tr, ESYS_TR_PASSWORD,
+                               ESYS_TR_NONE, ESYS_TR_NONE);
+    if (rc != TSS2_RC_SUCCESS)
+        return fail(what, rc);
+    // ESAPI dropped its record of the index with the index.
+    h.tr = ESYS_TR_NONE;
+    return {};
+}
+
+Result<bool> Tpm::nv_defined(uint32_t index) {
+    auto c = conn();
+    if (!c)
+        return c.error();
+    TPMI_YES_NO more = TPM2_NO;
+    TPMS_CAPABILITY_DATA *raw = nullptr;
+    TSS2_RC rc = Esys_GetCapability((*c)->esys.get(), ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+                                    TPM2_CAP_HANDLES, index, 1, &more, &raw);
+    EsysPtr<TPMS_CAPABILITY_DATA> cap(raw);
+    if (rc != TSS2_RC_SUCCESS)
+        return fail("GetCapability(HANDLES " + hex32(index) + ")", rc);
+    const TPML_HANDLE &h = cap->data.handles;
+    return h.count >= 1 && h.handle[0] == index;
+}
+
+Result<NvPublic> Tpm::nv_read_public(uint32_t index) {
+    const std::string what = "NV_ReadPublic of " + hex32(index);
+    // Asked first so that an absent index is an answer, not an error that
+    // tpm2-tss logs on stderr.
+    auto defined = nv_defined(index);
+    if (!defined)
+        return defined.error();
+    if (!*defined)
+        return make_error(ENOENT, "TPM at TCTI \"" + tcti_ + "\": " + what + ": not defined");
+    auto c = conn();
+    if (!c)
+        return c.error();
+    NvHandle h(conn_);
+    TSS2_RC rc = Esys_TR_FromTPMPublic((*c)->esys.get(), index, ESYS_TR_NONE, ESYS_TR_NONE,
+                                       ESYS_TR_NONE, &h.tr);
+    if (rc != TSS2_RC_SUCCESS)
+        return fail(what, rc);
+    TPM2B_NV_PUBLIC *pub_raw = nullptr;
+    TPM2B_NAME *name_raw = nullptr;
+    rc = Esys_NV_ReadPublic((*c)->esys.get(), h.tr, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+                            &pub_raw, &name_raw);
+    EsysPtr<TPM2B_NV_PUBLIC> pub(pub_raw);
+    EsysPtr<TPM2B_NAME> name(name_raw);
+    if (rc != TSS2_RC_SUCCESS)
+        return fail(what, rc);
+    NvPublic out;
+    out.index = pub->nvPublic.nvIndex;
+    out.name_alg = pub->nvPublic.nameAlg;
+    out.attributes = pub->nvPublic.attributes;
+    out.size = pub->nvPublic.dataSize;
+    return out;
+}
+
+Result<std::vector<uint8_t>> Tpm::nv_read(uint32_t index, uint16_t size) {
+    const std::string what = "NV_Read of " + hex32(index);
+    if (size == 0 || size > TPM2_MAX_NV_BUFFER_SIZE)
+        return make_error(EINVAL, what + ": " + std::to_string(size) + " bytes");
+    auto c = conn();
+    if (!c)
+        return c.error();
+    NvHandle h(conn_);
+    TSS2_RC rc = Esys_TR_FromTPMPublic((*c)->esys.get(), index, ESYS_TR_NONE, ESYS_TR_NONE,
+                                       ESYS_TR_NONE, &h.tr);
+    if (rc != TSS2_RC_SUCCESS)
+        return fail(what, rc);
+    TPM2B_MAX_NV_BUFFER *data_raw = nullptr;
+    rc = Esys_NV_Read((*c)->esys.get(), h.tr, h.tr, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+                      size, 0, &data_raw);
+    EsysPtr<TPM2B_MAX_NV_BUFFER> data(data_raw);
+    if (rc != TSS2_RC_SUCCESS)
+        return fail(what, rc);
+    if (data->size != size)
+        return make_error(EPROTO, "TPM at TCTI \"" + tcti_ + "\": " + what + ": " +
+                                      std::to_string(data->size) + " bytes, asked " +
+                                      std::to_string(size));
+    return std::vector<uint8_t>(data->buffer, data->buffer + data->size);
+}
+
+Result<void> Tpm::nv_write(uint32_t index, const std::vector<uint8_t> &bytes) {
+    const std::string what = "NV_Write of " + hex32(index);
+    TPM2B_MAX_NV_BUFFER data{};
+    if (bytes.empty() || bytes.size() > sizeof(data.buffer))
+        return make_error(EINVAL, what + ": " + std::to_string(bytes.size()) + " bytes");
+    data.size = static_cast<UINT16>(bytes.size());
+    std::memcpy(data.buffer, bytes.data(), bytes.size());
+    auto c = conn();
+    if (!c)
+        return c.error();
+    NvHandle h(conn_);
+    TSS2_RC rc = Esys_TR_FromTPMPublic((*c)->esys.get(), index, ESYS_TR_NONE, ESYS_TR_NONE,
+                                       ESYS_TR_NONE, &h.tr);
+    if (rc != TSS2_RC_SUCCESS)
+        return fail(what, rc);
+    rc = Esys_NV_Write((*c)->esys.get(), h.tr, h.tr, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+                       &data, 0);
+    if (rc != TSS2_RC_SUCCESS)
+        return fail(what, rc);
+    return {};
 }
 
 bool Tpm::transient(const Error &e) {

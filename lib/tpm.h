@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 // vouchd's one narrow interface to the TPM: which PCR banks exist, extend a
-// PCR in several banks at once, read a PCR back. tpm2-tss (ESAPI over the TCTI
+// PCR in several banks at once, read a PCR back, and one ordinary NV index
+// (define, read its public area, read, write) for the policy serial's floor
+// across reboots. tpm2-tss (ESAPI over the TCTI
 // loader) stays behind this header so that the rest of the agent never sees a
 // TSS type or return code.
 #pragma once
@@ -35,6 +37,30 @@ const char *bank_name(uint16_t alg);
 // compute (it then cannot replay or extend that bank).
 const char *bank_md_name(uint16_t alg);
 
+// TPMA_NV bits (TPM 2.0 Part 2, 13.4) vouch uses or checks; tpm.cpp checks
+// them against tpm2-tss's definitions.
+inline constexpr uint32_t kTpmaNvOwnerWrite = 0x00000002;
+inline constexpr uint32_t kTpmaNvAuthWrite = 0x00000004;
+inline constexpr uint32_t kTpmaNvWriteLocked = 0x00000800;
+inline constexpr uint32_t kTpmaNvOwnerRead = 0x00020000;
+inline constexpr uint32_t kTpmaNvAuthRead = 0x00040000;
+inline constexpr uint32_t kTpmaNvNoDa = 0x02000000;
+inline constexpr uint32_t kTpmaNvReadLocked = 0x10000000;
+inline constexpr uint32_t kTpmaNvWritten = 0x20000000;
+inline constexpr uint32_t kTpmaNvPlatformCreate = 0x40000000;
+// Bits the TPM sets and clears itself (state, not the definition): a check
+// of an index's attributes against a definition ignores them.
+inline constexpr uint32_t kTpmaNvStateBits =
+    kTpmaNvWriteLocked | kTpmaNvReadLocked | kTpmaNvWritten;
+
+// An NV index's public area (TPM2_NV_ReadPublic), as far as vouch checks it.
+struct NvPublic {
+    uint32_t index = 0;
+    uint16_t name_alg = 0;   // TPM2_ALG_ID
+    uint32_t attributes = 0; // TPMA_NV, state bits included
+    uint16_t size = 0;       // bytes
+};
+
 // One bank's digest for an extend: the bank's algorithm and a digest of
 // exactly digest_size(alg) bytes.
 using BankDigest = std::pair<uint16_t, std::vector<uint8_t>>;
@@ -60,7 +86,14 @@ using BankDigest = std::pair<uint16_t, std::vector<uint8_t>>;
 //           such TCTI library). The message names the TCTI.
 //   EINVAL  a bad argument (PCR index, unknown algorithm, digest length);
 //           nothing was sent to the TPM.
-//   ENOENT  read_pcr(): the PCR is not allocated in that bank.
+//   ENOENT  read_pcr(): the PCR is not allocated in that bank; the nv_*
+//           calls: no NV index at that handle.
+//   EEXIST  nv_define(): an index is defined at that handle already.
+//   ENODATA nv_read(): the index was defined but never written.
+//   EACCES  the TPM refused the authorization: a wrong password for the
+//           owner hierarchy (e.g. it has one and vouch sent none) or for the
+//           index, or the TPM is in dictionary-attack lockout.
+//   ENOSPC  nv_define(): no NV space left on the TPM.
 //   EPROTO  the TPM or the TSS refused the command for any other reason.
 // Messages carry the TCTI, the command, and the TSS return code decoded by
 // Tss2_RC_Decode.
@@ -95,11 +128,37 @@ class Tpm {
     // The current value of `pcr` in `bank`.
     Result<std::vector<uint8_t>> read_pcr(uint32_t pcr, uint16_t bank);
 
+    // Whether the owner hierarchy has a password (TPM2_GetCapability
+    // TPM_PT_PERMANENT, ownerAuthSet). Asked before anything that needs owner
+    // authorization: sending an empty password to an owner that has one is
+    // an authorization failure the TPM counts towards its dictionary-attack
+    // lockout.
+    Result<bool> owner_auth_set();
+
+    // Defines an ordinary NV index of `size` bytes with `attributes`
+    // (TPMA_NV, no state bits), name algorithm SHA-256 and an empty
+    // authValue, authorized by the owner hierarchy with an empty password.
+    Result<void> nv_define(uint32_t index, uint16_t size, uint32_t attributes);
+    // Removes an index the owner hierarchy (empty password) defined.
+    Result<void> nv_undefine(uint32_t index);
+    // The index's public area.
+    Result<NvPublic> nv_read_public(uint32_t index);
+    // `size` bytes from offset 0, authorized by the index's own (empty)
+    // authValue (TPMA_NV_AUTHREAD).
+    Result<std::vector<uint8_t>> nv_read(uint32_t index, uint16_t size);
+    // `data` at offset 0, authorized by the index's own (empty) authValue
+    // (TPMA_NV_AUTHWRITE).
+    Result<void> nv_write(uint32_t index, const std::vector<uint8_t> &data);
+
+    // Whether an NV index is defined at `index` (TPM2_CAP_HANDLES).
+    Result<bool> nv_defined(uint32_t index);
+
     // Whether retrying the same call later may succeed (EAGAIN, EIO above).
     static bool transient(const Error &e);
 
   private:
     struct Conn;
+    class NvHandle;
     explicit Tpm(std::string tcti, std::unique_ptr<Conn> conn);
     static Result<std::unique_ptr<Conn>> connect(const std::string &tcti);
     // The ESAPI context, reconnecting first if an earlier TCTI failure dropped it.

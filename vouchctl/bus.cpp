@@ -161,6 +161,20 @@ int read_variant(sd_bus_message *m, Json *out) {
             std::free(*p);
         }
         std::free(l);
+    } else if (sig == "a{ss}") {
+        *out = Json::object();
+        if ((r = sd_bus_message_enter_container(m, 'a', "{ss}")) < 0)
+            return r;
+        while ((r = sd_bus_message_enter_container(m, 'e', "ss")) > 0) {
+            const char *k = nullptr, *v = nullptr;
+            if ((r = sd_bus_message_read(m, "ss", &k, &v)) < 0 ||
+                (r = sd_bus_message_exit_container(m)) < 0)
+                return r;
+            (*out)[k] = v;
+        }
+        if (r < 0)
+            return r;
+        r = sd_bus_message_exit_container(m);
     } else {
         // A type a newer vouchd may add: skipped, not fatal.
         r = sd_bus_message_skip(m, sig.c_str());
@@ -288,6 +302,15 @@ std::string human_status(const Json &s) {
     l.field("TPM", tpm);
     std::string hooks = words(s, "KernelSupport");
     l.field("Kernel", hooks.empty() ? "no hooks attached" : "hooks " + hooks);
+    // One line per mechanism: "Protection    serial: tpm-nv ...".
+    if (auto it = s.find("Protection"); it != s.end() && it->is_object()) {
+        bool first = true;
+        for (const auto &[k, v] : it->items()) {
+            l.field(first ? "Protection" : "",
+                    k + ": " + (v.is_string() ? v.get<std::string>() : ""));
+            first = false;
+        }
+    }
     l.field("Version", str(s, "Version"));
     return l.str();
 }

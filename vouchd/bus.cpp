@@ -94,6 +94,23 @@ template <> struct BusType<std::vector<std::string>> {
     }
 };
 
+template <> struct BusType<std::vector<std::pair<std::string, std::string>>> {
+    static constexpr std::string_view signature = "a{ss}";
+    static int append(sd_bus_message *m,
+                      const std::vector<std::pair<std::string, std::string>> &v) {
+        int r = sd_bus_message_open_container(m, 'a', "{ss}");
+        if (r < 0)
+            return r;
+        for (const auto &[k, val] : v) {
+            if ((r = sd_bus_message_open_container(m, 'e', "ss")) < 0 ||
+                (r = append_string(m, k)) < 0 || (r = append_string(m, val)) < 0 ||
+                (r = sd_bus_message_close_container(m)) < 0)
+                return r;
+        }
+        return sd_bus_message_close_container(m);
+    }
+};
+
 // A property of org.vouch.Vouch1: the vtable entry, the getter, Status()
 // and PropertiesChanged all come from its row in kProperties.
 struct Property {
@@ -143,6 +160,7 @@ constexpr Property kProperties[] = {
     property<&BusStatus::tpm_message>("TpmMessage", "s", kEmits),
     property<&BusStatus::pending_extends>("PendingExtends", "t", kEmits),
     property<&BusStatus::kernel_support>("KernelSupport", "as", kEmits),
+    property<&BusStatus::protection>("Protection", "a{ss}", kEmits),
     property<&BusStatus::version>("Version", "s", kConst),
 };
 

@@ -302,8 +302,13 @@ Result<std::unique_ptr<Daemon>> Daemon::create(const DaemonConfig &cfg) {
     // side enforces stays as it was, and the outcome is journaled.
     // Never in the initramfs stage: it runs without a policy (README,
     // "Measuring from the initramfs").
-    if (cfg.stage != "initramfs")
+    // The NV serial is read first: it is part of the floor the stored
+    // policy is checked against.
+    if (cfg.stage != "initramfs") {
+        d->setup_nv(false);
         (void)d->load_policy_at_start();
+        d->check_nv_ahead();
+    }
     if (d->failed_)
         return d->fatal_;
     // What ran before the hooks were attached (or while none were): after
@@ -377,10 +382,61 @@ int Daemon::on_wake(sd_event_source *, int fd, uint32_t, void *ud) {
     return 0;
 }
 
+void Daemon::setup_nv(bool late) {
+    if (!cfg_.tpm) {
+        nv_.disable("no TPM (tpm = no)");
+        return;
+    }
+    nv_.connect(cfg_.tcti);
+    if (!nv_.active()) {
+        // Retries that fail the same way are journaled once.
+        if (nv_.report() != nv_journaled_)
+            journal_.write(journal_record::protection("serial", nv_.report(), true));
+        nv_journaled_ = nv_.report();
+        return;
+    }
+    // A first start with a TPM (or one whose earlier raise failed) brings
+    // the index up to what the disk and the kernel side already hold. A
+    // disk below the index is left alone: the floor is the higher of both.
+    uint64_t want = policy_.serial;
+    if (auto serials = policy::SerialStore::open(cfg_.state_dir))
+        want = std::max(want, serials->highest());
+    if (auto t = ks_->trust(); t && *t)
+        want = std::max<uint64_t>(want, (*t)->serial);
+    if (auto r = nv_.raise(want); !r)
+        journal_.write(journal_record::protection("serial", r.error().message, true));
+    if (late)
+        journal_.write(journal_record::protection("serial", nv_.report(), false));
+}
+
+void Daemon::check_nv_ahead() {
+    std::string before = nv_ahead_;
+    nv_ahead_.clear();
+    if (nv_.active() && policy_.serial && policy_.serial < nv_.serial())
+        nv_ahead_ = "the active policy's serial " + std::to_string(policy_.serial) +
+                    " is below it: activated while the TPM was unavailable, from a rolled-back "
+                    "disk? It stays active; only a policy of serial " +
+                    std::to_string(nv_.serial()) + " or higher is accepted";
+    if (!nv_ahead_.empty() && nv_ahead_ != before)
+        journal_.write(journal_record::protection("serial", nv_.report() + "; " + nv_ahead_, true));
+}
+
 void Daemon::check_tpm_state() {
     if (!extender_)
         return;
     ExtenderStatus es = extender_->status();
+    // A TPM that was missing at start answers now: the NV serial joins the
+    // floor (and is checked against the active policy). Transient NV
+    // failures are retried every 30 s while the TPM answers.
+    // (A log that does not replay is a TPM that answered too.)
+    bool answering =
+        es.state == TpmState::Ok || es.state == TpmState::Foreign || es.state == TpmState::Mismatch;
+    if (answering && nv_.state() == NvSerial::State::Unavailable && nv_.retry() &&
+        (es.state != tpm_seen_ || ++nv_ticks_ % 30 == 0)) {
+        setup_nv(true);
+        check_nv_ahead();
+        changed();
+    }
     // Each foreign extend recorded is journaled, not only the first.
     if (es.state == tpm_seen_ && es.foreign.size() == foreign_seen_)
         return;
@@ -628,6 +684,22 @@ ServiceStatus Daemon::status() const {
         s.tpm_message = "vouchd runs without a TPM (tpm = no)";
     }
     s.kernel_support = hooks_;
+    if (s.mode == "enforce") {
+        auto t = ks_->trust();
+        if (t && *t && (*t)->serial)
+            s.protection.emplace_back(
+                "trust-state", "kernel: serial " + std::to_string((*t)->serial) +
+                                   ", its envelope and the trusted keys held until reboot; only "
+                                   "the agent may change them");
+        else
+            s.protection.emplace_back("trust-state", "kernel: enforcing, no trust state recorded");
+    } else {
+        s.protection.emplace_back("trust-state", "none: audit mode protects nothing");
+    }
+    s.protection.emplace_back("serial",
+                              nv_ahead_.empty() ? nv_.report() : nv_.report() + "; " + nv_ahead_);
+    // "files": the protection of /etc/vouch/keys and /var/lib/vouch from
+    // writers other than the agent goes here (added with that protection).
     return s;
 }
 
@@ -761,7 +833,15 @@ Result<uint64_t> Daemon::activate_policy(const policy::Policy &pol, std::string_
     auto serials = policy::SerialStore::open(cfg_.state_dir);
     if (!serials)
         return serials.error();
+    // The floor is the higher of the disk's and the TPM's: the refusal
+    // names the one that holds it.
+    if (nv_.active() && nv_.serial() >= serials->highest()) {
+        if (auto r = nv_.check(pol.serial); !r)
+            return r.error();
+    }
     if (auto r = serials->check(pol.serial); !r)
+        return r.error();
+    if (auto r = nv_.check(pol.serial); !r)
         return r.error();
     // vouchd itself must stay able to manage what it enforces: its own
     // running executable is allowed and marked agent in every policy.
@@ -772,6 +852,10 @@ Result<uint64_t> Daemon::activate_policy(const policy::Policy &pol, std::string_
     // same envelope can be applied again, but an older one never can.
     if (auto r = serials->commit(pol.serial); !r)
         return r.error();
+    // The TPM's copy is raised too; a failure is reported (journal,
+    // Protection), not fatal: the disk's floor still holds.
+    if (auto r = nv_.raise(pol.serial); !r)
+        journal_.write(journal_record::protection("serial", r.error().message, true));
     // Events already queued were decided under the old policy: logged
     // before the record. The kernel side does not stamp events with the
     // policy generation, so an exec whose hook ran during the swap may be
@@ -821,6 +905,7 @@ Result<uint64_t> Daemon::activate_policy(const policy::Policy &pol, std::string_
     policy_.digest = pol.digest;
     policy_.keyid = pol.keyid;
     policy_.entries = pol.entries;
+    check_nv_ahead();
     journal_.write(
         journal_record::policy_activated(pol.serial, mode_name(pol.mode), pol.digest, source));
     publish_status();

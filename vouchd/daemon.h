@@ -18,6 +18,7 @@
 #include "vouchd/extender.h"
 #include "vouchd/journal.h"
 #include "vouchd/kernel_side.h"
+#include "vouchd/nv_serial.h"
 #include "lib/kernel_log.h"
 #include "lib/measurement_log.h"
 #include "policy/policy.h"
@@ -117,8 +118,16 @@ class Daemon : public ServiceBackend {
     Result<void> claim_kernel_side();
     Result<void> setup_loop();
     void handle_event(const vouch_event &ev);
-    // Journals a change of the extender's state (log-mismatch included).
+    // Journals a change of the extender's state (log-mismatch included),
+    // and sets up the NV serial when the TPM answers after all.
     void check_tpm_state();
+    // Sets up the TPM's NV serial (vouchd/nv_serial.h) and raises it to what
+    // the disk and the kernel side already hold; `late`: the TPM answered
+    // only after the start's policy was loaded.
+    void setup_nv(bool late);
+    // Reports (Protection, journal) an active policy below the NV serial:
+    // activated while the TPM was unavailable.
+    void check_nv_ahead();
     void append(ima::Entry e, bool dedupe = true);
     // Logs one of vouch's own records (lib/vouch_records.h), never deduplicated.
     void record(const char *name, std::string_view content);
@@ -169,6 +178,10 @@ class Daemon : public ServiceBackend {
     std::function<void(const Denial &)> would_deny_;
     Journal journal_;
     TpmState tpm_seen_ = TpmState::Connecting;
+    NvSerial nv_;
+    std::string nv_ahead_;     // why the active policy is below the NV serial
+    std::string nv_journaled_; // the last NV failure journaled
+    unsigned nv_ticks_ = 0;
     size_t foreign_seen_ = 0;
     std::string status_sent_;
     std::string replaced_pins_;

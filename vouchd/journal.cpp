@@ -119,6 +119,16 @@ JournalRecord lost_events(uint64_t n) {
     return r;
 }
 
+JournalRecord protection(std::string_view entry, std::string_view message, bool warning) {
+    JournalRecord r;
+    r.id = journal::kProtection;
+    r.priority = warning ? LOG_WARNING : LOG_NOTICE;
+    r.message = "rollback protection (" + std::string(entry) + "): " + std::string(message);
+    r.fields = {{journal::kProtectionEntry, std::string(entry)},
+                {journal::kCause, std::string(message)}};
+    return r;
+}
+
 JournalRecord suppressed(const char *id, uint64_t n) {
     JournalRecord r;
     r.id = journal::kSuppressed;
@@ -147,6 +157,8 @@ const char *kind_name(const char *id) {
         return "log-mismatch";
     if (v == journal::kLostEvents)
         return "lost-events";
+    if (v == journal::kProtection)
+        return "protection";
     return "vouch";
 }
 

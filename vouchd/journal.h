@@ -45,6 +45,10 @@ JournalRecord policy_refused(std::string_view what, std::string_view cause, uint
 // state: tpm_state_name(); "log-mismatch" gets a kind of its own.
 JournalRecord tpm_state(std::string_view state, std::string_view message);
 JournalRecord lost_events(uint64_t n);
+// A change of what protects against rollback (Protection's `entry`):
+// `warning` for one that weakens it (NV unavailable, a failed NV write, an
+// active policy below the NV serial), notice otherwise.
+JournalRecord protection(std::string_view entry, std::string_view message, bool warning);
 JournalRecord suppressed(const char *id, uint64_t n);
 // A kind's short name in messages: "denied", "would-deny", ...
 const char *kind_name(const char *id);

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "lib/log_record.h"
@@ -35,6 +36,9 @@ struct ServiceStatus {
     std::string tpm_message;              // why, for every state but "ok"
     uint64_t pending_extends = 0;
     std::vector<std::string> kernel_support; // hooks attached: "bprm_check", "mmap_file", ...
+    // What stops a rollback, by mechanism (README "D-Bus API", Protection):
+    // "trust-state", "serial", and "files".
+    std::vector<std::pair<std::string, std::string>> protection;
     std::string version;
 };
 

@@ -321,3 +321,128 @@ TEST(TpmOpen, DefaultDeviceWhenAbsent) {
 }
 
 } // namespace
+
+namespace {
+
+// tpm2-tools against the test's swtpm, as an administrator would run them:
+// exit status and output.
+std::pair<int, std::string> tpm2_tool(const std::string &tcti, std::vector<std::string> args) {
+    args.insert(args.begin() + 1, {"-T", tcti});
+    std::string cmd;
+    for (const auto &a : args)
+        cmd += "'" + a + "' ";
+    cmd += "2>&1";
+    FILE *p = ::popen(cmd.c_str(), "r");
+    if (!p)
+        return {-1, "popen failed"};
+    std::string out;
+    char buf[512];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0)
+        out.append(buf, n);
+    int st = ::pclose(p);
+    return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+}
+
+constexpr uint32_t kIndex = 0x01300001;
+constexpr uint32_t kAttrs = vouch::kTpmaNvAuthRead | vouch::kTpmaNvAuthWrite | vouch::kTpmaNvNoDa;
+
+// NV tests change the TPM's owner state: each gets a fresh swtpm.
+class TpmNv : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        quiet_tss();
+        std::string why = swtpm_.start();
+        ASSERT_EQ(why, "");
+        auto t = Tpm::open(swtpm_.tcti());
+        ASSERT_TRUE(t.ok()) << t.error().message;
+        tpm_ = std::move(*t);
+    }
+    Swtpm swtpm_;
+    std::unique_ptr<Tpm> tpm_;
+};
+
+TEST_F(TpmNv, DefineReadPublicWriteRead) {
+    auto none = tpm_->nv_read_public(kIndex);
+    ASSERT_FALSE(none.ok());
+    EXPECT_EQ(none.error().code, ENOENT) << none.error().message;
+    EXPECT_NE(none.error().message.find("0x01300001"), std::string::npos) << none.error().message;
+
+    ASSERT_TRUE(tpm_->nv_define(kIndex, 8, kAttrs).ok());
+    auto again = tpm_->nv_define(kIndex, 8, kAttrs);
+    ASSERT_FALSE(again.ok());
+    EXPECT_EQ(again.error().code, EEXIST) << again.error().message;
+
+    auto pub = tpm_->nv_read_public(kIndex);
+    ASSERT_TRUE(pub.ok()) << pub.error().message;
+    EXPECT_EQ(pub->index, kIndex);
+    EXPECT_EQ(pub->size, 8);
+    EXPECT_EQ(pub->name_alg, vouch::kTpmAlgSha256);
+    EXPECT_EQ(pub->attributes, kAttrs); // not written yet
+
+    auto unwritten = tpm_->nv_read(kIndex, 8);
+    ASSERT_FALSE(unwritten.ok());
+    EXPECT_EQ(unwritten.error().code, ENODATA) << unwritten.error().message;
+
+    Bytes v = {0, 0, 0, 0, 0, 0, 0x01, 0x05};
+    ASSERT_TRUE(tpm_->nv_write(kIndex, v).ok());
+    auto got = tpm_->nv_read(kIndex, 8);
+    ASSERT_TRUE(got.ok()) << got.error().message;
+    EXPECT_EQ(*got, v);
+    pub = tpm_->nv_read_public(kIndex);
+    ASSERT_TRUE(pub.ok());
+    EXPECT_EQ(pub->attributes, kAttrs | vouch::kTpmaNvWritten);
+
+    // Another connection (a restarted vouchd) reads the same.
+    auto other = Tpm::open(swtpm_.tcti());
+    ASSERT_TRUE(other.ok());
+    got = (*other)->nv_read(kIndex, 8);
+    ASSERT_TRUE(got.ok());
+    EXPECT_EQ(*got, v);
+
+    // What the TPM stores is what tpm2-tools reads (big-endian as written).
+    auto [rc, out] = tpm2_tool(swtpm_.tcti(), {"tpm2_nvread", "0x01300001", "-s", "8"});
+    ASSERT_EQ(rc, 0) << out;
+    EXPECT_EQ(Bytes(out.begin(), out.end()), v);
+
+    ASSERT_TRUE(tpm_->nv_undefine(kIndex).ok());
+    EXPECT_EQ(tpm_->nv_read_public(kIndex).error().code, ENOENT);
+}
+
+TEST_F(TpmNv, BadArgumentsNeverReachTheTpm) {
+    EXPECT_EQ(tpm_->nv_define(0x81000001, 8, kAttrs).error().code, EINVAL);
+    EXPECT_EQ(tpm_->nv_define(kIndex, 8, kAttrs | vouch::kTpmaNvWritten).error().code, EINVAL);
+    EXPECT_EQ(tpm_->nv_write(kIndex, {}).error().code, EINVAL);
+    EXPECT_EQ(tpm_->nv_read(kIndex, 0).error().code, EINVAL);
+    EXPECT_EQ(tpm_->nv_read_public(kIndex).error().code, ENOENT);
+}
+
+TEST_F(TpmNv, OwnerPasswordRefusesDefineClearly) {
+    auto set = tpm_->owner_auth_set();
+    ASSERT_TRUE(set.ok()) << set.error().message;
+    EXPECT_FALSE(*set);
+    auto [rc, out] = tpm2_tool(swtpm_.tcti(), {"tpm2_changeauth", "-c", "o", "s3cret"});
+    ASSERT_EQ(rc, 0) << out;
+    set = tpm_->owner_auth_set();
+    ASSERT_TRUE(set.ok()) << set.error().message;
+    EXPECT_TRUE(*set);
+    auto d = tpm_->nv_define(kIndex, 8, kAttrs);
+    ASSERT_FALSE(d.ok());
+    EXPECT_EQ(d.error().code, EACCES) << d.error().message;
+    EXPECT_NE(d.error().message.find("NV_DefineSpace of 0x01300001"), std::string::npos)
+        << d.error().message;
+    // Without the password nothing was defined; with it, the owner can.
+    EXPECT_EQ(tpm_->nv_read_public(kIndex).error().code, ENOENT);
+    std::tie(rc, out) =
+        tpm2_tool(swtpm_.tcti(), {"tpm2_nvdefine", "0x01300001", "-C", "o", "-P", "s3cret", "-s",
+                                  "8", "-a", "authread|authwrite|no_da"});
+    ASSERT_EQ(rc, 0) << out;
+    auto pub = tpm_->nv_read_public(kIndex);
+    ASSERT_TRUE(pub.ok()) << pub.error().message;
+    EXPECT_EQ(pub->attributes, kAttrs);
+    // The index's own empty password still reads and writes it.
+    ASSERT_TRUE(tpm_->nv_write(kIndex, Bytes(8, 7)).ok());
+    EXPECT_EQ(*tpm_->nv_read(kIndex, 8), Bytes(8, 7));
+}
+
+} // namespace

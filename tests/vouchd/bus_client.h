@@ -32,7 +32,8 @@
 
 namespace vouch::testing::bus {
 
-using Value = std::variant<std::string, uint64_t, uint32_t, std::vector<std::string>>;
+using Pairs = std::vector<std::pair<std::string, std::string>>;
+using Value = std::variant<std::string, uint64_t, uint32_t, std::vector<std::string>, Pairs>;
 using Dict = std::map<std::string, Value>;
 
 template <class T> struct Got {
@@ -89,6 +90,20 @@ inline int read_dict(sd_bus_message *m, Dict *out) {
                 std::free(*p);
             }
             std::free(l);
+            (*out)[key] = v;
+        } else if (sig == "a{ss}") {
+            Pairs v;
+            if ((r = sd_bus_message_enter_container(m, 'a', "{ss}")) < 0)
+                return r;
+            while ((r = sd_bus_message_enter_container(m, 'e', "ss")) > 0) {
+                const char *k = nullptr, *x = nullptr;
+                if ((r = sd_bus_message_read(m, "ss", &k, &x)) < 0 ||
+                    (r = sd_bus_message_exit_container(m)) < 0)
+                    return r;
+                v.emplace_back(k, x);
+            }
+            if (r >= 0)
+                r = sd_bus_message_exit_container(m);
             (*out)[key] = v;
         } else {
             return -EBADMSG;
@@ -432,6 +447,12 @@ inline std::string busctl_format(const Value &v) {
         return "t " + std::to_string(*t);
     if (auto *u = std::get_if<uint32_t>(&v))
         return "u " + std::to_string(*u);
+    if (auto *p = std::get_if<Pairs>(&v)) {
+        std::string out = "a{ss} " + std::to_string(p->size());
+        for (auto &[k, x] : *p)
+            out += " \"" + k + "\" \"" + x + "\"";
+        return out;
+    }
     auto &l = std::get<std::vector<std::string>>(v);
     std::string out = "as " + std::to_string(l.size());
     for (auto &s : l)

@@ -277,6 +277,8 @@ TEST_F(BusTest, EveryPropertyReadsTheBackend) {
         s.pcr_index = 11;
         s.tpm_message = "";
         s.pending_extends = 4;
+        s.protection = {{"trust-state", "none: audit mode protects nothing"},
+                        {"serial", "tpm-nv 0x013a5e12 serial 7, owner password set"}};
     });
     Client c(daemon->address());
     auto all = c.get_all();
@@ -299,6 +301,8 @@ TEST_F(BusTest, EveryPropertyReadsTheBackend) {
         {"TpmMessage", std::string("")},
         {"PendingExtends", uint64_t(4)},
         {"KernelSupport", std::vector<std::string>{"bprm_check", "mmap_file", "file_mprotect"}},
+        {"Protection", Pairs{{"trust-state", "none: audit mode protects nothing"},
+                             {"serial", "tpm-nv 0x013a5e12 serial 7, owner password set"}}},
         {"Version", std::string("0.1.0-test")},
     };
     EXPECT_EQ(all.value, want);
@@ -672,6 +676,27 @@ TEST_F(BusTest, ChangedBatchesAndSignalsOnlyDifferences) {
     EXPECT_EQ(c.changes[1], batch);
 }
 
+// Protection is a dictionary: a change of one entry signals the whole
+// property, with the new value.
+TEST_F(BusTest, ProtectionChangeIsSignalled) {
+    Client c(daemon->address());
+    ASSERT_TRUE(c.watch_properties());
+    Pairs p = {{"trust-state", "kernel: serial 5"},
+               {"serial", "tpm-nv 0x013a5e12 serial 5, owner password not set: root can reset "
+                          "the index"}};
+    on_loop([&](BusService &svc) {
+        backend.edit([&](ServiceStatus &s) { s.protection = p; });
+        svc.changed();
+    });
+    c.wait_for([&] { return !c.changes.empty(); }, 3000);
+    ASSERT_EQ(c.changes.size(), 1u);
+    std::map<std::string, Value> want = {{"Protection", p}};
+    EXPECT_EQ(c.changes[0], want);
+    auto out = run_capture({"busctl", "--address=" + daemon->address(), "get-property", dbus::kName,
+                            dbus::kPath, dbus::kInterface, "Protection"});
+    EXPECT_EQ(out.out, busctl_format(p) + "\n") << out.err;
+}
+
 TEST_F(BusTest, IntrospectionMatchesTheDocumentedXml) {
     std::ifstream in("packaging/dbus/org.vouch.Vouch1.xml");
     ASSERT_TRUE(in) << "run from the source tree's top";
@@ -780,6 +805,16 @@ TEST_F(BusVouchctlTest, StatusJsonHasEveryProperty) {
     EXPECT_EQ(j["PcrIndex"], 10);
     EXPECT_EQ(j["PcrBanks"], nlohmann::json({"sha1", "sha256"}));
     EXPECT_EQ(j["Version"], "0.1.0-test");
+    EXPECT_EQ(j["Protection"], nlohmann::json::object());
+    backend.edit([](ServiceStatus &s) {
+        s.protection = {{"trust-state", "none: audit mode protects nothing"},
+                        {"serial", "disk only: no TPM (tpm = no)"}};
+    });
+    r = ctl({"status", "--json"});
+    ASSERT_EQ(r.rc, 0) << r.err;
+    j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["Protection"], nlohmann::json({{"trust-state", "none: audit mode protects nothing"},
+                                               {"serial", "disk only: no TPM (tpm = no)"}}));
     Client c(daemon->address());
     EXPECT_EQ(j.size(), c.status().value.size());
 }
@@ -797,6 +832,9 @@ TEST_F(BusVouchctlTest, StatusFitsAnEightyColumnTerminal) {
         s.kernel_support = {"bprm_check", "mmap_file",        "file_mprotect",
                             "file_open",  "kernel_read_file", "bpf",
                             "bpf_map",    "path_unlink",      "ptrace"};
+        s.protection = {{"trust-state", "kernel: serial 12, its envelope and the trusted keys "
+                                        "held until reboot; only the agent may change them"},
+                        {"serial", "tpm-nv 0x013a5e12 serial 12, owner password set"}};
     });
     auto r = ctl({"status"});
     ASSERT_EQ(r.rc, 0) << r.err;
@@ -812,6 +850,12 @@ TEST_F(BusVouchctlTest, StatusFitsAnEightyColumnTerminal) {
     EXPECT_NE(r.out.find("\n  sha256:" + std::string(64, 'e') + "\n"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("serial 12, 4001 entries"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("ptrace"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("\nProtection    trust-state: kernel: serial 12,"), std::string::npos)
+        << r.out;
+    EXPECT_NE(
+        r.out.find("\n              serial: tpm-nv 0x013a5e12 serial 12, owner password set\n"),
+        std::string::npos)
+        << r.out;
 }
 
 TEST_F(BusVouchctlTest, LogIsImaAscii) {

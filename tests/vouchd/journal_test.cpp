@@ -116,6 +116,17 @@ TEST(JournalRecord, TpmStateAndLogMismatch) {
     EXPECT_EQ(field(mm, journal::kTpm), "log-mismatch");
 }
 
+TEST(JournalRecord, Protection) {
+    auto w = journal_record::protection("serial", "disk only: no TPM (tpm = no)", true);
+    EXPECT_STREQ(w.id, journal::kProtection);
+    EXPECT_EQ(w.priority, 4); // warning
+    EXPECT_EQ(w.message, "rollback protection (serial): disk only: no TPM (tpm = no)");
+    EXPECT_EQ(field(w, journal::kProtectionEntry), "serial");
+    EXPECT_EQ(field(w, journal::kCause), "disk only: no TPM (tpm = no)");
+    EXPECT_EQ(journal_record::protection("serial", "tpm-nv", false).priority, 5); // notice
+    EXPECT_STREQ(journal_record::kind_name(journal::kProtection), "protection");
+}
+
 TEST(JournalRecord, LostAndSuppressed) {
     auto l = journal_record::lost_events(12);
     EXPECT_STREQ(l.id, journal::kLostEvents);
@@ -212,9 +223,9 @@ TEST(JournalCatalog, OneEntryPerMessageId) {
         if (line.starts_with("-- "))
             headers.insert(line.substr(3));
     std::multiset<std::string> ids;
-    for (const char *id :
-         {journal::kDenied, journal::kWouldDeny, journal::kPolicyActivated, journal::kPolicyRefused,
-          journal::kTpmState, journal::kLogMismatch, journal::kLostEvents, journal::kSuppressed})
+    for (const char *id : {journal::kDenied, journal::kWouldDeny, journal::kPolicyActivated,
+                           journal::kPolicyRefused, journal::kTpmState, journal::kLogMismatch,
+                           journal::kLostEvents, journal::kSuppressed, journal::kProtection})
         ids.insert(id);
     EXPECT_EQ(headers, ids);
 }
