@@ -200,13 +200,13 @@ namespace {
 // then reports the protection as not supported.
 bool added_with_file_protection(const vouch_bpf *s, const bpf_program *p) {
     const bpf_program *added[] = {
-        s->progs.vouch_inode_create,      s->progs.vouch_inode_mknod,
-        s->progs.vouch_inode_mkdir,       s->progs.vouch_inode_symlink,
-        s->progs.vouch_inode_link,        s->progs.vouch_inode_rmdir,
-        s->progs.vouch_inode_setattr,     s->progs.vouch_inode_setattr_6_1,
-        s->progs.vouch_inode_setxattr,    s->progs.vouch_inode_removexattr,
-        s->progs.vouch_inode_set_acl,     s->progs.vouch_inode_remove_acl,
-        s->progs.vouch_sb_mount,          s->progs.vouch_move_mount,
+        s->progs.vouch_inode_create,   s->progs.vouch_inode_mknod,
+        s->progs.vouch_inode_mkdir,    s->progs.vouch_inode_symlink,
+        s->progs.vouch_inode_link,     s->progs.vouch_inode_rmdir,
+        s->progs.vouch_inode_setattr,  s->progs.vouch_inode_setattr_6_1,
+        s->progs.vouch_inode_setxattr, s->progs.vouch_inode_removexattr,
+        s->progs.vouch_inode_set_acl,  s->progs.vouch_inode_remove_acl,
+        s->progs.vouch_sb_mount,       s->progs.vouch_move_mount,
     };
     return std::find(std::begin(added), std::end(added), p) != std::end(added);
 }
