@@ -291,7 +291,8 @@ int main() {
          "a second name made before protection (/var/linked) is outside it, as reported");
     // (busybox mount reads /etc/fstab for a remount unless given a source too)
     Out o = sh("mount -t tmpfs -o remount,rw none /var && mount --make-private /var && "
-               "mount --make-shared /var && mount -t tmpfs -o remount,rw none /etc/vouch");
+               "mount --make-shared /var && mount --make-private /var && mount -t tmpfs -o "
+               "remount,rw none /etc/vouch");
     if (!t.ok(o.status == 0, "remounts and propagation changes of a protected ancestor work"))
         t.diag_lines(o.text);
     o = sh("unshare -m --propagation private sh -c 'mount -t tmpfs none " + kKeys +
