@@ -11,6 +11,7 @@
 // work. In audit mode, which protects nothing, the same commands succeed.
 #include <fcntl.h>
 #include <signal.h>
+#include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -167,7 +168,7 @@ std::vector<Attack> attacks(const std::string &key) {
 
 int main() {
     const size_t n_attacks = attacks("k").size();
-    Tap t("protect_files", static_cast<int>(2 * n_attacks + 12));
+    Tap t("protect_files", static_cast<int>(2 * n_attacks + 13));
     (void)unpin(kPins);
     std::error_code ec;
     fs::remove_all(kWork, ec);
@@ -302,6 +303,46 @@ int main() {
         t.diag_lines(o.text);
     o = sh("unshare -m --propagation private sh -c 'echo x >> " + kKeys + "/owner.pem'");
     t.ok(refused(o), "from that namespace, writing a trusted key is still refused");
+
+    // The agent's own mount namespace (vouchd's under ProtectSystem=): a
+    // child of this test (the agent too) in a namespace of its own names it
+    // with protect(); root entering it (nsenter) cannot mount over the keys.
+    {
+        int ready[2], hold[2];
+        if (pipe2(ready, O_CLOEXEC) || pipe2(hold, O_CLOEXEC))
+            t.bail("pipe");
+        pid_t agent = fork();
+        if (agent == 0) {
+            close(ready[0]);
+            close(hold[1]); // or the read below never sees the test's close
+            char done = 0;
+            if (unshare(CLONE_NEWNS) == 0 &&
+                mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr) == 0) {
+                KernelSideOptions ko;
+                ko.pin_dir = kPins;
+                auto ks = KernelSide::load(ko);
+                done = ks && (*ks)->protect({kKeys, kState}) ? 1 : 0;
+            }
+            (void)!write(ready[1], &done, 1);
+            char c;
+            (void)!read(hold[0], &c, 1); // until the test closes its end
+            _exit(0);
+        }
+        close(ready[1]);
+        close(hold[0]);
+        char done = 0;
+        (void)!read(ready[0], &done, 1);
+        const std::string ns = "nsenter -t " + std::to_string(agent) + " -m ";
+        Out in = sh(ns + "mount -t tmpfs none " + kKeys);
+        Out other = sh(ns + "mount -t tmpfs none " + kMnt + " && " + ns + "umount " + kMnt);
+        close(hold[1]);
+        close(ready[0]);
+        waitpid(agent, nullptr, 0);
+        if (!t.ok(done && refused(in) && other.status == 0,
+                  "in the agent's own mount namespace (nsenter) a mount over the keys directory "
+                  "is refused, one elsewhere is not"))
+            t.diag_lines(in.text + other.text);
+    }
 
     // vouchd itself: a signed rotation rewrites the keys directory, a higher
     // serial is committed to the state directory.
