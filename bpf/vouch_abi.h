@@ -128,7 +128,8 @@ struct vouch_trust {
  * /proc/self/mountinfo prints, which on btrfs subvolumes is not stat's
  * st_dev) and inode number. VOUCH_PROTECT_MNTNS: a mount namespace, by its
  * inode number (ns.inum, what stat of /proc/PID/ns/mnt gives), dev 0: mounts
- * over a protected directory or an ancestor are refused only in these.
+ * over a protected directory or an ancestor are refused only in these and in
+ * pid 1's (which the programs find themselves).
  */
 enum vouch_protect_kind {
 	VOUCH_PROTECT_INODE = 1,
