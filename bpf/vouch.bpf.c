@@ -1120,16 +1120,47 @@ static __always_inline __u32 protect_flags(struct inode *inode)
 }
 
 /*
+ * A dentry with no parent that is not its file system's root, on a file
+ * system holding a protected directory. exportfs makes such a dentry when a
+ * file handle (open_by_handle_at(2), knfsd) names a file whose dentry was
+ * evicted: it is connected to no directory, so the parent test below cannot
+ * tell whether the file is in a protected one. Refusing changes through
+ * these for non-agents costs knfsd writes to that file system while
+ * enforcing (README, "Threat model"); tracking every protected file's inode
+ * instead would need the agent's every create and rename mirrored into the
+ * map, and a stale inode number could protect an unrelated file.
+ */
+static __always_inline bool disconnected_on_protected_fs(struct dentry *d)
+{
+	struct vouch_protect_key k = {};
+	struct super_block *sb;
+	__u32 *v;
+
+	if (!d || d->d_parent != d)
+		return false;
+	sb = d->d_sb;
+	if (!sb || d == sb->s_root)
+		return false;
+	k.dev = sb->s_dev;
+	k.kind = VOUCH_PROTECT_FS;
+	v = bpf_map_lookup_elem(&vouch_protect, &k);
+	return v && (*v & VOUCH_PROTECT_SB);
+}
+
+/*
  * Is @d a protected directory or an entry directly in one? A file counts by
  * the directory it was reached through; link(2) out of a protected directory
- * is refused, so no other name for it appears while enforcing.
+ * is refused, so no other name for it appears while enforcing. A file
+ * reached through no directory at all (a file handle) counts as protected
+ * on a file system that holds a protected directory.
  */
 static __always_inline bool protected_dentry(struct dentry *d)
 {
 	if (!d)
 		return false;
 	return (protect_flags(d->d_inode) & VOUCH_PROTECT_DIR) ||
-	       (protect_flags(d->d_parent->d_inode) & VOUCH_PROTECT_DIR);
+	       (protect_flags(d->d_parent->d_inode) & VOUCH_PROTECT_DIR) ||
+	       disconnected_on_protected_fs(d);
 }
 
 static __always_inline long protect_verdict(void);
@@ -1226,7 +1257,8 @@ long BPF_PROG(vouch_file_open, struct file *file, int ret)
 		return injection_verdict();
 	/* vouch's keys and state: enforce mode first, the map only then */
 	if (current_policy().mode == VOUCH_MODE_ENFORCE &&
-	    (protect_flags(file->f_path.dentry->d_parent->d_inode) & VOUCH_PROTECT_DIR)) {
+	    ((protect_flags(file->f_path.dentry->d_parent->d_inode) & VOUCH_PROTECT_DIR) ||
+	     disconnected_on_protected_fs(file->f_path.dentry))) {
 		long v = protect_verdict();
 		if (v)
 			return v;
@@ -1467,7 +1499,11 @@ long BPF_PROG(vouch_inode_symlink, struct inode *dir, struct dentry *dentry, con
 	return protect_new_name(dir, ret);
 }
 
-/* Into a protected directory, or out of one (a second name could be written). */
+/*
+ * Into a protected directory, or out of one (a second name could be
+ * written), or out of nowhere (linkat(AT_EMPTY_PATH) of a file opened by
+ * handle) on a file system holding one.
+ */
 SEC("lsm/inode_link")
 long BPF_PROG(vouch_inode_link, struct dentry *old_dentry, struct inode *dir,
 	     struct dentry *new_dentry, int ret)
@@ -1475,7 +1511,8 @@ long BPF_PROG(vouch_inode_link, struct dentry *old_dentry, struct inode *dir,
 	if (ret)
 		return lsm_errno(ret);
 	if (!enforcing() || !((protect_flags(dir) & VOUCH_PROTECT_DIR) ||
-			      (protect_flags(old_dentry->d_parent->d_inode) & VOUCH_PROTECT_DIR)))
+			      (protect_flags(old_dentry->d_parent->d_inode) & VOUCH_PROTECT_DIR) ||
+			      disconnected_on_protected_fs(old_dentry)))
 		return 0;
 	return protect_verdict();
 }
@@ -1544,7 +1581,8 @@ long BPF_PROG(vouch_inode_remove_acl, void *idmap, struct dentry *dentry, const 
 }
 
 /*
- * Would a mount at @path hide a protected directory or an entry of one? Only
+ * Would a mount at @path hide a protected directory or an entry of one? On a
+ * shared mount, whatever its namespace (it propagates); otherwise only
  * in pid 1's mount namespace and those vouchd named (its own): a
  * service's private namespace (systemd's ProtectSystem=, PrivateTmp=), or
  * one made with unshare -m, may mount over /etc in its own view, which
@@ -1570,10 +1608,34 @@ static __always_inline struct mnt_namespace *init_mnt_ns(void)
 	return NULL;
 }
 
+struct mount___group {
+	int mnt_group_id;
+} __attribute__((preserve_access_index));
+
+/*
+ * Is @m in a shared peer group? A mount on it then propagates to its peers,
+ * which may be in pid 1's namespace: a namespace made with unshare -m
+ * --propagation unchanged on a system where / is shared (systemd's default)
+ * would mount over the host's /etc/vouch/keys from its own. mnt_group_id is
+ * nonzero while the mount is in a peer group (the field exists from 6.1
+ * through 7.x, where the MNT_SHARED flag did not stay in mnt_flags); a
+ * slave-only mount (systemd's ProtectSystem=) and a private one have 0.
+ * Without the field, assume shared.
+ */
+static __always_inline bool mount_shared(struct mount *m)
+{
+	struct mount___group *g = (void *)m;
+
+	if (!bpf_core_field_exists(g->mnt_group_id))
+		return true;
+	return BPF_CORE_READ(g, mnt_group_id) != 0;
+}
+
 static __always_inline bool mount_hides_protected(const struct path *path)
 {
 	struct vouch_protect_key k = {};
 	struct mnt_namespace *ns;
+	struct mount *m;
 	struct dentry *d;
 
 	if (!path)
@@ -1581,7 +1643,10 @@ static __always_inline bool mount_hides_protected(const struct path *path)
 	d = path->dentry;
 	if (!protect_flags(d->d_inode) && !(protect_flags(d->d_parent->d_inode) & VOUCH_PROTECT_DIR))
 		return false;
-	ns = BPF_CORE_READ(real_mount(path->mnt), mnt_ns);
+	m = real_mount(path->mnt);
+	if (mount_shared(m))
+		return true;
+	ns = BPF_CORE_READ(m, mnt_ns);
 	if (!ns)
 		return false;
 	k.ino = BPF_CORE_READ(ns, ns.inum);

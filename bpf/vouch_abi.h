@@ -129,11 +129,16 @@ struct vouch_trust {
  * st_dev) and inode number. VOUCH_PROTECT_MNTNS: a mount namespace, by its
  * inode number (ns.inum, what stat of /proc/PID/ns/mnt gives), dev 0: mounts
  * over a protected directory or an ancestor are refused only in these and in
- * pid 1's (which the programs find themselves).
+ * pid 1's (which the programs find themselves). VOUCH_PROTECT_FS: a file
+ * system holding a protected directory, by sb->s_dev, ino 0: there a write
+ * open, setattr, xattr change or link of a file reached through a
+ * disconnected dentry (a file handle: open_by_handle_at, knfsd), which names
+ * no directory to check, is refused.
  */
 enum vouch_protect_kind {
 	VOUCH_PROTECT_INODE = 1,
 	VOUCH_PROTECT_MNTNS = 2,
+	VOUCH_PROTECT_FS = 3,
 };
 
 struct vouch_protect_key {
@@ -158,6 +163,8 @@ enum vouch_protect_flags {
 	VOUCH_PROTECT_ANCESTOR = 1u << 1,
 	/* a mount namespace in which mounts over the above are refused */
 	VOUCH_PROTECT_NS = 1u << 2,
+	/* a file system holding a protected directory (VOUCH_PROTECT_FS) */
+	VOUCH_PROTECT_SB = 1u << 3,
 };
 
 enum vouch_active_list {

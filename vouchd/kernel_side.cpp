@@ -568,6 +568,12 @@ Result<ProtectionReport> KernelSide::protect(const std::vector<std::string> &dir
             continue;
         }
         add(*k, VOUCH_PROTECT_DIR);
+        // Its file system: files there reached by file handle (no parent
+        // to test) are refused to non-agents.
+        vouch_protect_key fsk{};
+        fsk.dev = k->dev;
+        fsk.kind = VOUCH_PROTECT_FS;
+        add(fsk, VOUCH_PROTECT_SB);
         rep.dirs.push_back(path);
         // What a write could reach through another name: reported, not
         // fixed (vouchd does not delete the owner's files).

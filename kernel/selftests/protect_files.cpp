@@ -30,6 +30,7 @@
 #include "kernel/selftests/lib/policy_env.h"
 #include "kernel/selftests/lib/tap.h"
 #include "kernel/selftests/lib/util.h"
+#include "kernel/selftests/lib/verity.h"
 #include "kernel/selftests/lib/vouchd.h"
 
 using namespace vouch;
@@ -128,6 +129,13 @@ std::vector<Attack> attacks(const std::string &key) {
         {"truncate the serial file", "truncate -s 0 " + s, ""},
         {"chmod a trusted key", "chmod 666 " + k, ""},
         {"chown the serial file", "chown 1:1 " + s, ""},
+        // A file handle after the caches were dropped: a dentry with no
+        // parent (the state directory is on ext4, whose dentries go).
+        {"write the serial through a file handle (open_by_handle_at, disconnected)",
+         h + "openbyhandle write " + s, ""},
+        {"chmod the serial through a file handle (fchmod)", h + "openbyhandle chmod " + s, ""},
+        {"truncate a trusted key through a file handle (ftruncate)",
+         h + "openbyhandle truncate " + k, ""},
         {"touch (utimes) a trusted key", "touch -t 200001010000 " + k, ""},
         {"chmod the keys directory", "chmod 777 " + kKeys, ""},
         {"setxattr on a trusted key", h + "setxattr trusted.vouch 01 " + k, ""},
@@ -161,6 +169,16 @@ std::vector<Attack> attacks(const std::string &key) {
          "mount -o move " + kMnt + " " + kState + " && mount -o move " + kState + " " + kMnt},
         {"move_mount(2) a cloned tree over /var", h + "movemount " + kSrc + " /var",
          h + "movemount " + kSrc + " /var && umount /var"},
+        // /etc/vouch shared (as / is under systemd): a namespace that keeps
+        // the propagation is a peer, its mount would appear in this one.
+        {"mount over the keys from unshare -m --propagation unchanged (shared peer)",
+         "mount --make-shared /etc/vouch && unshare -m --propagation unchanged mount -t tmpfs "
+         "none " +
+             kKeys + "; r=$?; mount --make-private /etc/vouch; exit $r",
+         "mount --make-shared /etc/vouch && unshare -m --propagation unchanged mount -t tmpfs "
+         "none " +
+             kKeys + " && grep -q ' " + kKeys + " tmpfs' /proc/mounts && umount " + kKeys +
+             "; r=$?; mount --make-private /etc/vouch; exit $r"},
     };
 }
 
@@ -168,7 +186,7 @@ std::vector<Attack> attacks(const std::string &key) {
 
 int main() {
     const size_t n_attacks = attacks("k").size();
-    Tap t("protect_files", static_cast<int>(2 * n_attacks + 13));
+    Tap t("protect_files", static_cast<int>(2 * n_attacks + 14));
     (void)unpin(kPins);
     std::error_code ec;
     fs::remove_all(kWork, ec);
@@ -186,12 +204,23 @@ int main() {
     // The owner's layout: /etc/vouch and /var on file systems of their own
     // (so that remounts of a protected ancestor can be tried), the keys and
     // the state directory. Made as the test (the agent) before enforcing.
+    // /var is a directory of the run's ext4 image, whose dentries and
+    // inodes drop_caches evicts (tmpfs keeps them): a file handle then
+    // gives a disconnected dentry.
     const bool had_var = fs::exists("/var");
-    for (const char *d : {"/etc/vouch", "/var", kSrc.c_str(), kMnt.c_str()}) {
+    for (const char *d : {"/etc/vouch", kSrc.c_str(), kMnt.c_str()}) {
         fs::create_directories(d, ec);
         if (mount("none", d, "tmpfs", 0, "mode=0755"))
             t.bail(std::string("mount tmpfs on ") + d + ": " + std::strerror(errno));
     }
+    if (auto m = mount_verity_fs(); !m)
+        t.bail(m.error().message);
+    const std::string ext4_var = std::string(kVerityMount) + "/protect-var";
+    fs::remove_all(ext4_var, ec);
+    fs::create_directories(ext4_var);
+    fs::create_directories("/var", ec);
+    if (mount(ext4_var.c_str(), "/var", nullptr, MS_BIND, nullptr))
+        t.bail("bind mount " + ext4_var + " on /var: " + std::strerror(errno));
     fs::create_directories(kKeys);
     fs::create_directories(kState);
     fs::copy_file(keys + "/trusted/ecdsa-p256.pem", kKeys + "/owner.pem");
@@ -205,7 +234,8 @@ int main() {
     char exe[4096] = {};
     if (readlink("/proc/self/exe", exe, sizeof(exe) - 1) <= 0)
         t.bail("readlink /proc/self/exe");
-    const std::vector<std::string> extra = {kBusybox, helper("setxattr"), helper("movemount")};
+    const std::vector<std::string> extra = {kBusybox, helper("setxattr"), helper("movemount"),
+                                            helper("openbyhandle")};
     auto input = [&](uint64_t serial, vouch_mode mode, const std::vector<std::string> &trust) {
         auto in = policy_input(t, serial, mode, {}, exe, extra);
         for (const auto &p : trust)
@@ -301,6 +331,14 @@ int main() {
     if (!t.ok(o.status == 0, "in a private mount namespace (unshare -m) a tmpfs over the keys "
                              "directory and a bind mount over /etc succeed"))
         t.diag_lines(o.text);
+    o = sh("mount --make-shared /etc/vouch && unshare -m --propagation slave sh -c 'mount -t "
+           "tmpfs none " +
+           kKeys + " && touch " + kKeys + "/new'; r=$?; test -e " + kKeys +
+           "/new && r=9; mount --make-private /etc/vouch; exit $r");
+    if (!t.ok(o.status == 0, "with /etc/vouch shared, in a slave mount namespace (unshare -m "
+                             "--propagation slave) a tmpfs over the keys directory succeeds and "
+                             "does not reach this one"))
+        t.diag_lines(o.text);
     o = sh("unshare -m --propagation private sh -c 'echo x >> " + kKeys + "/owner.pem'");
     t.ok(refused(o), "from that namespace, writing a trusted key is still refused");
 
@@ -377,6 +415,8 @@ int main() {
     for (const auto &a : attacks(want)) {
         const std::string &cmd = a.audit.empty() ? a.enforce : a.audit;
         Out r = sh(cmd);
+        if (cmd.find("openbyhandle write") != std::string::npos)
+            t.diag_lines(r.text); // where the handle's dentry is (disconnected or not)
         if (!t.ok((r.status == 0) != flip, "audit: %s: done", a.name.c_str())) {
             t.diag("$ %s (exit %d)", cmd.c_str(), r.status);
             t.diag_lines(r.text);
@@ -392,6 +432,7 @@ int main() {
         std::printf("# cleanup: %s\n", why.c_str());
     for (const char *m : {"/etc/vouch", "/var", kSrc.c_str(), kMnt.c_str()})
         umount2(m, MNT_DETACH);
+    fs::remove_all(ext4_var, ec);
     fs::remove_all("/etc/vouch", ec);
     if (!had_var)
         fs::remove_all("/var", ec);
