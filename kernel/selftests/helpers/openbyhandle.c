@@ -3,9 +3,10 @@
  * openbyhandle OP FILE: reach FILE through a file handle after the caches
  * were dropped, so that the kernel gives a disconnected dentry (one with no
  * parent directory), then change it: OP is write (O_WRONLY, write "x"),
- * truncate (ftruncate to 0) or chmod (fchmod 0666). Needs
- * CAP_DAC_READ_SEARCH (root). Prints the fd's path (a disconnected dentry
- * shows as "/NAME" or similar) and strerror on failure.
+ * truncate (O_WRONLY, ftruncate to 0) or chmod (O_RDONLY, fchmod 0666).
+ * Needs CAP_DAC_READ_SEARCH (root). Prints the fd's path, "(disconnected)"
+ * when it is not FILE's (d_path of a disconnected dentry gives "/"), and
+ * strerror on failure.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -48,14 +49,15 @@ int main(int argc, char **argv)
 	if (fd < 0 || write(fd, "3", 1) != 1)
 		return fail("drop_caches");
 	close(fd);
-	flags = strcmp(argv[1], "write") == 0 ? O_WRONLY : O_RDONLY;
+	flags = strcmp(argv[1], "chmod") == 0 ? O_RDONLY : O_WRONLY;
 	fd = open_by_handle_at(dfd, h, flags | O_CLOEXEC);
 	if (fd < 0)
 		return fail("open_by_handle_at");
 	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
 	n = readlink(link, where, sizeof(where) - 1);
 	where[n > 0 ? n : 0] = 0;
-	printf("openbyhandle: opened as %s\n", where);
+	printf("openbyhandle: opened as %s%s\n", where,
+	       strcmp(where, argv[2]) ? " (disconnected)" : "");
 	if (strcmp(argv[1], "write") == 0)
 		rc = write(fd, "x", 1) == 1 ? 0 : -1;
 	else if (strcmp(argv[1], "truncate") == 0)
