@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 #include <bpf/bpf.h>
@@ -180,6 +181,10 @@ Result<std::unique_ptr<Daemon>> Daemon::create(const DaemonConfig &cfg) {
     // What is attached does not change while vouchd runs; reading it takes
     // the kernel's whole BTF, so once.
     d->hooks_ = attached_hooks(d->ks_->prog_ids());
+    // Not in the initramfs stage: it runs in audit mode, and its paths are
+    // the initramfs's; the vouchd after switch_root protects the real ones.
+    if (cfg.stage != "initramfs")
+        d->protect_files();
 
     if (mkdir(cfg.log_dir.c_str(), 0700) && errno != EEXIST)
         return make_error(errno, "create " + cfg.log_dir + ": " + errno_message(errno));
@@ -891,6 +896,8 @@ Result<uint64_t> Daemon::activate_policy(const policy::Policy &pol, std::string_
                                               " is active, but recording it in the kernel side "
                                               "failed: " +
                                               r.error().message);
+    // The state directory may have been created just now (the serial).
+    protect_files();
     if (persist) {
         if (auto r = write_file_atomic(accepted_policy_path(), envelope, 0600); !r)
             return make_error(r.error().code, "policy " + std::to_string(pol.serial) +
@@ -1056,6 +1063,23 @@ std::vector<LogRecord> Daemon::log(uint64_t first, uint32_t count) const {
     for (uint64_t i = first; i < all.size() && out.size() < count; ++i)
         out.push_back(log_record(all[i], i));
     return out;
+}
+
+void Daemon::protect_files() {
+    auto r = ks_->protect({cfg_.keys_dir, cfg_.state_dir});
+    if (!r) {
+        std::fprintf(stderr, "vouchd: files not protected: %s\n", r.error().message.c_str());
+        return;
+    }
+    for (const auto &m : r->missing)
+        std::fprintf(stderr, "vouchd: %s does not exist: not protected\n", m.c_str());
+    for (const auto &l : r->linked)
+        std::fprintf(stderr,
+                     "vouchd: %s has another name (a hard link) outside the protected "
+                     "directory, through which it can still be changed\n",
+                     l.c_str());
+    if (!r->error.empty())
+        std::fprintf(stderr, "vouchd: protecting files: %s\n", r->error.c_str());
 }
 
 } // namespace vouch
