@@ -658,6 +658,36 @@ Result<void> Daemon::drain() {
     return {};
 }
 
+namespace {
+
+// Protection's "files" entry (README "D-Bus API").
+std::string files_protection(const ProtectionReport &r) {
+    auto join = [](const std::vector<std::string> &v) {
+        std::string out;
+        for (const auto &x : v)
+            out += (out.empty() ? "" : " ") + x;
+        return out;
+    };
+    std::string s;
+    if (!r.supported)
+        s = "not supported: the pinned kernel side predates file protection (until reboot)";
+    else if (r.dirs.empty())
+        s = "none: no directory to protect";
+    else if (r.active)
+        s = "refused to all but vouchd: " + join(r.dirs) + " and the directories above them";
+    else
+        s = "ready: " + join(r.dirs) + ", refused to all but vouchd once a policy enforces";
+    if (!r.missing.empty())
+        s += "; missing, not protected: " + join(r.missing);
+    if (!r.linked.empty())
+        s += "; writable through a second name: " + join(r.linked);
+    if (!r.error.empty())
+        s += "; " + r.error;
+    return s;
+}
+
+} // namespace
+
 ServiceStatus Daemon::status() const {
     ServiceStatus s;
     s.version = VOUCH_VERSION;
@@ -703,8 +733,7 @@ ServiceStatus Daemon::status() const {
     }
     s.protection.emplace_back("serial",
                               nv_ahead_.empty() ? nv_.report() : nv_.report() + "; " + nv_ahead_);
-    // "files": the protection of /etc/vouch/keys and /var/lib/vouch from
-    // writers other than the agent goes here (added with that protection).
+    s.protection.emplace_back("files", files_protection(ks_->protection()));
     return s;
 }
 
