@@ -863,6 +863,13 @@ Result<uint64_t> Daemon::activate_policy(const policy::Policy &pol, std::string_
     // or the options of this vouchd say.
     if (auto r = check_trust(pol, envelope_digest, keyring); !r)
         return r.error();
+    // Not into a directory that took the protected one's place (umount -l
+    // /var, a tmpfs there): the next boot would not read it.
+    for (const auto &d : {cfg_.state_dir, cfg_.keys_dir})
+        if (auto r = ks_->check_protected(d); !r) {
+            std::fprintf(stderr, "vouchd: %s\n", r.error().message.c_str());
+            return r.error();
+        }
     // Nothing but the file says what the highest serial is: read it anew.
     auto serials = policy::SerialStore::open(cfg_.state_dir);
     if (!serials)

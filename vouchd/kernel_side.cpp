@@ -622,6 +622,31 @@ Result<ProtectionReport> KernelSide::protect(const std::vector<std::string> &dir
     return protection();
 }
 
+Result<void> KernelSide::check_protected(const std::string &dir) {
+    ProtectionReport now = protection();
+    if (!now.active)
+        return {};
+    std::string path = dir;
+    if (char *real = realpath(dir.c_str(), nullptr)) {
+        path = real;
+        free(real);
+    }
+    if (std::find(now.dirs.begin(), now.dirs.end(), path) == now.dirs.end())
+        return {};
+    struct statx sx {};
+    auto k = inode_key(path, &sx);
+    uint32_t flags = 0;
+    if (k && S_ISDIR(sx.stx_mode) && bpf_map_lookup_elem(protect_.get(), &*k, &flags) == 0 &&
+        (flags & VOUCH_PROTECT_DIR))
+        return {};
+    if (std::find(protected_.replaced.begin(), protected_.replaced.end(), path) ==
+        protected_.replaced.end())
+        protected_.replaced.push_back(path);
+    return make_error(EXDEV, path + " is no longer the directory vouch protects (the file system "
+                                    "holding it was unmounted and another put in its place?): "
+                                    "nothing written there");
+}
+
 ProtectionReport KernelSide::protection() const {
     ProtectionReport rep = protected_;
     rep.supported = static_cast<bool>(protect_);

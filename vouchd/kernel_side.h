@@ -87,6 +87,10 @@ struct ProtectionReport {
     size_t entries = 0;
     // The first error protect() met, if any (the rest of the set was done).
     std::string error;
+    // Directories of dirs whose path now names another directory (or none):
+    // what was there was unmounted (umount -l) and something else put in
+    // its place; vouchd refuses to write its state or keys there.
+    std::vector<std::string> replaced;
 };
 
 struct KernelSideOptions {
@@ -144,6 +148,11 @@ class KernelSide {
     // (mode, map size): what a status report shows. Before protect(): only
     // `supported`, `active` and `entries`.
     ProtectionReport protection() const;
+    // Is `dir`, which protect() protected, still the directory at that
+    // path? An error when the path now names another directory or none
+    // (recorded in protection().replaced); fine for a path protect() did not
+    // protect, and while no policy enforces.
+    Result<void> check_protected(const std::string &dir);
 
     // IDs of the attached programs (to show that a reattach kept them).
     std::vector<uint32_t> prog_ids() const;

@@ -136,6 +136,9 @@ std::vector<Attack> attacks(const std::string &key) {
         {"chmod the serial through a file handle (fchmod)", h + "openbyhandle chmod " + s, ""},
         {"truncate a trusted key through a file handle (ftruncate)",
          h + "openbyhandle truncate " + k, ""},
+        {"link the serial out of its directory through a file handle (linkat AT_EMPTY_PATH)",
+         h + "openbyhandle link " + s + " /var/serial.link",
+         h + "openbyhandle link " + s + " /var/serial.link && rm /var/serial.link"},
         {"touch (utimes) a trusted key", "touch -t 200001010000 " + k, ""},
         {"chmod the keys directory", "chmod 777 " + kKeys, ""},
         {"setxattr on a trusted key", h + "setxattr trusted.vouch 01 " + k, ""},
@@ -186,7 +189,7 @@ std::vector<Attack> attacks(const std::string &key) {
 
 int main() {
     const size_t n_attacks = attacks("k").size();
-    Tap t("protect_files", static_cast<int>(2 * n_attacks + 14));
+    Tap t("protect_files", static_cast<int>(2 * n_attacks + 15));
     (void)unpin(kPins);
     std::error_code ec;
     fs::remove_all(kWork, ec);
@@ -405,6 +408,23 @@ int main() {
         t.diag_lines(d.output());
     auto serial = read_file(kState + "/policy-serial", 64);
     t.ok(serial && *serial == "6\n", "and commits serial 6 to %s/policy-serial", kState.c_str());
+
+    // umount -l /var (not refused) and a tmpfs with an empty state
+    // directory in its place: vouchd does not commit the next serial there,
+    // where the next boot would not find it.
+    {
+        Out u = sh("umount -l /var && mount -t tmpfs none /var && mkdir -p " + kState);
+        bool kept = u.status == 0 &&
+                    reload(sign_with(t, input(7, VOUCH_MODE_ENFORCE, {}), {new_key}),
+                           "is no longer the directory vouch protects") &&
+                    !fs::exists(kState + "/policy-serial");
+        umount2("/var", MNT_DETACH);
+        if (mount(ext4_var.c_str(), "/var", nullptr, MS_BIND, nullptr))
+            t.bail("bind mount " + ext4_var + " on /var again: " + std::strerror(errno));
+        if (!t.ok(kept, "after umount -l /var and a tmpfs there, vouchd refuses to commit serial 7 "
+                        "into the new directory"))
+            t.diag_lines(u.text + d.output());
+    }
 
     // Audit mode protects nothing: the same commands succeed.
     bool audit =

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * openbyhandle OP FILE: reach FILE through a file handle after the caches
- * were dropped, so that the kernel gives a disconnected dentry (one with no
- * parent directory), then change it: OP is write (O_WRONLY, write "x"),
- * truncate (O_WRONLY, ftruncate to 0) or chmod (O_RDONLY, fchmod 0666).
+ * openbyhandle OP FILE [DEST]: reach FILE through a file handle after the
+ * caches were dropped, so that the kernel gives a disconnected dentry (one
+ * with no parent directory), then change it: OP is write (O_WRONLY, write
+ * "x"), truncate (O_WRONLY, ftruncate to 0), chmod (O_RDONLY, fchmod 0666)
+ * or link (O_RDONLY, linkat(AT_EMPTY_PATH) to DEST: a second name outside).
  * Needs CAP_DAC_READ_SEARCH (root). Prints the fd's path, "(disconnected)"
  * when it is not FILE's (d_path of a disconnected dentry gives "/"), and
  * strerror on failure.
@@ -31,7 +32,7 @@ int main(int argc, char **argv)
 	int mount_id, dfd, fd, flags, rc;
 	ssize_t n;
 
-	if (argc != 3)
+	if (argc != 3 && !(argc == 4 && strcmp(argv[1], "link") == 0))
 		return 2;
 	h = malloc(sizeof(*h) + MAX_HANDLE_SZ);
 	if (!h)
@@ -49,7 +50,9 @@ int main(int argc, char **argv)
 	if (fd < 0 || write(fd, "3", 1) != 1)
 		return fail("drop_caches");
 	close(fd);
-	flags = strcmp(argv[1], "chmod") == 0 ? O_RDONLY : O_WRONLY;
+	flags = O_RDONLY;
+	if (strcmp(argv[1], "write") == 0 || strcmp(argv[1], "truncate") == 0)
+		flags = O_WRONLY;
 	fd = open_by_handle_at(dfd, h, flags | O_CLOEXEC);
 	if (fd < 0)
 		return fail("open_by_handle_at");
@@ -64,6 +67,8 @@ int main(int argc, char **argv)
 		rc = ftruncate(fd, 0);
 	else if (strcmp(argv[1], "chmod") == 0)
 		rc = fchmod(fd, 0666);
+	else if (strcmp(argv[1], "link") == 0)
+		rc = linkat(fd, "", AT_FDCWD, argv[3], AT_EMPTY_PATH);
 	else
 		return 2;
 	if (rc)
