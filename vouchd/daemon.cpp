@@ -681,6 +681,9 @@ std::string files_protection(const ProtectionReport &r) {
         s += "; missing, not protected: " + join(r.missing);
     if (!r.linked.empty())
         s += "; writable through a second name: " + join(r.linked);
+    if (!r.replaced.empty())
+        s += "; replaced (another directory is at the path, vouchd writes nothing there): " +
+             join(r.replaced);
     if (!r.error.empty())
         s += "; " + r.error;
     return s;
