@@ -36,6 +36,18 @@ void finalize_esys(ESYS_CONTEXT *c) {
 // Esys_Free.
 template <class T> using EsysPtr = Owned<T, Esys_Free>;
 
+// One TPM2_GetCapability answer: the first property of `cap` from `property`.
+// Every caller asks for one property, which never sets moreData.
+TSS2_RC get_capability(ESYS_CONTEXT *esys, TPM2_CAP cap, uint32_t property,
+                       EsysPtr<TPMS_CAPABILITY_DATA> *out) {
+    TPMI_YES_NO more = TPM2_NO;
+    TPMS_CAPABILITY_DATA *raw = nullptr;
+    TSS2_RC rc = Esys_GetCapability(esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, cap, property,
+                                    1, &more, &raw);
+    out->reset(raw);
+    return rc;
+}
+
 // ESAPI's synchronous calls already resubmit a command the TPM asked to retry
 // (a handful of times, without delay); what still comes back is worth a
 // later retry by the caller.
@@ -253,11 +265,8 @@ Result<std::vector<uint16_t>> Tpm::allocated_banks(uint32_t pcr) {
         return c.error();
     // TPM2_CAP_PCRS has a single property, the whole allocation, so one
     // answer holds every bank and moreData is never set.
-    TPMI_YES_NO more = TPM2_NO;
-    TPMS_CAPABILITY_DATA *raw = nullptr;
-    TSS2_RC rc = Esys_GetCapability((*c)->esys.get(), ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-                                    TPM2_CAP_PCRS, 0, 1, &more, &raw);
-    EsysPtr<TPMS_CAPABILITY_DATA> cap(raw);
+    EsysPtr<TPMS_CAPABILITY_DATA> cap;
+    TSS2_RC rc = get_capability((*c)->esys.get(), TPM2_CAP_PCRS, 0, &cap);
     if (rc != TSS2_RC_SUCCESS)
         return fail("GetCapability(PCRS)", rc);
     std::vector<uint16_t> banks;
@@ -368,11 +377,8 @@ Result<bool> Tpm::owner_auth_set() {
     auto c = conn();
     if (!c)
         return c.error();
-    TPMI_YES_NO more = TPM2_NO;
-    TPMS_CAPABILITY_DATA *raw = nullptr;
-    TSS2_RC rc = Esys_GetCapability((*c)->esys.get(), ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-                                    TPM2_CAP_TPM_PROPERTIES, TPM2_PT_PERMANENT, 1, &more, &raw);
-    EsysPtr<TPMS_CAPABILITY_DATA> cap(raw);
+    EsysPtr<TPMS_CAPABILITY_DATA> cap;
+    TSS2_RC rc = get_capability((*c)->esys.get(), TPM2_CAP_TPM_PROPERTIES, TPM2_PT_PERMANENT, &cap);
     if (rc != TSS2_RC_SUCCESS)
         return fail("GetCapability(TPM_PT_PERMANENT)", rc);
     const TPML_TAGGED_TPM_PROPERTY &p = cap->data.tpmProperties;
@@ -428,11 +434,8 @@ Result<bool> Tpm::nv_defined(uint32_t index) {
     auto c = conn();
     if (!c)
         return c.error();
-    TPMI_YES_NO more = TPM2_NO;
-    TPMS_CAPABILITY_DATA *raw = nullptr;
-    TSS2_RC rc = Esys_GetCapability((*c)->esys.get(), ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-                                    TPM2_CAP_HANDLES, index, 1, &more, &raw);
-    EsysPtr<TPMS_CAPABILITY_DATA> cap(raw);
+    EsysPtr<TPMS_CAPABILITY_DATA> cap;
+    TSS2_RC rc = get_capability((*c)->esys.get(), TPM2_CAP_HANDLES, index, &cap);
     if (rc != TSS2_RC_SUCCESS)
         return fail("GetCapability(HANDLES " + hex32(index) + ")", rc);
     const TPML_HANDLE &h = cap->data.handles;
