@@ -426,6 +426,12 @@ class Bench {
             if (!hooks_)
                 return errno_error("open bench_hooks.bpf.o");
             bpf_program__set_autoload(hooks_->progs.empty_execve_check, kernel_has_execve_check());
+            bpf_program__set_autoload(hooks_->progs.empty_inode_setattr,
+                                      kernel_setattr_has_idmap());
+            bpf_program__set_autoload(hooks_->progs.empty_inode_setattr_6_1,
+                                      !kernel_setattr_has_idmap());
+            bpf_program__set_autoload(hooks_->progs.empty_inode_set_acl, kernel_has_acl_hooks());
+            bpf_program__set_autoload(hooks_->progs.empty_inode_remove_acl, kernel_has_acl_hooks());
             if (bench_hooks_bpf__load(hooks_.get()))
                 return errno_error("load bench_hooks.bpf.o");
             if (bench_hooks_bpf__attach(hooks_.get()))

@@ -107,3 +107,96 @@ long BPF_PROG(empty_task_prctl, int option, unsigned long arg2, unsigned long ar
 {
 	return lsm_errno(ret);
 }
+
+SEC("lsm/inode_create")
+long BPF_PROG(empty_inode_create, struct inode *dir, struct dentry *dentry, umode_t mode, int ret)
+{
+	return lsm_errno(ret);
+}
+
+SEC("lsm/inode_mknod")
+long BPF_PROG(empty_inode_mknod, struct inode *dir, struct dentry *dentry, umode_t mode,
+	     dev_t dev, int ret)
+{
+	return lsm_errno(ret);
+}
+
+SEC("lsm/inode_mkdir")
+long BPF_PROG(empty_inode_mkdir, struct inode *dir, struct dentry *dentry, umode_t mode, int ret)
+{
+	return lsm_errno(ret);
+}
+
+SEC("lsm/inode_symlink")
+long BPF_PROG(empty_inode_symlink, struct inode *dir, struct dentry *dentry, const char *old_name,
+	     int ret)
+{
+	return lsm_errno(ret);
+}
+
+SEC("lsm/inode_link")
+long BPF_PROG(empty_inode_link, struct dentry *old_dentry, struct inode *dir,
+	     struct dentry *new_dentry, int ret)
+{
+	return lsm_errno(ret);
+}
+
+SEC("lsm/inode_rmdir")
+long BPF_PROG(empty_inode_rmdir, struct inode *dir, struct dentry *dentry, int ret)
+{
+	return lsm_errno(ret);
+}
+
+/* 6.3+ and 6.1 prototypes; the bench picks one as the loader does */
+SEC("lsm/inode_setattr")
+long BPF_PROG(empty_inode_setattr, void *idmap, struct dentry *dentry, struct iattr *attr, int ret)
+{
+	return lsm_errno(ret);
+}
+
+SEC("lsm/inode_setattr")
+long BPF_PROG(empty_inode_setattr_6_1, struct dentry *dentry, struct iattr *attr, int ret)
+{
+	return lsm_errno(ret);
+}
+
+SEC("lsm/inode_setxattr")
+long BPF_PROG(empty_inode_setxattr, void *idmap, struct dentry *dentry, const char *name,
+	     const void *value, size_t size, int flags, int ret)
+{
+	return lsm_errno(ret);
+}
+
+SEC("lsm/inode_removexattr")
+long BPF_PROG(empty_inode_removexattr, void *idmap, struct dentry *dentry, const char *name,
+	     int ret)
+{
+	return lsm_errno(ret);
+}
+
+SEC("lsm/inode_set_acl")
+long BPF_PROG(empty_inode_set_acl, void *idmap, struct dentry *dentry, const char *acl_name,
+	     void *kacl, int ret)
+{
+	return lsm_errno(ret);
+}
+
+SEC("lsm/inode_remove_acl")
+long BPF_PROG(empty_inode_remove_acl, void *idmap, struct dentry *dentry, const char *acl_name,
+	     int ret)
+{
+	return lsm_errno(ret);
+}
+
+SEC("lsm/sb_mount")
+long BPF_PROG(empty_sb_mount, const char *dev_name, const struct path *path, const char *type,
+	     unsigned long flags, void *data, int ret)
+{
+	return lsm_errno(ret);
+}
+
+SEC("lsm/move_mount")
+long BPF_PROG(empty_move_mount, const struct path *from_path, const struct path *to_path, int ret)
+{
+	return lsm_errno(ret);
+}

@@ -61,6 +61,20 @@ struct {
 	__type(value, struct vouch_trust);
 } vouch_trust SEC(".maps");
 
+/*
+ * vouch's own directories and the mount namespaces that matter (struct
+ * vouch_protect_key -> enum vouch_protect_flags), filled by vouchd. A hash map
+ * by device and inode number rather than inode storage: storage goes with
+ * the inode when it is evicted from the cache, and a directory must stay
+ * protected however long nobody looks at it.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, struct vouch_protect_key);
+	__type(value, __u32);
+} vouch_protect SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(map_flags, BPF_F_MMAPABLE);
@@ -1090,6 +1104,67 @@ static __always_inline bool is_proc_mem(struct file *file)
 	return name[0] == 'm' && name[1] == 'e' && name[2] == 'm';
 }
 
+/* enum vouch_protect_flags of @inode's entry in vouch_protect, 0 for none. */
+static __always_inline __u32 protect_flags(struct inode *inode)
+{
+	struct vouch_protect_key k = {};
+	__u32 *v;
+
+	if (!inode)
+		return 0;
+	k.ino = inode->i_ino;
+	k.dev = inode->i_sb->s_dev;
+	k.kind = VOUCH_PROTECT_INODE;
+	v = bpf_map_lookup_elem(&vouch_protect, &k);
+	return v ? *v : 0;
+}
+
+/*
+ * A dentry with no parent that is not its file system's root, on a file
+ * system holding a protected directory. exportfs makes such a dentry when a
+ * file handle (open_by_handle_at(2), knfsd) names a file whose dentry was
+ * evicted: it is connected to no directory, so the parent test below cannot
+ * tell whether the file is in a protected one. Refusing changes through
+ * these for non-agents costs knfsd writes to that file system while
+ * enforcing (README, "Threat model"); tracking every protected file's inode
+ * instead would need the agent's every create and rename mirrored into the
+ * map, and a stale inode number could protect an unrelated file.
+ */
+static __always_inline bool disconnected_on_protected_fs(struct dentry *d)
+{
+	struct vouch_protect_key k = {};
+	struct super_block *sb;
+	__u32 *v;
+
+	if (!d || d->d_parent != d)
+		return false;
+	sb = d->d_sb;
+	if (!sb || d == sb->s_root)
+		return false;
+	k.dev = sb->s_dev;
+	k.kind = VOUCH_PROTECT_FS;
+	v = bpf_map_lookup_elem(&vouch_protect, &k);
+	return v && (*v & VOUCH_PROTECT_SB);
+}
+
+/*
+ * Is @d a protected directory or an entry directly in one? A file counts by
+ * the directory it was reached through; link(2) out of a protected directory
+ * is refused, so no other name for it appears while enforcing. A file
+ * reached through no directory at all (a file handle) counts as protected
+ * on a file system that holds a protected directory.
+ */
+static __always_inline bool protected_dentry(struct dentry *d)
+{
+	if (!d)
+		return false;
+	return (protect_flags(d->d_inode) & VOUCH_PROTECT_DIR) ||
+	       (protect_flags(d->d_parent->d_inode) & VOUCH_PROTECT_DIR) ||
+	       disconnected_on_protected_fs(d);
+}
+
+static __always_inline long protect_verdict(void);
+
 static __always_inline long injection_verdict(void);
 static __always_inline bool is_agent(void);
 
@@ -1180,6 +1255,14 @@ long BPF_PROG(vouch_file_open, struct file *file, int ret)
 	}
 	if (is_proc_mem(file))
 		return injection_verdict();
+	/* vouch's keys and state: enforce mode first, the map only then */
+	if (current_policy().mode == VOUCH_MODE_ENFORCE &&
+	    ((protect_flags(file->f_path.dentry->d_parent->d_inode) & VOUCH_PROTECT_DIR) ||
+	     disconnected_on_protected_fs(file->f_path.dentry))) {
+		long v = protect_verdict();
+		if (v)
+			return v;
+	}
 	c = bpf_inode_storage_get(&inode_cache, file->f_inode, 0, 0);
 	if (c && (c->state & CACHE_MAPPED) && has_readers(file->f_inode)) {
 		long v = tomtou(file);
@@ -1273,13 +1356,57 @@ static __always_inline long tamper_denied(void)
 	return -EPERM;
 }
 
+/*
+ * A number that names @ns for the whole boot: the low 32 bits of its
+ * sequence number (seq: 6.1, 6.12) or ns_id (newer: 7.2), both from a counter
+ * that never goes back. Not the inode number: that is freed with the
+ * namespace and handed to the next one, so a unit's new namespace, set up by
+ * systemd while it is still a slave, would inherit the protection of a vouchd
+ * that has exited. Two namespaces 2^32 apart share a number: that only
+ * refuses mounts in one more namespace. 0: neither field.
+ */
+static __always_inline __u32 mnt_ns_id(struct mnt_namespace *ns)
+{
+	struct mnt_namespace___seq *s = (void *)ns;
+	struct mnt_namespace___id *i = (void *)ns;
+	__u64 id = 0;
+
+	if (!ns)
+		return 0;
+	if (bpf_core_field_exists(s->seq))
+		id = BPF_CORE_READ(s, seq);
+	else if (bpf_core_field_exists(i->ns.ns_id))
+		id = BPF_CORE_READ(i, ns.ns_id);
+	else
+		return 0;
+	return (__u32)id ?: 1;
+}
+
+/*
+ * The agent's mount namespace (vouchd's own, under its unit), recorded when
+ * the agent opens one of vouch's maps, which vouchd does at every start and
+ * policy activation: one slot, the latest agent's, so restarts do not fill
+ * the map. The programs name it because vouchd cannot learn the number on
+ * every kernel.
+ */
+static __always_inline void note_agent_mnt_ns(void)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct vouch_protect_key k = {.kind = VOUCH_PROTECT_MNTNS};
+	__u32 v = mnt_ns_id(BPF_CORE_READ(t, nsproxy, mnt_ns));
+
+	if (v)
+		bpf_map_update_elem(&vouch_protect, &k, &v, BPF_ANY);
+}
+
 static __always_inline bool is_vouch_map(struct bpf_map *map)
 {
 	return map == (void *)&vouch_config || map == (void *)&allow_a || map == (void *)&allow_b ||
 	       map == (void *)&vouch_stats || map == (void *)&inode_cache ||
 	       map == (void *)&events || map == (void *)&vouch_trust ||
 	       map == (void *)&uid_shares || /* a forged share would starve a user */
-	       map == (void *)&path_scratch; /* a path being built could be rewritten */
+	       map == (void *)&path_scratch || /* a path being built could be rewritten */
+	       map == (void *)&vouch_protect;
 }
 
 /* A file descriptor for one of vouch's maps: only for the agent. */
@@ -1293,7 +1420,13 @@ long BPF_PROG(vouch_bpf_map, struct bpf_map *map, fmode_t fmode, int ret)
 	 * it was loaded with whatever the descriptor's mode, so a read-only fd
 	 * is a writable map for any BPF program root loads.
 	 */
-	if (!is_vouch_map(map) || !enforcing() || is_agent())
+	if (!is_vouch_map(map))
+		return 0;
+	if (is_agent()) {
+		note_agent_mnt_ns();
+		return 0;
+	}
+	if (!enforcing())
 		return 0;
 	return tamper_denied();
 }
@@ -1325,21 +1458,290 @@ long BPF_PROG(vouch_inode_unlink, struct inode *dir, struct dentry *dentry, int 
 {
 	if (ret)
 		return lsm_errno(ret);
-	if (!is_pin_dir(dir) || !enforcing() || is_agent())
+	if (!enforcing() || !(is_pin_dir(dir) || (protect_flags(dir) & VOUCH_PROTECT_DIR)))
 		return 0;
-	return tamper_denied();
+	return protect_verdict();
 }
 
 SEC("lsm/inode_rename")
 long BPF_PROG(vouch_inode_rename, struct inode *old_dir, struct dentry *old_dentry,
 	     struct inode *new_dir, struct dentry *new_dentry, int ret)
 {
+	const __u32 moved = VOUCH_PROTECT_DIR | VOUCH_PROTECT_ANCESTOR;
+
 	if (ret)
 		return lsm_errno(ret);
-	if (!(is_pin_dir(old_dir) || is_pin_dir(old_dentry->d_inode)) || !enforcing() ||
-	    is_agent())
+	if (!enforcing())
+		return 0;
+	/*
+	 * Pins; a name into or out of a protected directory; the protected
+	 * directory or one above it moved away (another directory could then
+	 * take its path) or replaced (RENAME_EXCHANGE, or over an empty one).
+	 */
+	if (!(is_pin_dir(old_dir) || is_pin_dir(old_dentry->d_inode) ||
+	      (protect_flags(old_dir) & VOUCH_PROTECT_DIR) ||
+	      (protect_flags(new_dir) & VOUCH_PROTECT_DIR) ||
+	      (protect_flags(old_dentry->d_inode) & moved) ||
+	      (protect_flags(new_dentry->d_inode) & moved)))
+		return 0;
+	return protect_verdict();
+}
+
+/* ---- vouch's own files (enforce mode) --------------------------------- */
+
+/*
+ * The trusted keys (keys_dir) and the state (state_dir: the highest serial,
+ * the accepted policy) decide what the next boot trusts. While enforcing,
+ * only the agent may change them, their entries, or what is mounted over
+ * them or a directory above them (see README, "Kernel side: decisions").
+ */
+static __always_inline long protect_verdict(void)
+{
+	if (is_agent())
 		return 0;
 	return tamper_denied();
+}
+
+/* A new name in @dir. */
+static __always_inline long protect_new_name(struct inode *dir, int ret)
+{
+	if (ret)
+		return lsm_errno(ret);
+	if (!enforcing() || !(protect_flags(dir) & VOUCH_PROTECT_DIR))
+		return 0;
+	return protect_verdict();
+}
+
+/* A change of @d itself: its attributes, extended attributes, ACLs. */
+static __always_inline long protect_change(struct dentry *d, int ret)
+{
+	if (ret)
+		return lsm_errno(ret);
+	if (!enforcing() || !protected_dentry(d))
+		return 0;
+	return protect_verdict();
+}
+
+SEC("lsm/inode_create")
+long BPF_PROG(vouch_inode_create, struct inode *dir, struct dentry *dentry, umode_t mode, int ret)
+{
+	return protect_new_name(dir, ret);
+}
+
+SEC("lsm/inode_mknod")
+long BPF_PROG(vouch_inode_mknod, struct inode *dir, struct dentry *dentry, umode_t mode,
+	     dev_t dev, int ret)
+{
+	return protect_new_name(dir, ret);
+}
+
+SEC("lsm/inode_mkdir")
+long BPF_PROG(vouch_inode_mkdir, struct inode *dir, struct dentry *dentry, umode_t mode, int ret)
+{
+	return protect_new_name(dir, ret);
+}
+
+SEC("lsm/inode_symlink")
+long BPF_PROG(vouch_inode_symlink, struct inode *dir, struct dentry *dentry, const char *old_name,
+	     int ret)
+{
+	return protect_new_name(dir, ret);
+}
+
+/*
+ * Into a protected directory, or out of one (a second name could be
+ * written), or out of nowhere (linkat(AT_EMPTY_PATH) of a file opened by
+ * handle) on a file system holding one.
+ */
+SEC("lsm/inode_link")
+long BPF_PROG(vouch_inode_link, struct dentry *old_dentry, struct inode *dir,
+	     struct dentry *new_dentry, int ret)
+{
+	if (ret)
+		return lsm_errno(ret);
+	if (!enforcing() || !((protect_flags(dir) & VOUCH_PROTECT_DIR) ||
+			      (protect_flags(old_dentry->d_parent->d_inode) & VOUCH_PROTECT_DIR) ||
+			      disconnected_on_protected_fs(old_dentry)))
+		return 0;
+	return protect_verdict();
+}
+
+SEC("lsm/inode_rmdir")
+long BPF_PROG(vouch_inode_rmdir, struct inode *dir, struct dentry *dentry, int ret)
+{
+	if (ret)
+		return lsm_errno(ret);
+	if (!enforcing() || !((protect_flags(dir) & VOUCH_PROTECT_DIR) ||
+			      (protect_flags(dentry->d_inode) & VOUCH_PROTECT_DIR)))
+		return 0;
+	return protect_verdict();
+}
+
+/*
+ * truncate, chmod, chown, utimes. Since 6.3 the hook's first argument is the
+ * mount's idmap; a program reads its arguments by position, so each
+ * prototype has its own program and the loader attaches the one that
+ * matches the running kernel's BTF.
+ */
+SEC("lsm/inode_setattr")
+long BPF_PROG(vouch_inode_setattr, void *idmap, struct dentry *dentry,
+	     struct iattr *attr, int ret)
+{
+	return protect_change(dentry, ret);
+}
+
+SEC("lsm/inode_setattr")
+long BPF_PROG(vouch_inode_setattr_6_1, struct dentry *dentry, struct iattr *attr, int ret)
+{
+	return protect_change(dentry, ret);
+}
+
+/*
+ * The first argument is a user namespace up to 6.2, an idmap since: either
+ * way a pointer, and the dentry is the second, so one program serves both.
+ */
+SEC("lsm/inode_setxattr")
+long BPF_PROG(vouch_inode_setxattr, void *idmap, struct dentry *dentry, const char *name,
+	     const void *value, size_t size, int flags, int ret)
+{
+	return protect_change(dentry, ret);
+}
+
+SEC("lsm/inode_removexattr")
+long BPF_PROG(vouch_inode_removexattr, void *idmap, struct dentry *dentry, const char *name,
+	     int ret)
+{
+	return protect_change(dentry, ret);
+}
+
+/* POSIX ACLs have hooks of their own since 6.2 (attached only where they exist). */
+SEC("lsm/inode_set_acl")
+long BPF_PROG(vouch_inode_set_acl, void *idmap, struct dentry *dentry, const char *acl_name,
+	     void *kacl, int ret)
+{
+	return protect_change(dentry, ret);
+}
+
+SEC("lsm/inode_remove_acl")
+long BPF_PROG(vouch_inode_remove_acl, void *idmap, struct dentry *dentry, const char *acl_name,
+	     int ret)
+{
+	return protect_change(dentry, ret);
+}
+
+/*
+ * Would a mount at @path hide a protected directory or an entry of one? On a
+ * shared mount, whatever its namespace (it propagates); otherwise only
+ * in pid 1's mount namespace and the agent's (note_agent_mnt_ns()): a
+ * service's private namespace (systemd's ProtectSystem=, PrivateTmp=), or
+ * one made with unshare -m, may mount over /etc in its own view, which
+ * changes no file and nothing vouchd sees.
+ */
+/*
+ * pid 1's mount namespace: the initial one, where the system's mounts are.
+ * Found from the caller up its parents, since vouchd under its unit cannot
+ * stat /proc/1/ns/mnt (that needs ptrace read access to pid 1, whose
+ * capabilities exceed vouchd's bounding set).
+ */
+static __always_inline struct mnt_namespace *init_mnt_ns(void)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+
+	for (int i = 0; i < 512 && t; i++) {
+		if (t->pid == 1)
+			return BPF_CORE_READ(t, nsproxy, mnt_ns);
+		if (t->pid == 0)
+			return NULL;
+		t = t->real_parent;
+	}
+	return NULL;
+}
+
+struct mount___group {
+	int mnt_group_id;
+} __attribute__((preserve_access_index));
+
+/*
+ * Is @m in a shared peer group? A mount on it then propagates to its peers,
+ * which may be in pid 1's namespace: a namespace made with unshare -m
+ * --propagation unchanged on a system where / is shared (systemd's default)
+ * would mount over the host's /etc/vouch/keys from its own. mnt_group_id is
+ * nonzero while the mount is in a peer group (the field exists from 6.1
+ * through 7.x, where the MNT_SHARED flag did not stay in mnt_flags); a
+ * slave-only mount (systemd's ProtectSystem=) and a private one have 0.
+ * Without the field, assume shared.
+ */
+static __always_inline bool mount_shared(struct mount *m)
+{
+	struct mount___group *g = (void *)m;
+
+	if (!bpf_core_field_exists(g->mnt_group_id))
+		return true;
+	return BPF_CORE_READ(g, mnt_group_id) != 0;
+}
+
+static __always_inline bool mount_hides_protected(const struct path *path)
+{
+	struct vouch_protect_key k = {};
+	struct mnt_namespace *ns;
+	__u32 *agent_ns;
+	struct mount *m;
+	struct dentry *d;
+
+	if (!path)
+		return false;
+	d = path->dentry;
+	if (!protect_flags(d->d_inode) && !(protect_flags(d->d_parent->d_inode) & VOUCH_PROTECT_DIR))
+		return false;
+	m = real_mount(path->mnt);
+	if (mount_shared(m))
+		return true;
+	ns = BPF_CORE_READ(m, mnt_ns);
+	if (!ns)
+		return false;
+	if (ns == init_mnt_ns())
+		return true;
+	k.kind = VOUCH_PROTECT_MNTNS;
+	agent_ns = bpf_map_lookup_elem(&vouch_protect, &k);
+	return agent_ns && *agent_ns == mnt_ns_id(ns);
+}
+
+#define MS_REMOUNT 32
+#define MS_BIND 4096
+#define MS_UNBINDABLE (1 << 17)
+#define MS_PRIVATE (1 << 18)
+#define MS_SLAVE (1 << 19)
+#define MS_SHARED (1 << 20)
+
+/*
+ * mount(2): a new mount, a bind mount or a move onto @path. Remounts and
+ * propagation changes mount nothing new, and systemd needs them; the order
+ * of the tests is path_mount()'s.
+ */
+SEC("lsm/sb_mount")
+long BPF_PROG(vouch_sb_mount, const char *dev_name, const struct path *path, const char *type,
+	     unsigned long flags, void *data, int ret)
+{
+	if (ret)
+		return lsm_errno(ret);
+	if (!enforcing() || (flags & MS_REMOUNT))
+		return 0;
+	if (!(flags & MS_BIND) && (flags & (MS_SHARED | MS_PRIVATE | MS_SLAVE | MS_UNBINDABLE)))
+		return 0;
+	if (!mount_hides_protected(path))
+		return 0;
+	return protect_verdict();
+}
+
+/* move_mount(2): a detached tree (fsmount, open_tree) or a moved mount onto to_path. */
+SEC("lsm/move_mount")
+long BPF_PROG(vouch_move_mount, const struct path *from_path, const struct path *to_path, int ret)
+{
+	if (ret)
+		return lsm_errno(ret);
+	if (!enforcing() || !mount_hides_protected(to_path))
+		return 0;
+	return protect_verdict();
 }
 
 /* Unmounting bpffs drops the pins with it. */

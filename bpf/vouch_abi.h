@@ -119,6 +119,56 @@ struct vouch_trust {
 	__u32 _pad0;
 };
 
+/*
+ * vouch's own files (enforce mode): the map vouch_protect, keyed by what an
+ * entry names. Written by vouchd (the agent), and by the programs only for
+ * VOUCH_PROTECT_MNTNS.
+ *
+ * VOUCH_PROTECT_INODE: a directory, by its superblock's device in the
+ * kernel's encoding (sb->s_dev, MAJOR << 20 | MINOR: what
+ * /proc/self/mountinfo prints, which on btrfs subvolumes is not stat's
+ * st_dev) and inode number. VOUCH_PROTECT_MNTNS: one entry, ino 0 and dev
+ * 0, whose value is the agent's mount namespace (the low 32 bits of its
+ * sequence number or ns_id), written by the programs when the agent opens
+ * one of vouch's maps: mounts over a protected directory or an ancestor are
+ * refused only there, in pid 1's namespace (which the programs find
+ * themselves) and on shared mounts. VOUCH_PROTECT_FS: a file
+ * system holding a protected directory, by sb->s_dev, ino 0: there a write
+ * open, setattr, xattr change or link of a file reached through a
+ * disconnected dentry (a file handle: open_by_handle_at, knfsd), which names
+ * no directory to check, is refused.
+ */
+enum vouch_protect_kind {
+	VOUCH_PROTECT_INODE = 1,
+	VOUCH_PROTECT_MNTNS = 2,
+	VOUCH_PROTECT_FS = 3,
+};
+
+struct vouch_protect_key {
+	__u64 ino;
+	__u32 dev;
+	__u32 kind; /* enum vouch_protect_kind */
+};
+
+/* Values of vouch_protect (a bit set). */
+enum vouch_protect_flags {
+	/*
+	 * The directory and every entry directly in it: no create, link,
+	 * unlink, rename into or out of, write open, setattr or xattr change,
+	 * no rename or rmdir of the directory itself, no mount over either.
+	 */
+	VOUCH_PROTECT_DIR = 1u << 0,
+	/*
+	 * A directory above a protected one: no mount over it (which would
+	 * hide the protected one) and no rename of it (which would put another
+	 * directory at the protected one's path).
+	 */
+	VOUCH_PROTECT_ANCESTOR = 1u << 1,
+	/* 1u << 2: not used (was a namespace by inode number, reused by others) */
+	/* a file system holding a protected directory (VOUCH_PROTECT_FS) */
+	VOUCH_PROTECT_SB = 1u << 3,
+};
+
 enum vouch_active_list {
 	VOUCH_ACTIVE_NONE = 0, /* no policy: audit measures only, enforce denies all */
 	VOUCH_ACTIVE_A = 1,    /* allow_a */

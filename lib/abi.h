@@ -43,6 +43,12 @@ static_assert(VOUCH_POLICY_WORD(VOUCH_MODE_ENFORCE, VOUCH_ACTIVE_B, 3) == 0x3020
 static_assert(VOUCH_ACTIVE_NONE == 0 && VOUCH_ACTIVE_A == 1 && VOUCH_ACTIVE_B == 2);
 static_assert(VOUCH_ALLOW_EXEC == 1 && VOUCH_ALLOW_AGENT == 2);
 static_assert(sizeof(struct vouch_digest) == VOUCH_DIGEST_SIZE);
+static_assert(sizeof(struct vouch_protect_key) == 16);
+static_assert(offsetof(struct vouch_protect_key, ino) == 0);
+static_assert(offsetof(struct vouch_protect_key, dev) == 8);
+static_assert(offsetof(struct vouch_protect_key, kind) == 12);
+static_assert(VOUCH_PROTECT_INODE == 1 && VOUCH_PROTECT_MNTNS == 2);
+static_assert(VOUCH_PROTECT_DIR == 1 && VOUCH_PROTECT_ANCESTOR == 2 && VOUCH_PROTECT_SB == 8);
 
 static_assert(VOUCH_HOOK_BPRM_CHECK == 1 && VOUCH_HOOK_MMAP_FILE == 2 &&
               VOUCH_HOOK_FILE_MPROTECT == 3 && VOUCH_HOOK_KERNEL_READ_FILE == 4 &&

@@ -17,6 +17,7 @@ Result<void> unpin(const std::string &dir) {
     for (const auto &m : kPinnedMaps)
         paths.push_back(dir + "/" + m.name);
     paths.push_back(dir + "/" + kTrustPin.name);
+    paths.push_back(dir + "/" + kProtectPin.name);
     // Link pins are found by their prefix rather than from the BPF object, so
     // the pins of programs an older or newer vouchd attached go too.
     Owned<DIR, closedir> d(opendir(dir.c_str()));

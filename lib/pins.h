@@ -32,6 +32,11 @@ inline constexpr PinnedMap kPinnedMaps[] = {
 // it: a reattach then goes on without it, and says so.
 inline constexpr PinnedMap kTrustPin = {"vouch_trust", sizeof(vouch_trust)};
 
+// vouch's own directories (struct vouch_protect_key -> flags). Pins made
+// before file protection lack it: a reattach goes on without it, and
+// KernelSide::protection() reports the protection as not supported.
+inline constexpr PinnedMap kProtectPin = {"vouch_protect", sizeof(uint32_t)};
+
 // Each program's link is pinned as this prefix + the program's name.
 inline constexpr const char *kLinkPinPrefix = "link_";
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 #include <bpf/bpf.h>
@@ -180,6 +181,10 @@ Result<std::unique_ptr<Daemon>> Daemon::create(const DaemonConfig &cfg) {
     // What is attached does not change while vouchd runs; reading it takes
     // the kernel's whole BTF, so once.
     d->hooks_ = attached_hooks(d->ks_->prog_ids());
+    // Not in the initramfs stage: it runs in audit mode, and its paths are
+    // the initramfs's; the vouchd after switch_root protects the real ones.
+    if (cfg.stage != "initramfs")
+        d->protect_files();
 
     if (mkdir(cfg.log_dir.c_str(), 0700) && errno != EEXIST)
         return make_error(errno, "create " + cfg.log_dir + ": " + errno_message(errno));
@@ -653,6 +658,39 @@ Result<void> Daemon::drain() {
     return {};
 }
 
+namespace {
+
+// Protection's "files" entry (README "D-Bus API").
+std::string files_protection(const ProtectionReport &r) {
+    auto join = [](const std::vector<std::string> &v) {
+        std::string out;
+        for (const auto &x : v)
+            out += (out.empty() ? "" : " ") + x;
+        return out;
+    };
+    std::string s;
+    if (!r.supported)
+        s = "not supported: the pinned kernel side predates file protection (until reboot)";
+    else if (r.dirs.empty())
+        s = "none: no directory to protect";
+    else if (r.active)
+        s = "refused to all but vouchd: " + join(r.dirs) + " and the directories above them";
+    else
+        s = "ready: " + join(r.dirs) + ", refused to all but vouchd once a policy enforces";
+    if (!r.missing.empty())
+        s += "; missing, not protected: " + join(r.missing);
+    if (!r.linked.empty())
+        s += "; writable through a second name: " + join(r.linked);
+    if (!r.replaced.empty())
+        s += "; replaced (another directory is at the path, vouchd writes nothing there): " +
+             join(r.replaced);
+    if (!r.error.empty())
+        s += "; " + r.error;
+    return s;
+}
+
+} // namespace
+
 ServiceStatus Daemon::status() const {
     ServiceStatus s;
     s.version = VOUCH_VERSION;
@@ -698,8 +736,7 @@ ServiceStatus Daemon::status() const {
     }
     s.protection.emplace_back("serial",
                               nv_ahead_.empty() ? nv_.report() : nv_.report() + "; " + nv_ahead_);
-    // "files": the protection of /etc/vouch/keys and /var/lib/vouch from
-    // writers other than the agent goes here (added with that protection).
+    s.protection.emplace_back("files", files_protection(ks_->protection()));
     return s;
 }
 
@@ -829,6 +866,13 @@ Result<uint64_t> Daemon::activate_policy(const policy::Policy &pol, std::string_
     // or the options of this vouchd say.
     if (auto r = check_trust(pol, envelope_digest, keyring); !r)
         return r.error();
+    // Not into a directory that took the protected one's place (umount -l
+    // /var, a tmpfs there): the next boot would not read it.
+    for (const auto &d : {cfg_.state_dir, cfg_.keys_dir})
+        if (auto r = ks_->check_protected(d); !r) {
+            std::fprintf(stderr, "vouchd: %s\n", r.error().message.c_str());
+            return r.error();
+        }
     // Nothing but the file says what the highest serial is: read it anew.
     auto serials = policy::SerialStore::open(cfg_.state_dir);
     if (!serials)
@@ -891,6 +935,8 @@ Result<uint64_t> Daemon::activate_policy(const policy::Policy &pol, std::string_
                                               " is active, but recording it in the kernel side "
                                               "failed: " +
                                               r.error().message);
+    // The state directory may have been created just now (the serial).
+    protect_files();
     if (persist) {
         if (auto r = write_file_atomic(accepted_policy_path(), envelope, 0600); !r)
             return make_error(r.error().code, "policy " + std::to_string(pol.serial) +
@@ -1056,6 +1102,23 @@ std::vector<LogRecord> Daemon::log(uint64_t first, uint32_t count) const {
     for (uint64_t i = first; i < all.size() && out.size() < count; ++i)
         out.push_back(log_record(all[i], i));
     return out;
+}
+
+void Daemon::protect_files() {
+    auto r = ks_->protect({cfg_.keys_dir, cfg_.state_dir});
+    if (!r) {
+        std::fprintf(stderr, "vouchd: files not protected: %s\n", r.error().message.c_str());
+        return;
+    }
+    for (const auto &m : r->missing)
+        std::fprintf(stderr, "vouchd: %s does not exist: not protected\n", m.c_str());
+    for (const auto &l : r->linked)
+        std::fprintf(stderr,
+                     "vouchd: %s has another name (a hard link) outside the protected "
+                     "directory, through which it can still be changed\n",
+                     l.c_str());
+    if (!r->error.empty())
+        std::fprintf(stderr, "vouchd: protecting files: %s\n", r->error.c_str());
 }
 
 } // namespace vouch

@@ -116,6 +116,9 @@ class Daemon : public ServiceBackend {
     // At start: refuses while another vouchd serves the same kernel side,
     // then records this one as its agent.
     Result<void> claim_kernel_side();
+    // Has the kernel side protect keys_dir and state_dir (and their entries)
+    // while a policy enforces; prints what it could not protect.
+    void protect_files();
     Result<void> setup_loop();
     void handle_event(const vouch_event &ev);
     // Journals a change of the extender's state (log-mismatch included),

@@ -6,6 +6,7 @@
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -17,6 +18,7 @@
 #include <cstring>
 #include <string>
 
+#include "lib/file_io.h"
 #include "lib/kernel_check.h"
 #include "lib/owned.h"
 #include "lib/pins.h"
@@ -126,7 +128,18 @@ std::string kernel_release() {
 struct KernelFeatures {
     bool execve_check = false; // linux_binprm.is_check
     bool fsverity_kfunc = false;
+    bool setattr_idmap = true; // inode_setattr(idmap, dentry, attr): 6.3+
+    bool acl_hooks = false;    // inode_set_acl, inode_remove_acl: 6.2+
 };
+
+// Parameters of BPF LSM hook @name (its bpf_lsm_ stub), or -1 without it.
+int hook_params(const btf *b, const char *name) {
+    int id = btf__find_by_name_kind(b, name, BTF_KIND_FUNC);
+    if (id <= 0)
+        return -1;
+    const btf_type *proto = btf__type_by_id(b, btf__type_by_id(b, id)->type);
+    return proto && btf_is_func_proto(proto) ? btf_vlen(proto) : -1;
+}
 
 const KernelFeatures &kernel_features() {
     static const KernelFeatures f = [] {
@@ -137,6 +150,9 @@ const KernelFeatures &kernel_features() {
         const btf *b = vmlinux.get();
         out.fsverity_kfunc =
             btf__find_by_name_kind(b, "bpf_get_fsverity_digest", BTF_KIND_FUNC) > 0;
+        out.setattr_idmap = hook_params(b, "bpf_lsm_inode_setattr") != 2;
+        out.acl_hooks = hook_params(b, "bpf_lsm_inode_set_acl") >= 0 &&
+                        hook_params(b, "bpf_lsm_inode_remove_acl") >= 0;
         int id = btf__find_by_name_kind(b, "linux_binprm", BTF_KIND_STRUCT);
         if (id > 0) {
             const btf_type *t = btf__type_by_id(b, id);
@@ -160,9 +176,42 @@ bool kernel_has_execve_check() {
     return kernel_features().execve_check;
 }
 
+bool kernel_setattr_has_idmap() {
+    return kernel_features().setattr_idmap;
+}
+
+bool kernel_has_acl_hooks() {
+    return kernel_features().acl_hooks;
+}
+
 void choose_programs(vouch_bpf *s) {
     bpf_program__set_autoload(s->progs.vouch_execve_check, kernel_has_execve_check());
+    bool idmap = kernel_setattr_has_idmap();
+    bpf_program__set_autoload(s->progs.vouch_inode_setattr, idmap);
+    bpf_program__set_autoload(s->progs.vouch_inode_setattr_6_1, !idmap);
+    bpf_program__set_autoload(s->progs.vouch_inode_set_acl, kernel_has_acl_hooks());
+    bpf_program__set_autoload(s->progs.vouch_inode_remove_acl, kernel_has_acl_hooks());
 }
+
+namespace {
+
+// Programs a vouch before file protection did not attach: pins it left are
+// reattached without them (the next load attaches them), and protection()
+// then reports the protection as not supported.
+bool added_with_file_protection(const vouch_bpf *s, const bpf_program *p) {
+    const bpf_program *added[] = {
+        s->progs.vouch_inode_create,   s->progs.vouch_inode_mknod,
+        s->progs.vouch_inode_mkdir,    s->progs.vouch_inode_symlink,
+        s->progs.vouch_inode_link,     s->progs.vouch_inode_rmdir,
+        s->progs.vouch_inode_setattr,  s->progs.vouch_inode_setattr_6_1,
+        s->progs.vouch_inode_setxattr, s->progs.vouch_inode_removexattr,
+        s->progs.vouch_inode_set_acl,  s->progs.vouch_inode_remove_acl,
+        s->progs.vouch_sb_mount,       s->progs.vouch_move_mount,
+    };
+    return std::find(std::begin(added), std::end(added), p) != std::end(added);
+}
+
+} // namespace
 
 LibbpfMessages::LibbpfMessages() {
     libbpf_sink = &text_;
@@ -264,6 +313,7 @@ Result<std::unique_ptr<KernelSide>> KernelSide::load(const KernelSideOptions &op
     ks->config_ = dup_fd(bpf_map__fd(s->maps.vouch_config));
     ks->stats_ = dup_fd(bpf_map__fd(s->maps.vouch_stats));
     ks->trust_ = dup_fd(bpf_map__fd(s->maps.vouch_trust));
+    ks->protect_ = dup_fd(bpf_map__fd(s->maps.vouch_protect));
     ks->allow_[0] = dup_fd(bpf_map__fd(s->maps.allow_a));
     ks->allow_[1] = dup_fd(bpf_map__fd(s->maps.allow_b));
     ks->allow_max_ = opts.allow_max;
@@ -303,6 +353,9 @@ Result<void> KernelSide::pin_all(const std::string &dir) {
     }
     if (std::string path = dir + "/" + kTrustPin.name;
         bpf_obj_pin(bpf_map__fd(s->maps.vouch_trust), path.c_str()))
+        return make_error(errno, "pin " + path + ": " + errno_message(errno));
+    if (std::string path = dir + "/" + kProtectPin.name;
+        bpf_obj_pin(bpf_map__fd(s->maps.vouch_protect), path.c_str()))
         return make_error(errno, "pin " + path + ": " + errno_message(errno));
     for (int i = 0; i < s->skeleton->prog_cnt; ++i) {
         bpf_link *l = *s->skeleton->progs[i].link;
@@ -368,6 +421,9 @@ Result<void> KernelSide::open_pins(const std::string &dir) {
     if (std::string path = dir + "/" + kTrustPin.name;
         trust_.reset(bpf_obj_get(path.c_str())), !trust_ && errno != ENOENT)
         return make_error(errno, "reattach to " + path + ": " + errno_message(errno));
+    if (std::string path = dir + "/" + kProtectPin.name;
+        protect_.reset(bpf_obj_get(path.c_str())), !protect_ && errno != ENOENT)
+        return make_error(errno, "reattach to " + path + ": " + errno_message(errno));
     // Hold the links too: they are what keeps the hooks attached.
     vouch_bpf *probe = vouch_bpf__open();
     if (!probe)
@@ -382,7 +438,8 @@ Result<void> KernelSide::open_pins(const std::string &dir) {
         // Pins from a vouch before the execve_check program (an upgrade):
         // everything else still enforces; the next load attaches it too.
         if (!fd && errno == ENOENT &&
-            *probe->skeleton->progs[i].prog == probe->progs.vouch_execve_check)
+            (*probe->skeleton->progs[i].prog == probe->progs.vouch_execve_check ||
+             added_with_file_protection(probe, *probe->skeleton->progs[i].prog)))
             continue;
         if (!fd)
             return make_error(errno, "reattach to " + path + ": " + errno_message(errno) +
@@ -431,6 +488,184 @@ Result<void> KernelSide::set_trust(const vouch_trust &t) {
     if (bpf_map_update_elem(trust_.get(), &zero, &t, BPF_ANY))
         return make_error(errno, "write vouch_trust: " + errno_message(errno));
     return {};
+}
+
+namespace {
+
+// The device of the superblock a file is on, in the kernel's encoding (what
+// the programs read from inode->i_sb->s_dev): /proc/self/mountinfo's
+// MAJOR:MINOR for the mount statx names. stat's st_dev is the same on ext4,
+// xfs and tmpfs, but not on btrfs subvolumes, which report an anonymous
+// device of their own.
+uint32_t sb_dev(const struct statx &sx) {
+    uint32_t dev = (sx.stx_dev_major << 20) | (sx.stx_dev_minor & 0xfffff);
+    if (!(sx.stx_mask & STATX_MNT_ID))
+        return dev;
+    auto info = read_file("/proc/self/mountinfo", 64u << 20);
+    if (!info)
+        return dev;
+    const std::string id = std::to_string(sx.stx_mnt_id) + " ";
+    for (size_t at = 0; at < info->size();) {
+        size_t nl = info->find('\n', at);
+        if (nl == std::string::npos)
+            nl = info->size();
+        std::string_view line(info->data() + at, nl - at);
+        at = nl + 1;
+        if (!line.starts_with(id))
+            continue;
+        // "ID PARENT MAJOR:MINOR ROOT MOUNTPOINT ..."
+        unsigned long long self = 0, parent = 0;
+        unsigned major = 0, minor = 0;
+        if (std::sscanf(std::string(line).c_str(), "%llu %llu %u:%u", &self, &parent, &major,
+                        &minor) == 4)
+            return (major << 20) | (minor & 0xfffff);
+    }
+    return dev;
+}
+
+Result<vouch_protect_key> inode_key(const std::string &path, struct statx *sx) {
+    *sx = {};
+    if (statx(AT_FDCWD, path.c_str(), 0, STATX_BASIC_STATS | STATX_MNT_ID, sx))
+        return make_error(errno, "stat " + path + ": " + errno_message(errno));
+    vouch_protect_key k{};
+    k.ino = sx->stx_ino;
+    k.dev = sb_dev(*sx);
+    k.kind = VOUCH_PROTECT_INODE;
+    return k;
+}
+
+} // namespace
+
+Result<ProtectionReport> KernelSide::protect(const std::vector<std::string> &dirs) {
+    ProtectionReport rep;
+    if (!protect_)
+        return make_error(EOPNOTSUPP, "the pinned kernel side predates file protection (its "
+                                      "pins were made by an older vouch): nothing is protected "
+                                      "until the next boot");
+    // Several entries for one key (a directory that is also another's
+    // ancestor) get the union of their flags.
+    std::vector<std::pair<vouch_protect_key, uint32_t>> want;
+    auto add = [&](const vouch_protect_key &k, uint32_t flags) {
+        for (auto &[key, f] : want)
+            if (std::memcmp(&key, &k, sizeof(k)) == 0) {
+                f |= flags;
+                return;
+            }
+        want.emplace_back(k, flags);
+    };
+    for (const auto &d : dirs) {
+        char *real = realpath(d.c_str(), nullptr);
+        if (!real) {
+            rep.missing.push_back(d);
+            continue;
+        }
+        std::string path = real;
+        free(real);
+        struct statx sx {};
+        auto k = inode_key(path, &sx);
+        if (!k || !S_ISDIR(sx.stx_mode)) {
+            rep.missing.push_back(d);
+            continue;
+        }
+        add(*k, VOUCH_PROTECT_DIR);
+        // Its file system: files there reached by file handle (no parent
+        // to test) are refused to non-agents.
+        vouch_protect_key fsk{};
+        fsk.dev = k->dev;
+        fsk.kind = VOUCH_PROTECT_FS;
+        add(fsk, VOUCH_PROTECT_SB);
+        rep.dirs.push_back(path);
+        // What a write could reach through another name: reported, not
+        // fixed (vouchd does not delete the owner's files).
+        if (Owned<DIR, closedir> dir(opendir(path.c_str())); dir) {
+            while (const dirent *e = readdir(dir.get())) {
+                std::string name = e->d_name;
+                if (name == "." || name == "..")
+                    continue;
+                struct stat st {};
+                if (lstat((path + "/" + name).c_str(), &st) == 0 && !S_ISDIR(st.st_mode) &&
+                    st.st_nlink > 1)
+                    rep.linked.push_back(path + "/" + name);
+            }
+        }
+        for (std::string up = path; up != "/";) {
+            size_t slash = up.rfind('/');
+            up = slash == 0 ? "/" : up.substr(0, slash);
+            struct statx ax {};
+            if (auto a = inode_key(up, &ax); a) {
+                add(*a, VOUCH_PROTECT_ANCESTOR);
+                if (std::find(rep.ancestors.begin(), rep.ancestors.end(), up) ==
+                    rep.ancestors.end())
+                    rep.ancestors.push_back(up);
+            }
+        }
+    }
+    // This process's mount namespace (vouchd's own, under its unit): the
+    // programs record the agent's when it opens one of vouch's maps, so open
+    // one now that the policy naming the agent is active. pid 1's the
+    // programs find themselves.
+    bpf_map_info info{};
+    uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(protect_.get(), &info, &len) == 0) {
+        if (UniqueFd again(bpf_map_get_fd_by_id(info.id)); !again && rep.error.empty())
+            rep.error = "reopen vouch_protect: " + errno_message(errno);
+    } else if (rep.error.empty()) {
+        rep.error = "inspect vouch_protect: " + errno_message(errno);
+    }
+    for (const auto &[k, flags] : want) {
+        uint32_t f = flags, old = 0;
+        if (bpf_map_lookup_elem(protect_.get(), &k, &old) == 0)
+            f |= old;
+        if (bpf_map_update_elem(protect_.get(), &k, &f, BPF_ANY) && rep.error.empty())
+            rep.error = "write vouch_protect: " + errno_message(errno);
+    }
+    protected_ = rep;
+    return protection();
+}
+
+Result<void> KernelSide::check_protected(const std::string &dir) {
+    ProtectionReport now = protection();
+    if (!now.active)
+        return {};
+    std::string path = dir;
+    if (char *real = realpath(dir.c_str(), nullptr)) {
+        path = real;
+        free(real);
+    }
+    if (std::find(now.dirs.begin(), now.dirs.end(), path) == now.dirs.end())
+        return {};
+    struct statx sx {};
+    auto k = inode_key(path, &sx);
+    uint32_t flags = 0;
+    if (k && S_ISDIR(sx.stx_mode) && bpf_map_lookup_elem(protect_.get(), &*k, &flags) == 0 &&
+        (flags & VOUCH_PROTECT_DIR))
+        return {};
+    if (std::find(protected_.replaced.begin(), protected_.replaced.end(), path) ==
+        protected_.replaced.end())
+        protected_.replaced.push_back(path);
+    return make_error(EXDEV, path + " is no longer the directory vouch protects (the file system "
+                                    "holding it was unmounted and another put in its place?): "
+                                    "nothing written there");
+}
+
+ProtectionReport KernelSide::protection() const {
+    ProtectionReport rep = protected_;
+    rep.supported = static_cast<bool>(protect_);
+    rep.entries = 0;
+    if (protect_) {
+        vouch_protect_key k{}, next{};
+        const void *cur = nullptr;
+        while (bpf_map_get_next_key(protect_.get(), cur, &next) == 0) {
+            ++rep.entries;
+            k = next;
+            cur = &k;
+        }
+    }
+    uint64_t word = __atomic_load_n(&cfg_->policy, __ATOMIC_SEQ_CST);
+    rep.active = rep.supported && !rep.dirs.empty() &&
+                 VOUCH_POLICY_MODE(word) == VOUCH_MODE_ENFORCE &&
+                 VOUCH_POLICY_ACTIVE(word) != VOUCH_ACTIVE_NONE;
+    return rep;
 }
 
 Result<vouch_stats> KernelSide::stats() const {

@@ -56,6 +56,43 @@ void choose_programs(vouch_bpf *s);
 // the likely cause (privileges, kernel options).
 Error bpf_load_error(int err, const std::string &libbpf_messages);
 
+// Does the running kernel's inode_setattr hook take the mount's idmap first
+// (6.3+)? Each prototype has its own program; the loader attaches the one
+// that matches.
+bool kernel_setattr_has_idmap();
+// Does the running kernel have the inode_set_acl/inode_remove_acl hooks (6.2+)?
+bool kernel_has_acl_hooks();
+
+// What vouch's kernel side protects of its own files (issue #14): the keys
+// and state directories and their entries, against anyone but the agent,
+// while a policy enforces. For status reports (vouchd's D-Bus, vouchctl).
+struct ProtectionReport {
+    // The pinned kernel side has the map (pins made by a vouch before file
+    // protection do not, until the next boot or unpin).
+    bool supported = false;
+    // supported, a policy enforces and at least one directory is protected:
+    // the directories below are refused to everyone but the agent now.
+    bool active = false;
+    // Protected with every entry directly in them, as this vouchd named them.
+    std::vector<std::string> dirs;
+    // Named but absent when protect() ran: not protected.
+    std::vector<std::string> missing;
+    // Directories above them: no mount over them, no rename of them.
+    std::vector<std::string> ancestors;
+    // Files in them with more than one name (st_nlink > 1): the other name,
+    // made before protection, is outside it and can still be written.
+    std::vector<std::string> linked;
+    // Entries in the kernel side's map (directories and ancestors of every
+    // vouchd this boot, file systems, and the agent's mount namespace).
+    size_t entries = 0;
+    // The first error protect() met, if any (the rest of the set was done).
+    std::string error;
+    // Directories of dirs whose path now names another directory (or none):
+    // what was there was unmounted (umount -l) and something else put in
+    // its place; vouchd refuses to write its state or keys there.
+    std::vector<std::string> replaced;
+};
+
 struct KernelSideOptions {
     bool cache = true;                 // per-inode digest cache
     uint32_t ringbuf_bytes = 4u << 20; // power of two, multiple of the page size
@@ -100,6 +137,24 @@ class KernelSide {
     // vouchd's trust state; nullopt when the pins predate it.
     Result<std::optional<vouch_trust>> trust() const;
     Result<void> set_trust(const vouch_trust &t);
+    // Protects dirs (vouchd: keys_dir and state_dir) and their entries while
+    // a policy enforces: adds them and every directory above them to the
+    // kernel side's map, and has the programs record this process's mount
+    // namespace as the agent's. Only adds: a
+    // vouchd started later with other directories cannot unprotect the
+    // first's. Needs the agent's rights when a policy enforces. A missing
+    // directory is skipped (reported); the result says what is protected.
+    Result<ProtectionReport> protect(const std::vector<std::string> &dirs);
+    // The report of the last protect() against the kernel side as it is now
+    // (mode, map size): what a status report shows. Before protect(): only
+    // `supported`, `active` and `entries`.
+    ProtectionReport protection() const;
+    // Is `dir`, which protect() protected, still the directory at that
+    // path? An error when the path now names another directory or none
+    // (recorded in protection().replaced); fine for a path protect() did not
+    // protect, and while no policy enforces.
+    Result<void> check_protected(const std::string &dir);
+
     // IDs of the attached programs (to show that a reattach kept them).
     std::vector<uint32_t> prog_ids() const;
 
@@ -130,7 +185,9 @@ class KernelSide {
 
     std::unique_ptr<vouch_bpf, SkelDeleter> skel_;
     // Map and link descriptors, whether from the skeleton (dup'ed) or pins.
-    UniqueFd events_, config_, stats_, trust_, allow_[2];
+    UniqueFd events_, config_, stats_, trust_, protect_, allow_[2];
+    // What protect() last did (paths as given), for protection().
+    ProtectionReport protected_;
     // vouch_config, mapped: mode and active list change with one atomic store.
     std::unique_ptr<vouch_config, Unmap> cfg_;
     std::vector<UniqueFd> links_;

@@ -89,7 +89,7 @@ uint64_t would_denials(sd_bus *bus) {
 } // namespace
 
 int main() {
-    Tap t("vouchd_bus", 13);
+    Tap t("vouchd_bus", 15);
     (void)vouch::unpin(kPins);
     mkdir(kWork.c_str(), 0700);
     std::string keys = self_dir() + "/keys";
@@ -134,6 +134,26 @@ int main() {
          "vouchctl status --json over D-Bus: audit mode, no policy");
     if (rc != 0)
         t.diag("%s\nvouchd: %s", out.c_str(), d.output().c_str());
+    // Protection's "files" entry: named, not yet refusing (audit mode).
+    auto real = [](const std::string &path) {
+        char *r = realpath(path.c_str(), nullptr);
+        std::string out = r ? r : "(" + path + " does not exist)";
+        free(r);
+        return out;
+    };
+    auto files_entry = [&](const std::string &status) {
+        size_t at = status.find("\"files\"");
+        if (at == std::string::npos)
+            return std::string();
+        size_t end = status.find('\n', at);
+        return status.substr(at, end == std::string::npos ? end : end - at);
+    };
+    std::string files = files_entry(out);
+    t.ok(rc == 0 && files.find("\"ready: ") != std::string::npos &&
+             files.find(real(keys + "/trusted")) != std::string::npos,
+         "Protection's files entry in audit mode: ready, naming the keys directory");
+    if (files.find("\"ready: ") == std::string::npos)
+        t.diag("status: %s", out.c_str());
 
     // Listed exec loop running throughout both updates.
     std::atomic<bool> stop{false};
@@ -162,6 +182,16 @@ int main() {
                             "denied at once");
     if (rc != 0)
         t.diag("%s", out.c_str());
+    std::string enforcing;
+    rc = vouchctl({"status", "--user-bus", "--json"}, &enforcing);
+    files = files_entry(enforcing);
+    bool refused = files.find("\"refused to all but vouchd: ") != std::string::npos &&
+                   files.find(real(kWork + "/state")) != std::string::npos;
+    if (t.broken())
+        refused = !refused;
+    t.ok(rc == 0 && refused, "Protection's files entry while enforcing: refused to all but vouchd");
+    if (!refused)
+        t.diag("status: %s", enforcing.c_str());
     rc = vouchctl({"policy", "update", "--user-bus", p2}, &out);
     t.ok(rc == 0 && exit_status(run({other})) == 0,
          "vouchctl policy update (serial 11, both listed): the other program runs");

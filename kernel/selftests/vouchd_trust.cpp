@@ -118,6 +118,15 @@ int main() {
     // The owner's vouchd again; then root adds its key and asks for a reload.
     if (!c.start({}))
         t.bail(c.output());
+    // While enforcing, the keys directory is protected: root's copy is
+    // refused (selftest protect_files). The trust state is the second line:
+    // the key is put there by this test as the agent (a reattach measures
+    // it, as the loader does), and the policy it signs must still be refused.
+    {
+        KernelSideOptions o;
+        o.pin_dir = kPins;
+        (void)KernelSide::load(o);
+    }
     fs::copy_file(root_keys + "/untrusted-p256.pem", owner_keys + "/root.pem");
     reload_refused(9, root_key, "trusted keys",
                    "a key copied into the keys directory and SIGHUP: root's policy is refused");
