@@ -1358,7 +1358,7 @@ static __always_inline long tamper_denied(void)
 
 /*
  * A number that names @ns for the whole boot: the low 32 bits of its
- * sequence number (seq: 6.1, 6.12) or ns_id (newer: 7.2), both from a counter
+ * sequence number (seq, up to 6.17) or ns_id (since), both from a counter
  * that never goes back. Not the inode number: that is freed with the
  * namespace and handed to the next one, so a unit's new namespace, set up by
  * systemd while it is still a slave, would inherit the protection of a vouchd
