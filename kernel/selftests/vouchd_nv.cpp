@@ -77,21 +77,8 @@ int main() {
     const std::string owner_key = keys + "/ecdsa-p256.key";
 
     // A private bus, for the Protection property.
-    std::string conf = kWork + "/bus.conf", sock = kWork + "/bus";
-    std::ofstream(conf) << "<busconfig><type>session</type><listen>unix:path=" << sock
-                        << "</listen><auth>EXTERNAL</auth><policy context=\"default\">"
-                           "<allow send_destination=\"*\"/><allow receive_sender=\"*\"/>"
-                           "<allow own=\"*\"/></policy></busconfig>\n";
-    pid_t bus = fork();
-    if (bus == 0) {
-        execl("/usr/bin/dbus-daemon", "dbus-daemon", "--nofork", "--nopidfile",
-              ("--config-file=" + conf).c_str(), nullptr);
-        _exit(127);
-    }
-    for (int i = 0; i < 100 && access(sock.c_str(), F_OK); ++i)
-        usleep(50000);
-    setenv("DBUS_SESSION_BUS_ADDRESS", ("unix:path=" + sock).c_str(), 1);
-    if (access(sock.c_str(), F_OK) != 0)
+    pid_t bus = start_private_bus(kWork);
+    if (bus < 0)
         t.bail("no dbus-daemon");
 
     TempDir dir;

@@ -273,4 +273,26 @@ bool wait_until(const std::function<bool()> &pred, int timeout_ms) {
     return pred();
 }
 
+pid_t start_private_bus(const std::string &dir) {
+    const std::string conf = dir + "/bus.conf", sock = dir + "/bus";
+    std::ofstream(conf) << "<busconfig><type>session</type><listen>unix:path=" << sock
+                        << "</listen><auth>EXTERNAL</auth><policy context=\"default\">"
+                           "<allow send_destination=\"*\"/><allow receive_sender=\"*\"/>"
+                           "<allow own=\"*\"/></policy></busconfig>\n";
+    pid_t bus = fork();
+    if (bus == 0) {
+        execl("/usr/bin/dbus-daemon", "dbus-daemon", "--nofork", "--nopidfile",
+              ("--config-file=" + conf).c_str(), nullptr);
+        _exit(127);
+    }
+    if (bus < 0)
+        return -1;
+    setenv("DBUS_SESSION_BUS_ADDRESS", ("unix:path=" + sock).c_str(), 1);
+    if (wait_until([&] { return access(sock.c_str(), F_OK) == 0; }, 5000))
+        return bus;
+    kill(bus, SIGKILL);
+    waitpid(bus, nullptr, 0);
+    return -1;
+}
+
 } // namespace vouch::selftest

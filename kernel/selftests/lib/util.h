@@ -72,6 +72,12 @@ bool same_inode(const vouch_event &ev, const struct stat &st);
 // answer of pred.
 bool wait_until(const std::function<bool()> &pred, int timeout_ms);
 
+// Starts a private dbus-daemon (session type, everyone may own and send)
+// listening on dir/bus and points DBUS_SESSION_BUS_ADDRESS at it, for
+// selftests that talk to vouchd over a real bus. Its pid once the socket is
+// there (within 5 s), else -1.
+pid_t start_private_bus(const std::string &dir);
+
 // Has the kernel's IMA measure every exec from now on (ima-ng, into PCR 11 so
 // that PCR 10 holds only boot_aggregate and vouch's log), for selftests that
 // compare vouch's log with IMA's, and reads of files owned by
