@@ -72,6 +72,7 @@ SELFTEST_HELPERS := $(O)/selftests/helpers/true $(O)/selftests/helpers/tamper \
 	$(O)/selftests/helpers/setxattr $(O)/selftests/helpers/fusefile \
 	$(O)/selftests/helpers/dyn $(O)/selftests/helpers/checkexec $(O)/selftests/helpers/inject \
 	$(O)/selftests/helpers/movemount $(O)/selftests/helpers/openbyhandle \
+	$(O)/selftests/helpers/setflags \
 	$(O)/selftests/helpers/libvouchtest.so
 BENCH_BINS := $(O)/bench/exec_bench $(O)/bench/helpers/dyn_true $(O)/bench/log_bench \
 	$(O)/bench/log_load $(O)/bench/policy_bench $(O)/bench/policy_load
@@ -142,7 +143,7 @@ $(O)/selftests/%: $(O)/obj/kernel/selftests/%.o $(SELFTEST_LIB_OBJS) $(O)/libvou
 $(O)/selftests/helpers/true $(O)/selftests/helpers/tamper $(O)/selftests/helpers/setxattr \
 		$(O)/selftests/helpers/fusefile $(O)/selftests/helpers/checkexec \
 		$(O)/selftests/helpers/inject $(O)/selftests/helpers/movemount \
-		$(O)/selftests/helpers/openbyhandle: \
+		$(O)/selftests/helpers/openbyhandle $(O)/selftests/helpers/setflags: \
 		$(O)/selftests/helpers/%: \
 		kernel/selftests/helpers/%.c
 	$(call msg,CC,$@)

@@ -189,7 +189,7 @@ std::vector<Attack> attacks(const std::string &key) {
 
 int main() {
     const size_t n_attacks = attacks("k").size();
-    Tap t("protect_files", static_cast<int>(2 * n_attacks + 16));
+    Tap t("protect_files", static_cast<int>(2 * n_attacks + 17));
     (void)unpin(kPins);
     std::error_code ec;
     fs::remove_all(kWork, ec);
@@ -238,7 +238,7 @@ int main() {
     if (readlink("/proc/self/exe", exe, sizeof(exe) - 1) <= 0)
         t.bail("readlink /proc/self/exe");
     const std::vector<std::string> extra = {kBusybox, helper("setxattr"), helper("movemount"),
-                                            helper("openbyhandle")};
+                                            helper("openbyhandle"), helper("setflags")};
     auto input = [&](uint64_t serial, vouch_mode mode, const std::vector<std::string> &trust) {
         auto in = policy_input(t, serial, mode, {}, exe, extra);
         for (const auto &p : trust)
@@ -425,6 +425,22 @@ int main() {
         t.diag_lines(d.output());
     auto serial = read_file(kState + "/policy-serial", 64);
     t.ok(serial && *serial == "6\n", "and commits serial 6 to %s/policy-serial", kState.c_str());
+
+    // Inode flags by ioctl are not refused (README, Threat model): root
+    // makes the serial immutable (chattr +i; a helper, busybox has none). What that gains is a
+    // refusal of every new policy, naming the failed write; the active one and the serial stay.
+    {
+        Out i = sh(helper("setflags") + " +i " + kState + "/policy-serial");
+        bool refused_7 =
+            i.status == 0 && reload(sign_with(t, input(7, VOUCH_MODE_ENFORCE, {}), {new_key}),
+                                    "policy-serial: Operation not permitted");
+        Out u = sh(helper("setflags") + " -i " + kState + "/policy-serial");
+        auto kept = read_file(kState + "/policy-serial", 64);
+        if (!t.ok(refused_7 && u.status == 0 && kept && *kept == "6\n",
+                  "root's chattr +i on the serial (not refused) only makes vouchd refuse serial 7, "
+                  "naming the write; serial 6 stays"))
+            t.diag_lines(i.text + u.text + d.output());
+    }
 
     // umount -l /var (not refused) and a tmpfs with an empty state
     // directory in its place: vouchd does not commit the next serial there,
