@@ -1384,17 +1384,26 @@ static __always_inline __u32 mnt_ns_id(struct mnt_namespace *ns)
 
 /*
  * The agent's mount namespace (vouchd's own, under its unit), recorded when
- * the agent opens one of vouch's maps, which vouchd does at every start and
- * policy activation: one slot, the latest agent's, so restarts do not fill
- * the map. The programs name it because vouchd cannot learn the number on
- * every kernel.
+ * the vouchd that serves the kernel side (vouch_trust.agent_pid, which
+ * vouchd writes once it has made sure no other one runs) opens one of
+ * vouch's maps, which it does at every start and policy activation: one
+ * slot, so restarts do not fill the map. Other agent processes (a second
+ * vouchd root starts, which opens the maps before it sees the first and
+ * exits; vouchctl run as the agent) do not move it. The programs name it
+ * because vouchd cannot learn the number on every kernel. agent_pid is a pid
+ * in the initial pid namespace, where vouchd runs.
  */
 static __always_inline void note_agent_mnt_ns(void)
 {
 	struct task_struct *t = bpf_get_current_task_btf();
 	struct vouch_protect_key k = {.kind = VOUCH_PROTECT_MNTNS};
-	__u32 v = mnt_ns_id(BPF_CORE_READ(t, nsproxy, mnt_ns));
+	struct vouch_trust *trust;
+	__u32 zero = 0, v;
 
+	trust = bpf_map_lookup_elem(&vouch_trust, &zero);
+	if (!trust || trust->agent_pid != (__u32)(bpf_get_current_pid_tgid() >> 32))
+		return;
+	v = mnt_ns_id(BPF_CORE_READ(t, nsproxy, mnt_ns));
 	if (v)
 		bpf_map_update_elem(&vouch_protect, &k, &v, BPF_ANY);
 }

@@ -115,7 +115,8 @@ struct vouch_trust {
 	__u64 serial;                            /* highest policy serial accepted; 0: none */
 	__u8 policy_digest[VOUCH_DIGEST_SIZE];   /* SHA-256 of the envelope accepted at serial */
 	__u8 keyring_digest[VOUCH_DIGEST_SIZE];  /* SHA-256 of the trusted keyids, sorted, "\n"-joined */
-	__u32 agent_pid;                         /* the vouchd that serves this kernel side; 0: none */
+	__u32 agent_pid;                         /* the vouchd that serves this kernel side, a pid in
+	                                            the initial pid namespace; 0: none */
 	__u32 _pad0;
 };
 
@@ -129,8 +130,8 @@ struct vouch_trust {
  * /proc/self/mountinfo prints, which on btrfs subvolumes is not stat's
  * st_dev) and inode number. VOUCH_PROTECT_MNTNS: one entry, ino 0 and dev
  * 0, whose value is the agent's mount namespace (the low 32 bits of its
- * sequence number or ns_id), written by the programs when the agent opens
- * one of vouch's maps: mounts over a protected directory or an ancestor are
+ * sequence number or ns_id), written by the programs when the vouchd named
+ * by vouch_trust.agent_pid opens one of vouch's maps: mounts over a protected directory or an ancestor are
  * refused only there, in pid 1's namespace (which the programs find
  * themselves) and on shared mounts. VOUCH_PROTECT_FS: a file
  * system holding a protected directory, by sb->s_dev, ino 0: there a write

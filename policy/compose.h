@@ -106,10 +106,10 @@ struct FromLog {
     // digests["boot_aggregate"]: what a verifier checks the log's first
     // entry against. Not a file: never among `digests`.
     std::vector<std::string> boot_aggregates;
-    size_t boot_aggregate = 0;                 // boot_aggregate entries (taken)
-    size_t vouch_records = 0;                  // vouch's own "vouch:..." entries: skipped
-    size_t buffers = 0; // ima-buf entries (vouch's records, keys, ...): not files, skipped
-    size_t unknown = 0;                        // a template without a file digest field: skipped
+    size_t boot_aggregate = 0; // boot_aggregate entries (taken)
+    size_t vouch_records = 0;  // vouch's own "vouch:..." entries: skipped
+    size_t buffers = 0;        // ima-buf entries (vouch's records, keys, ...): not files, skipped
+    size_t unknown = 0;        // a template without a file digest field: skipped
     std::map<std::string, size_t> other_algos; // not SHA-256 ("sha1", ...): skipped, counted
     size_t unique_digests = 0;                 // distinct digests taken (both kinds)
 };

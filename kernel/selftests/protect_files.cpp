@@ -189,7 +189,7 @@ std::vector<Attack> attacks(const std::string &key) {
 
 int main() {
     const size_t n_attacks = attacks("k").size();
-    Tap t("protect_files", static_cast<int>(2 * n_attacks + 17));
+    Tap t("protect_files", static_cast<int>(2 * n_attacks + 19));
     (void)unpin(kPins);
     std::error_code ec;
     fs::remove_all(kWork, ec);
@@ -345,61 +345,60 @@ int main() {
     o = sh("unshare -m --propagation private sh -c 'echo x >> " + kKeys + "/owner.pem'");
     t.ok(refused(o), "from that namespace, writing a trusted key is still refused");
 
-    // The agent's own mount namespace (vouchd's under ProtectSystem=): a
-    // child of this test (the agent too) in a namespace of its own names it
-    // with protect(); root entering it (nsenter) cannot mount over the keys.
+    // vouchd's own mount namespace (under its unit, ProtectSystem= gives it
+    // one): the programs record it when the vouchd that serves the kernel
+    // side opens a map. Root entering it (nsenter) cannot mount over the
+    // keys; a second vouchd root starts in a namespace of its own, and
+    // another agent process (this test) opening the maps, do not move the
+    // record. vouchd restarts in such a namespace here, and again in the
+    // test's afterwards.
     {
-        int ready[2], hold[2];
-        if (pipe2(ready, O_CLOEXEC) || pipe2(hold, O_CLOEXEC))
-            t.bail("pipe");
-        pid_t agent = fork();
-        if (agent == 0) {
-            close(ready[0]);
-            close(hold[1]); // or the read below never sees the test's close
-            char done = 0;
-            if (unshare(CLONE_NEWNS) == 0 &&
-                mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr) == 0) {
-                KernelSideOptions ko;
-                ko.pin_dir = kPins;
-                auto ks = KernelSide::load(ko);
-                done = ks && (*ks)->protect({kKeys, kState}) ? 1 : 0;
-            }
-            (void)!write(ready[1], &done, 1);
-            char c;
-            (void)!read(hold[0], &c, 1); // until the test closes its end
-            _exit(0);
-        }
-        close(ready[1]);
-        close(hold[0]);
-        char done = 0;
-        (void)!read(ready[0], &done, 1);
-        const std::string ns = "nsenter -t " + std::to_string(agent) + " -m ";
+        d.kill_it(SIGTERM);
+        Vouchd a = d;
+        a.own_mount_ns = true;
+        const bool a_started = a.start({});
+        const std::string ns = "nsenter -t " + std::to_string(a.pid) + " -m ";
         Out in = sh(ns + "mount -t tmpfs none " + kKeys);
         Out other = sh(ns + "mount -t tmpfs none " + kMnt + " && " + ns + "umount " + kMnt);
-        struct stat agent_ns {};
-        stat(("/proc/" + std::to_string(agent) + "/ns/mnt").c_str(), &agent_ns);
-        close(hold[1]);
-        close(ready[0]);
-        waitpid(agent, nullptr, 0);
-        if (!t.ok(done && refused(in) && other.status == 0,
-                  "in the agent's own mount namespace (nsenter) a mount over the keys directory "
-                  "is refused, one elsewhere is not"))
-            t.diag_lines(in.text + other.text);
+        if (!t.ok(a_started && refused(in) && other.status == 0,
+                  "vouchd restarted in a mount namespace of its own: there (nsenter) a mount over "
+                  "the keys directory is refused, one elsewhere is not"))
+            t.diag_lines(a.output() + in.text + other.text);
 
+        size_t mark = a.output().size();
+        Vouchd second = d;
+        second.own_mount_ns = true;
+        const bool second_started = second.start({}, 20000);
+        const bool second_refused =
+            !second_started && a.output().find("another vouchd", mark) != std::string::npos;
+        (void)tamper_count(); // this test is an agent process too
+        Out again = sh(ns + "mount -t tmpfs none " + kKeys);
+        if (!t.ok(second_refused && refused(again),
+                  "a second vouchd root starts in a namespace of its own exits (another one "
+                  "serves) and, like another agent process opening the maps, leaves the record "
+                  "alone: in the first one's namespace the mount over the keys is still refused"))
+            t.diag_lines(a.output().substr(mark) + again.text);
+        second.kill_it(SIGKILL);
+
+        struct stat agent_ns {};
+        stat(("/proc/" + std::to_string(a.pid) + "/ns/mnt").c_str(), &agent_ns);
+        a.kill_it(SIGTERM);
         // What systemd does when it restarts vouchd's unit: a new namespace,
         // made a slave, gets bind mounts over /etc/vouch before vouchd runs.
-        // The kernel hands it the exited agent's namespace inode number
+        // The kernel hands it the exited vouchd's namespace inode number
         // (the number is checked below); it is not the agent's.
         o = sh("unshare -m --propagation slave sh -c 'stat -L -c %i /proc/self/ns/mnt; mount "
                "--bind /etc/vouch " +
                kKeys + " && umount " + kKeys + "'");
         const bool reused = o.text.find(std::to_string(agent_ns.st_ino) + "\n") == 0;
         if (!t.ok(o.status == 0 && agent_ns.st_ino,
-                  "after the agent exited, a new slave namespace may bind-mount over the keys "
+                  "after that vouchd exited, a new slave namespace may bind-mount over the keys "
                   "directory (systemd's unit setup)"))
             t.diag_lines(o.text);
-        t.diag("the new namespace %s the exited agent's inode number %lu",
+        t.diag("the new namespace %s the exited vouchd's inode number %lu",
                reused ? "reused" : "did not reuse", static_cast<unsigned long>(agent_ns.st_ino));
+        if (!t.ok(d.start({}), "vouchd restarted in the test's namespace enforces serial 5 again"))
+            t.bail(d.output());
     }
 
     // vouchd itself: a signed rotation rewrites the keys directory, a higher

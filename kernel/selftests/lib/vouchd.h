@@ -4,13 +4,17 @@
 #pragma once
 
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -44,6 +48,9 @@ class Vouchd {
     explicit Vouchd(std::vector<std::string> base) : base_(std::move(base)) {}
     pid_t pid = -1;
     std::string out;
+    // Run it in a mount namespace of its own, a slave of the test's, as
+    // systemd runs it under ProtectSystem=.
+    bool own_mount_ns = false;
     bool start(const std::vector<std::string> &extra, int timeout_ms = 60000) {
         std::string sock = "/tmp/vouchd-notify-" + std::to_string(getpid());
         unlink(sock.c_str());
@@ -60,6 +67,11 @@ class Vouchd {
             dup2(fd, 1);
             dup2(fd, 2);
             setenv("NOTIFY_SOCKET", sock.c_str(), 1);
+            if (own_mount_ns && (unshare(CLONE_NEWNS) != 0 ||
+                                 mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr) != 0)) {
+                std::fprintf(stderr, "mount namespace: %s\n", std::strerror(errno));
+                _exit(126);
+            }
             std::vector<std::string> args = {"/usr/bin/vouchd"};
             args.insert(args.end(), base_.begin(), base_.end());
             args.insert(args.end(), extra.begin(), extra.end());
