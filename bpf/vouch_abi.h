@@ -131,9 +131,9 @@ struct vouch_trust {
  * st_dev) and inode number. VOUCH_PROTECT_MNTNS: one entry, ino 0 and dev
  * 0, whose value is the agent's mount namespace (the low 32 bits of its
  * sequence number or ns_id), written by the programs when the vouchd named
- * by vouch_trust.agent_pid opens one of vouch's maps: mounts over a protected directory or an ancestor are
- * refused only there, in pid 1's namespace (which the programs find
- * themselves) and on shared mounts. VOUCH_PROTECT_FS: a file
+ * by vouch_trust.agent_pid opens one of vouch's maps: mounts over a
+ * protected directory or an ancestor are refused only there, in pid 1's
+ * namespace (which the programs find themselves) and on shared mounts. VOUCH_PROTECT_FS: a file
  * system holding a protected directory, by sb->s_dev, ino 0: there a write
  * open, setattr, xattr change or link of a file reached through a
  * disconnected dentry (a file handle: open_by_handle_at, knfsd), which names
