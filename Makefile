@@ -6,7 +6,8 @@
 #   make demo       boot Debian with the vouch package (systemd, D-Bus, swtpm) and show it at work
 #   make vm-selftest T=NAME   run one VM selftest (kernel/selftests/NAME.cpp)
 # KERNELS="6.1 6.12 sid" (the default) is the kernel matrix that check and
-# vm-selftest run on; KERNELS=6.12 for one.
+# vm-selftest run on; KERNELS=6.12 for one. JOBS= how many test jobs (a VM
+# each) make check runs at once; the default is the number of CPUs.
 #   make bench      exec-cost benchmark in an instruction-counted VM
 #   make deb        the Debian package (build/vouch_*.deb), checked by lintian
 #   make install    vouchd, vouchctl, unit, configs, man pages into $(DESTDIR)
@@ -272,10 +273,12 @@ system-test: deb
 host-tests: all
 	$(Q)tests/run-check --build $(O) --only host
 
+# The build and the test jobs use every CPU (JOBS=1: one at a time, streamed).
+JOBS ?= $(shell nproc)
 check:
 	$(Q)$(MAKE) --no-print-directory deps
-	$(Q)$(MAKE) --no-print-directory all fuzz
-	$(Q)tests/run-check --build $(O) --kernels "$(KERNELS)"
+	$(Q)$(MAKE) --no-print-directory -j$(JOBS) all fuzz
+	$(Q)tests/run-check --build $(O) --kernels "$(KERNELS)" --jobs $(JOBS)
 
 # The host half of the policy benchmark (100,000-digest policy; policy make
 # against sha256sum); POLICY_BENCH_DIRS= picks the directories hashed.
