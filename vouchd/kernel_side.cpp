@@ -100,7 +100,7 @@ int collect_libbpf(libbpf_print_level level, const char *fmt, va_list ap) {
 }
 
 // The last @n non-empty lines of @text, each indented.
-std::string last_lines(std::string_view text, size_t n) {
+std::vector<std::string_view> nonblank_lines(std::string_view text) {
     std::vector<std::string_view> lines;
     size_t pos = 0;
     while (pos < text.size()) {
@@ -112,10 +112,47 @@ std::string last_lines(std::string_view text, size_t n) {
             lines.push_back(line);
         pos = nl + 1;
     }
+    return lines;
+}
+
+std::string quote_lines(const std::vector<std::string_view> &lines, size_t from, size_t to) {
     std::string out;
-    for (size_t i = lines.size() > n ? lines.size() - n : 0; i < lines.size(); ++i)
+    for (size_t i = from; i < to && i < lines.size(); ++i)
         out += "\n    " + std::string(lines[i]);
     return out;
+}
+
+std::string last_lines(std::string_view text, size_t n) {
+    auto lines = nonblank_lines(text);
+    return quote_lines(lines, lines.size() > n ? lines.size() - n : 0, lines.size());
+}
+
+// The reason: up to 7.2 the verifier ends its log with the failing
+// instruction, the reason and a line of statistics, so the last lines hold
+// it. Since 7.3 a report follows ("Verification failed: ...", then "Reason:",
+// "At:" with source context, "Causal path:", "Suggestion:"), long enough to
+// push the reason out of any fixed tail: quote the two lines before the
+// report, its headline, the Reason and Suggestion sections and the
+// statistics.
+std::string verifier_excerpt(std::string_view log) {
+    auto lines = nonblank_lines(log);
+    auto top = [](std::string_view l) { return !l.empty() && l[0] != ' ' && l[0] != '\t'; };
+    size_t k = lines.size();
+    while (k-- > 0)
+        if (lines[k].rfind("Verification failed:", 0) == 0)
+            break;
+    if (k >= lines.size())
+        return quote_lines(lines, lines.size() > 8 ? lines.size() - 8 : 0, lines.size());
+    std::vector<std::string_view> keep(lines.begin() + (k > 2 ? k - 2 : 0), lines.begin() + k + 1);
+    std::string_view section;
+    for (size_t i = k + 1; i < lines.size() && keep.size() < 24; ++i) {
+        if (top(lines[i]))
+            section = lines[i];
+        if (section == "Reason:" || section == "Suggestion:" ||
+            (i + 1 == lines.size() && top(lines[i])))
+            keep.push_back(lines[i]);
+    }
+    return quote_lines(keep, 0, keep.size());
 }
 
 std::string kernel_release() {
@@ -238,8 +275,8 @@ Error bpf_load_error(int err, const std::string &messages) {
         return make_error(err, "the kernel's BPF verifier rejected program '" + prog +
                                    "' on Linux " + kernel_release() +
                                    " (a kernel this build of vouch does not support; report it "
-                                   "with this message); the verifier's last lines:" +
-                                   last_lines(log, 8));
+                                   "with this message); the verifier said:" +
+                                   verifier_excerpt(log));
     }
     std::string msg = "cannot load the BPF LSM programs: " + errno_message(err);
     if (err == -EPERM || err == -EACCES)

@@ -52,7 +52,8 @@ void choose_programs(vouch_bpf *s);
 
 // The error of a failed BPF object load (err: libbpf's negative errno). When
 // the verifier rejected a program, it says so, names the program and the
-// running kernel, and quotes the verifier's last lines; otherwise it names
+// running kernel, and quotes the verifier's reason (its last lines; from
+// 7.3's longer report the reason, Reason and Suggestion); otherwise it names
 // the likely cause (privileges, kernel options).
 Error bpf_load_error(int err, const std::string &libbpf_messages);
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // A verifier rejection is reported as one: the loader's error names the
-// program, the kernel and the verifier's own last lines, not a kernel option
+// program, the kernel and the verifier's own reason, not a kernel option
 // the machine may well have. And the one rule that changed under vouch: since
 // 6.12 an LSM program's return value must be provably 0 or -errno.
 #include <bpf/libbpf.h>
