@@ -142,7 +142,7 @@ std::string verifier_excerpt(std::string_view log) {
         if (lines[k].rfind("Verification failed:", 0) == 0)
             break;
     if (k >= lines.size())
-        return quote_lines(lines, lines.size() > 8 ? lines.size() - 8 : 0, lines.size());
+        return last_lines(log, 8);
     std::vector<std::string_view> keep(lines.begin() + (k > 2 ? k - 2 : 0), lines.begin() + k + 1);
     std::string_view section;
     for (size_t i = k + 1; i < lines.size() && keep.size() < 24; ++i) {
