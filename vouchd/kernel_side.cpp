@@ -99,7 +99,6 @@ int collect_libbpf(libbpf_print_level level, const char *fmt, va_list ap) {
     return n;
 }
 
-// The last @n non-empty lines of @text, each indented.
 std::vector<std::string_view> nonblank_lines(std::string_view text) {
     std::vector<std::string_view> lines;
     size_t pos = 0;
@@ -115,16 +114,18 @@ std::vector<std::string_view> nonblank_lines(std::string_view text) {
     return lines;
 }
 
-std::string quote_lines(const std::vector<std::string_view> &lines, size_t from, size_t to) {
+// @lines from index @from on, each on a line of its own, indented.
+std::string quote_lines(const std::vector<std::string_view> &lines, size_t from = 0) {
     std::string out;
-    for (size_t i = from; i < to && i < lines.size(); ++i)
+    for (size_t i = from; i < lines.size(); ++i)
         out += "\n    " + std::string(lines[i]);
     return out;
 }
 
+// The last @n non-empty lines of @text, each indented.
 std::string last_lines(std::string_view text, size_t n) {
     auto lines = nonblank_lines(text);
-    return quote_lines(lines, lines.size() > n ? lines.size() - n : 0, lines.size());
+    return quote_lines(lines, lines.size() > n ? lines.size() - n : 0);
 }
 
 // The reason: up to 7.2 the verifier ends its log with the failing
@@ -152,7 +153,7 @@ std::string verifier_excerpt(std::string_view log) {
             (i + 1 == lines.size() && top(lines[i])))
             keep.push_back(lines[i]);
     }
-    return quote_lines(keep, 0, keep.size());
+    return quote_lines(keep);
 }
 
 std::string kernel_release() {
